@@ -1,0 +1,312 @@
+//! The convergence ladder: pure arithmetic over a run's durable starvation budget.
+//!
+//! A starved run climbs one rung per cycle in which it is still queued: its wake count
+//! grows by one, and the tier is the highest whose threshold the count reached. The
+//! scheduler performs the side effects (spawn, event, needs-attention) that these
+//! functions say are due; nothing here does I/O.
+//!
+//! ```
+//! use std::time::{Duration, SystemTime};
+//! use scheduler_core::ladder::{Budget, Thresholds, Tier};
+//!
+//! let th = Thresholds::default();
+//! let t0 = SystemTime::UNIX_EPOCH;
+//! let mut budget = Budget::advance(None, t0, &th);
+//! for _ in 1..4 {
+//!     budget = Budget::advance(Some(&budget), t0 + Duration::from_secs(60), &th);
+//! }
+//! assert_eq!(budget.wake_count, 4);
+//! assert_eq!(budget.tier, Tier::Spawn);
+//! assert!(budget.spawn_due(&th));
+//! assert_eq!(budget.first_starved_at, t0);
+//! ```
+
+use std::fmt::Write as _;
+use std::time::{Duration, SystemTime};
+
+/// A rung of the ladder.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub enum Tier {
+    /// Starved, below every threshold.
+    #[default]
+    None = 0,
+    /// Fan the wake out to every eligible session.
+    FanOut = 1,
+    /// Ask for a capability-matched worker.
+    Spawn = 2,
+    /// Emit a starved event.
+    Event = 3,
+    /// Mark the run `needs_attention`.
+    NeedsAttention = 4,
+}
+
+impl Tier {
+    /// The tier's number, 0 to 4.
+    pub const fn as_u8(self) -> u8 {
+        self as u8
+    }
+
+    /// The tier with number `n`, if any.
+    pub const fn from_u8(n: u8) -> Option<Tier> {
+        Some(match n {
+            0 => Tier::None,
+            1 => Tier::FanOut,
+            2 => Tier::Spawn,
+            3 => Tier::Event,
+            4 => Tier::NeedsAttention,
+            _ => return None,
+        })
+    }
+}
+
+/// The ladder's thresholds: how many starved cycles each tier waits for, and how long
+/// a run must sit queued before it counts as starved.
+///
+/// Build one with [`Thresholds::new`], which normalises: a zero count takes its
+/// default, then the counts are clamped to be monotonic (spawn >= fan-out, event >=
+/// spawn, needs-attention >= event); a zero minimum queued age takes its default.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Thresholds {
+    /// Starved cycles before the fan-out tier (default 2).
+    pub fan_out_after: u32,
+    /// Starved cycles before a worker spawn is requested (default 4).
+    pub spawn_after: u32,
+    /// Starved cycles before a starved event is emitted (default 6).
+    pub event_after: u32,
+    /// Starved cycles before the run is marked `needs_attention` (default 10).
+    pub needs_attention_after: u32,
+    /// How long a run must sit queued to count as starved (default 2 minutes). Zero
+    /// disables starvation (only reachable through
+    /// [`Builder::starvation_age`](crate::Builder::starvation_age)).
+    pub min_queued_age: Duration,
+}
+
+impl Thresholds {
+    /// The default minimum queued age: two minutes.
+    pub const DEFAULT_MIN_QUEUED_AGE: Duration = Duration::from_secs(120);
+
+    /// The defaults: 2, 4, 6, 10 cycles and two minutes.
+    pub const DEFAULT: Thresholds = Thresholds {
+        fan_out_after: 2,
+        spawn_after: 4,
+        event_after: 6,
+        needs_attention_after: 10,
+        min_queued_age: Self::DEFAULT_MIN_QUEUED_AGE,
+    };
+
+    /// Normalised thresholds (see the type's docs).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use scheduler_core::ladder::Thresholds;
+    /// let th = Thresholds::new(5, 3, 0, 4, Duration::ZERO);
+    /// assert_eq!((th.fan_out_after, th.spawn_after, th.event_after, th.needs_attention_after), (5, 5, 6, 6));
+    /// assert_eq!(th.min_queued_age, Duration::from_secs(120));
+    /// ```
+    pub fn new(
+        fan_out_after: u32,
+        spawn_after: u32,
+        event_after: u32,
+        needs_attention_after: u32,
+        min_queued_age: Duration,
+    ) -> Self {
+        Thresholds { fan_out_after, spawn_after, event_after, needs_attention_after, min_queued_age }.normalized()
+    }
+
+    /// Applies the normalisation rules to possibly raw values.
+    pub fn normalized(self) -> Self {
+        let d = Self::DEFAULT;
+        let or = |v: u32, default: u32| if v == 0 { default } else { v };
+        let fan_out_after = or(self.fan_out_after, d.fan_out_after);
+        let spawn_after = or(self.spawn_after, d.spawn_after).max(fan_out_after);
+        let event_after = or(self.event_after, d.event_after).max(spawn_after);
+        let needs_attention_after = or(self.needs_attention_after, d.needs_attention_after).max(event_after);
+        let min_queued_age = if self.min_queued_age.is_zero() { d.min_queued_age } else { self.min_queued_age };
+        Thresholds { fan_out_after, spawn_after, event_after, needs_attention_after, min_queued_age }
+    }
+
+    /// The highest tier whose threshold `wake_count` reached.
+    pub fn tier_for(&self, wake_count: u32) -> Tier {
+        if wake_count >= self.needs_attention_after {
+            Tier::NeedsAttention
+        } else if wake_count >= self.event_after {
+            Tier::Event
+        } else if wake_count >= self.spawn_after {
+            Tier::Spawn
+        } else if wake_count >= self.fan_out_after {
+            Tier::FanOut
+        } else {
+            Tier::None
+        }
+    }
+}
+
+impl Default for Thresholds {
+    fn default() -> Self {
+        Self::DEFAULT
+    }
+}
+
+/// A run's durable escalation budget, as kept by a
+/// [`StarvationStore`](crate::seam::StarvationStore) under the run's id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Budget {
+    /// Starved cycles counted so far.
+    pub wake_count: u32,
+    /// The highest tier reached.
+    pub tier: Tier,
+    /// When the run was first seen starved.
+    pub first_starved_at: SystemTime,
+    /// The last cycle that advanced the budget.
+    pub last_wake_at: SystemTime,
+    /// When the row was last written.
+    pub updated_at: SystemTime,
+    /// When a worker spawn was requested, if one was.
+    pub spawn_requested_at: Option<SystemTime>,
+    /// When the starved event was emitted, if it was.
+    pub starved_event_at: Option<SystemTime>,
+}
+
+impl Budget {
+    /// A fresh budget: nothing counted yet, first seen at `now`.
+    pub fn fresh(now: SystemTime) -> Budget {
+        Budget {
+            wake_count: 0,
+            tier: Tier::None,
+            first_starved_at: now,
+            last_wake_at: now,
+            updated_at: now,
+            spawn_requested_at: None,
+            starved_event_at: None,
+        }
+    }
+
+    /// Advances a budget by one starved cycle at `now` (`None` is a fresh budget):
+    /// count + 1, first-starved-at kept, last-wake-at and updated-at = `now`, tier
+    /// recomputed.
+    pub fn advance(previous: Option<&Budget>, now: SystemTime, thresholds: &Thresholds) -> Budget {
+        let mut next = previous.copied().unwrap_or_else(|| Budget::fresh(now));
+        next.wake_count = next.wake_count.saturating_add(1);
+        next.last_wake_at = now;
+        next.updated_at = now;
+        next.tier = thresholds.tier_for(next.wake_count);
+        next
+    }
+
+    /// Whether the spawn tier is due: the count reached it and no spawn was requested.
+    pub fn spawn_due(&self, thresholds: &Thresholds) -> bool {
+        self.wake_count >= thresholds.spawn_after && self.spawn_requested_at.is_none()
+    }
+
+    /// Whether the event tier is due: the count reached it and no event was emitted.
+    pub fn event_due(&self, thresholds: &Thresholds) -> bool {
+        self.wake_count >= thresholds.event_after && self.starved_event_at.is_none()
+    }
+
+    /// Whether the needs-attention tier is due.
+    pub fn needs_attention_due(&self, thresholds: &Thresholds) -> bool {
+        self.wake_count >= thresholds.needs_attention_after
+    }
+}
+
+/// Writes the needs-attention diagnostic into `out` (cleared first):
+/// `run queued <age, whole seconds> without a claim after <count> escalation cycles`.
+///
+/// ```
+/// use std::time::Duration;
+/// let mut s = String::new();
+/// scheduler_core::ladder::write_diagnostic(&mut s, Duration::from_millis(601_900), 10);
+/// assert_eq!(s, "run queued 601s without a claim after 10 escalation cycles");
+/// ```
+pub fn write_diagnostic(out: &mut String, age: Duration, wake_count: u32) {
+    out.clear();
+    // Writing to a String cannot fail.
+    let _ = write!(out, "run queued {}s without a claim after {wake_count} escalation cycles", age.as_secs());
+}
+
+/// How long a run has been queued at `now`: zero when `queued_at` is unknown or in the
+/// future.
+pub fn queued_age(now: SystemTime, queued_at: Option<SystemTime>) -> Duration {
+    queued_at.and_then(|q| now.duration_since(q).ok()).unwrap_or_default()
+}
+
+/// Whether a run queued at `queued_at` is starved at `now`: starvation is enabled
+/// (`min_age > 0`), the queued-at is known and `now - queued_at >= min_age`.
+pub fn is_starved(now: SystemTime, queued_at: Option<SystemTime>, min_age: Duration) -> bool {
+    if min_age.is_zero() {
+        return false;
+    }
+    match queued_at {
+        Some(q) => match now.duration_since(q) {
+            Ok(age) => age >= min_age,
+            Err(_) => false,
+        },
+        None => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(secs: u64) -> SystemTime {
+        SystemTime::UNIX_EPOCH + Duration::from_secs(secs)
+    }
+
+    #[test]
+    fn tiers_follow_thresholds() {
+        let th = Thresholds::default();
+        let tiers: Vec<_> = (0..=11).map(|n| th.tier_for(n)).collect();
+        use Tier::*;
+        assert_eq!(
+            tiers,
+            [None, None, FanOut, FanOut, Spawn, Spawn, Event, Event, Event, Event, NeedsAttention, NeedsAttention]
+        );
+    }
+
+    #[test]
+    fn normalisation_defaults_zeroes_and_clamps() {
+        let th = Thresholds::new(0, 0, 0, 0, Duration::ZERO);
+        assert_eq!(th, Thresholds::DEFAULT);
+        let th = Thresholds::new(3, 1, 2, 9, Duration::from_secs(5));
+        assert_eq!((th.fan_out_after, th.spawn_after, th.event_after, th.needs_attention_after), (3, 3, 3, 9));
+        assert_eq!(th.min_queued_age, Duration::from_secs(5));
+        let th = Thresholds::new(1, 2, 3, 1, Duration::from_secs(1));
+        assert_eq!(th.needs_attention_after, 3);
+    }
+
+    #[test]
+    fn advance_keeps_first_starved_and_counts() {
+        let th = Thresholds::default();
+        let b = Budget::advance(None, t(10), &th);
+        assert_eq!((b.wake_count, b.first_starved_at, b.last_wake_at, b.updated_at), (1, t(10), t(10), t(10)));
+        let b = Budget::advance(Some(&b), t(20), &th);
+        assert_eq!((b.wake_count, b.first_starved_at, b.last_wake_at, b.updated_at), (2, t(10), t(20), t(20)));
+        assert_eq!(b.tier, Tier::FanOut);
+    }
+
+    #[test]
+    fn due_flags_respect_records() {
+        let th = Thresholds::default();
+        let mut b = Budget::fresh(t(0));
+        b.wake_count = 6;
+        assert!(b.spawn_due(&th) && b.event_due(&th) && !b.needs_attention_due(&th));
+        b.spawn_requested_at = Some(t(1));
+        b.starved_event_at = Some(t(1));
+        assert!(!b.spawn_due(&th) && !b.event_due(&th));
+        b.wake_count = 3;
+        b.spawn_requested_at = None;
+        assert!(!b.spawn_due(&th));
+    }
+
+    #[test]
+    fn starvation_needs_known_old_enough_queued_at() {
+        let min = Duration::from_secs(120);
+        assert!(is_starved(t(200), Some(t(80)), min));
+        assert!(!is_starved(t(199), Some(t(80)), min));
+        assert!(!is_starved(t(1000), None, min));
+        assert!(!is_starved(t(1000), Some(t(0)), Duration::ZERO));
+        assert!(!is_starved(t(0), Some(t(1000)), min));
+        assert_eq!(queued_age(t(5), Some(t(10))), Duration::ZERO);
+    }
+}

@@ -1,0 +1,137 @@
+//! Events a cycle emits, for logs, metrics and traces.
+//!
+//! An [`Observer`] receives each event as a plain method call with borrowed ids. Every
+//! method has an empty default body, so an observer implements only what it needs,
+//! and the default [`NoopObserver`] compiles to nothing. With the `tracing` feature,
+//! [`TracingObserver`] emits one `tracing` event per call, and each cycle runs inside
+//! a `scheduler.cycle` span.
+//!
+//! ```
+//! use std::sync::atomic::{AtomicU64, Ordering};
+//! use scheduler_core::observer::Observer;
+//!
+//! #[derive(Default)]
+//! struct WakeCounter(AtomicU64);
+//!
+//! impl Observer for WakeCounter {
+//!     fn wake_sent(&self, _run_id: &str, _session_id: &str) {
+//!         self.0.fetch_add(1, Ordering::Relaxed);
+//!     }
+//! }
+//! ```
+
+use std::time::{Duration, SystemTime};
+
+use crate::ladder::Tier;
+use crate::report::CycleCounts;
+
+/// Receives the scheduler's events. All methods default to doing nothing.
+#[allow(unused_variables)]
+pub trait Observer: Send + Sync {
+    /// A cycle started at `now`.
+    fn cycle_started(&self, now: SystemTime) {}
+    /// The sweep returned a run to `queued`.
+    fn lease_recovered(&self, run_id: &str, previous_session_id: &str) {}
+    /// A wake was delivered.
+    fn wake_sent(&self, run_id: &str, session_id: &str) {}
+    /// A wake failed.
+    fn wake_failed<E: std::error::Error>(&self, run_id: &str, session_id: &str, error: &E) {}
+    /// A run was found starved, queued for `queued_for`.
+    fn run_starved(&self, run_id: &str, task_id: &str, queued_for: Duration) {}
+    /// The ladder acted on a run: [`Tier::Spawn`] (spawn requested), [`Tier::Event`]
+    /// (starved event emitted) or [`Tier::NeedsAttention`] (run marked).
+    fn escalated(&self, run_id: &str, task_id: &str, tier: Tier) {}
+    /// The cycle met an error (called once per error, in order).
+    fn cycle_error<E: std::error::Error>(&self, error: &E) {}
+    /// A cycle ended.
+    fn cycle_finished(&self, counts: &CycleCounts) {}
+    /// The loop contained a panic raised during a cycle.
+    fn cycle_panicked(&self, message: &str) {}
+}
+
+/// The default observer: does nothing, costs nothing.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoopObserver;
+
+impl Observer for NoopObserver {}
+
+impl<O: Observer + ?Sized> Observer for std::sync::Arc<O> {
+    fn cycle_started(&self, now: SystemTime) {
+        (**self).cycle_started(now)
+    }
+    fn lease_recovered(&self, run_id: &str, previous_session_id: &str) {
+        (**self).lease_recovered(run_id, previous_session_id)
+    }
+    fn wake_sent(&self, run_id: &str, session_id: &str) {
+        (**self).wake_sent(run_id, session_id)
+    }
+    fn wake_failed<E: std::error::Error>(&self, run_id: &str, session_id: &str, error: &E) {
+        (**self).wake_failed(run_id, session_id, error)
+    }
+    fn run_starved(&self, run_id: &str, task_id: &str, queued_for: Duration) {
+        (**self).run_starved(run_id, task_id, queued_for)
+    }
+    fn escalated(&self, run_id: &str, task_id: &str, tier: Tier) {
+        (**self).escalated(run_id, task_id, tier)
+    }
+    fn cycle_error<E: std::error::Error>(&self, error: &E) {
+        (**self).cycle_error(error)
+    }
+    fn cycle_finished(&self, counts: &CycleCounts) {
+        (**self).cycle_finished(counts)
+    }
+    fn cycle_panicked(&self, message: &str) {
+        (**self).cycle_panicked(message)
+    }
+}
+
+#[cfg(feature = "tracing")]
+pub use tracing_observer::TracingObserver;
+
+#[cfg(feature = "tracing")]
+mod tracing_observer {
+    use super::*;
+
+    /// Emits a `tracing` event for every scheduler event (target `scheduler`), with the
+    /// run, session and task ids as fields. Errors are `warn`, escalations `info`,
+    /// the rest `debug`.
+    #[derive(Debug, Clone, Copy, Default)]
+    pub struct TracingObserver;
+
+    impl Observer for TracingObserver {
+        fn lease_recovered(&self, run_id: &str, previous_session_id: &str) {
+            tracing::info!(target: "scheduler", run_id, previous_session_id, "lease recovered");
+        }
+        fn wake_sent(&self, run_id: &str, session_id: &str) {
+            tracing::debug!(target: "scheduler", run_id, session_id, "wake sent");
+        }
+        fn wake_failed<E: std::error::Error>(&self, run_id: &str, session_id: &str, error: &E) {
+            tracing::warn!(target: "scheduler", run_id, session_id, error = %error, "wake failed");
+        }
+        fn run_starved(&self, run_id: &str, task_id: &str, queued_for: Duration) {
+            tracing::info!(target: "scheduler", run_id, task_id, queued_for_s = queued_for.as_secs(), "run starved");
+        }
+        fn escalated(&self, run_id: &str, task_id: &str, tier: Tier) {
+            tracing::info!(target: "scheduler", run_id, task_id, tier = tier.as_u8(), "run escalated");
+        }
+        fn cycle_error<E: std::error::Error>(&self, error: &E) {
+            tracing::warn!(target: "scheduler", error = %error, "cycle error");
+        }
+        fn cycle_finished(&self, c: &CycleCounts) {
+            tracing::debug!(
+                target: "scheduler",
+                pending = c.pending_runs,
+                sessions = c.sessions_scanned,
+                recovered = c.recovered_leases,
+                woken = c.wake_succeeded,
+                failed = c.wake_failed,
+                starved = c.starved_runs,
+                paused = c.paused,
+                "cycle finished"
+            );
+        }
+        fn cycle_panicked(&self, message: &str) {
+            tracing::error!(target: "scheduler", message, "cycle panicked");
+        }
+    }
+}

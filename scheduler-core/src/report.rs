@@ -1,0 +1,211 @@
+//! What one cycle did: counts, the runs it concerned, and every error it met.
+//!
+//! A [`CycleReport`] borrows the scheduler's reused buffers, so producing it costs no
+//! allocation; call [`CycleReport::to_result`] for an owned copy to keep.
+
+use std::time::SystemTime;
+
+use crate::view::{RecoveredView, RunView};
+
+/// How a cycle ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Outcome {
+    /// Every step ran (some may have reported errors).
+    #[default]
+    Completed,
+    /// The pause store said the scheduler is paused: the sweep ran, nothing was woken
+    /// or escalated.
+    Paused,
+    /// The pause flag could not be read: the cycle failed closed, like a pause.
+    PauseUnreadable,
+    /// A snapshot read failed: nothing was woken and the cycle is not counted.
+    SnapshotFailed,
+}
+
+/// The numbers of one cycle.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[non_exhaustive]
+pub struct CycleCounts {
+    /// Pending runs read.
+    pub pending_runs: usize,
+    /// Active runs read.
+    pub active_runs: usize,
+    /// Sessions read.
+    pub sessions_scanned: usize,
+    /// Leases the sweep recovered.
+    pub recovered_leases: usize,
+    /// Wakes attempted (= targets).
+    pub wake_attempts: usize,
+    /// Wakes delivered.
+    pub wake_succeeded: usize,
+    /// Wakes that failed.
+    pub wake_failed: usize,
+    /// Claimable runs with no eligible session.
+    pub no_match_runs: usize,
+    /// Runs whose every eligible session was in cooldown for them.
+    pub recently_notified: usize,
+    /// Runs skipped as not claimable.
+    pub unclaimable_runs: usize,
+    /// Whether the cycle was paused (or failed closed on an unreadable pause flag).
+    pub paused: bool,
+    /// Starved runs (fanned out or no-match).
+    pub starved_runs: usize,
+    /// Worker spawns requested.
+    pub spawn_requested: usize,
+    /// Runs marked `needs_attention`.
+    pub needs_attention: usize,
+}
+
+/// The result of one cycle, borrowing the scheduler's buffers.
+///
+/// `R` is the run type, `L` the recovered-lease type, `E` the error type.
+#[derive(Debug)]
+pub struct CycleReport<'a, R, L, E> {
+    pub(crate) now: SystemTime,
+    pub(crate) outcome: Outcome,
+    pub(crate) counts: CycleCounts,
+    pub(crate) runs: &'a [R],
+    pub(crate) recovered: &'a [L],
+    pub(crate) selected: &'a [u32],
+    pub(crate) no_match: &'a [u32],
+    pub(crate) starved: &'a [u32],
+    pub(crate) spawn_requested: &'a [u32],
+    pub(crate) needs_attention: &'a [u32],
+    pub(crate) errors: &'a [E],
+}
+
+impl<'a, R: RunView, L: RecoveredView, E> CycleReport<'a, R, L, E> {
+    /// The cycle's time, read once at its start.
+    pub fn now(&self) -> SystemTime {
+        self.now
+    }
+
+    /// How the cycle ended.
+    pub fn outcome(&self) -> Outcome {
+        self.outcome
+    }
+
+    /// The cycle's numbers.
+    pub fn counts(&self) -> &CycleCounts {
+        &self.counts
+    }
+
+    /// Every error the cycle met, in the order met. Empty for a clean cycle.
+    pub fn errors(&self) -> &'a [E] {
+        self.errors
+    }
+
+    /// Whether the cycle met no error.
+    pub fn is_ok(&self) -> bool {
+        self.errors.is_empty()
+    }
+
+    /// The pending runs the cycle read, in the order the source gave them.
+    pub fn runs(&self) -> &'a [R] {
+        self.runs
+    }
+
+    /// The recovered leases.
+    pub fn recovered(&self) -> &'a [L] {
+        self.recovered
+    }
+
+    /// The run of every successful wake, in dispatch order (a fanned-out run appears
+    /// once per session woken).
+    pub fn selected_run_ids(&self) -> impl ExactSizeIterator<Item = &'a str> + 'a {
+        ids(self.runs, self.selected)
+    }
+
+    /// Claimable runs no session was eligible for, in selection order.
+    pub fn no_match_run_ids(&self) -> impl ExactSizeIterator<Item = &'a str> + 'a {
+        ids(self.runs, self.no_match)
+    }
+
+    /// Starved runs, in selection order.
+    pub fn starved_run_ids(&self) -> impl ExactSizeIterator<Item = &'a str> + 'a {
+        ids(self.runs, self.starved)
+    }
+
+    /// Runs a worker spawn was requested for.
+    pub fn spawn_requested_run_ids(&self) -> impl ExactSizeIterator<Item = &'a str> + 'a {
+        ids(self.runs, self.spawn_requested)
+    }
+
+    /// Runs marked `needs_attention`.
+    pub fn needs_attention_run_ids(&self) -> impl ExactSizeIterator<Item = &'a str> + 'a {
+        ids(self.runs, self.needs_attention)
+    }
+
+    /// Runs the sweep recovered.
+    pub fn recovered_run_ids(&self) -> impl ExactSizeIterator<Item = &'a str> + 'a {
+        self.recovered.iter().map(|r| r.run_id().trim())
+    }
+
+    /// An owned copy of the report, errors rendered as text (allocates).
+    pub fn to_result(&self) -> CycleResult
+    where
+        E: std::fmt::Display,
+    {
+        CycleResult {
+            now: self.now,
+            outcome: self.outcome,
+            counts: self.counts,
+            selected_run_ids: own(self.selected_run_ids()),
+            no_match_run_ids: own(self.no_match_run_ids()),
+            recovered_run_ids: own(self.recovered_run_ids()),
+            starved_run_ids: own(self.starved_run_ids()),
+            spawn_requested_run_ids: own(self.spawn_requested_run_ids()),
+            needs_attention_run_ids: own(self.needs_attention_run_ids()),
+            errors: self.errors.iter().map(|e| e.to_string()).collect(),
+        }
+    }
+}
+
+fn own<'a>(ids: impl Iterator<Item = &'a str>) -> Vec<String> {
+    ids.map(str::to_owned).collect()
+}
+
+fn ids<'a, R: RunView>(runs: &'a [R], idx: &'a [u32]) -> impl ExactSizeIterator<Item = &'a str> + 'a {
+    idx.iter().map(move |&i| runs[i as usize].run_id().trim())
+}
+
+/// An owned copy of a [`CycleReport`], as the Go package's `CycleResult`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct CycleResult {
+    /// The cycle's time.
+    pub now: SystemTime,
+    /// How the cycle ended.
+    pub outcome: Outcome,
+    /// The cycle's numbers.
+    pub counts: CycleCounts,
+    /// Runs successfully woken, one entry per wake.
+    pub selected_run_ids: Vec<String>,
+    /// No-match runs.
+    pub no_match_run_ids: Vec<String>,
+    /// Recovered runs.
+    pub recovered_run_ids: Vec<String>,
+    /// Starved runs.
+    pub starved_run_ids: Vec<String>,
+    /// Runs a spawn was requested for.
+    pub spawn_requested_run_ids: Vec<String>,
+    /// Runs marked `needs_attention`.
+    pub needs_attention_run_ids: Vec<String>,
+    /// Every error, rendered.
+    pub errors: Vec<String>,
+}
+
+/// What a rebuild read and cleared.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RebuildReport {
+    /// Pending runs read.
+    pub pending_runs: usize,
+    /// Active runs read.
+    pub active_runs: usize,
+    /// Sessions read.
+    pub sessions_scanned: usize,
+    /// Wake-cooldown keys cleared.
+    pub cleared_wake_keys: usize,
+    /// When the rebuild ran.
+    pub rebuilt_at: SystemTime,
+}

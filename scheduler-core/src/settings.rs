@@ -1,0 +1,333 @@
+//! Settings, their defaults and normalisation (behaviour section 6), and the builder.
+
+use std::time::Duration;
+
+use crate::clock::{Clock, SystemClock};
+use crate::cooldown::Cooldown;
+use crate::error::BuildError;
+use crate::ladder::Thresholds;
+use crate::observer::{NoopObserver, Observer};
+use crate::scheduler::Scheduler;
+use crate::seam::{
+    EscalationActor, NoEscalation, NoPauseStore, NoStarvationStore, PauseStore, SessionSource, StarvationStore,
+    TaskSource, Waker,
+};
+use crate::stats::StatsHandle;
+
+/// The normalised settings a scheduler runs with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Settings {
+    pub(crate) interval: Duration,
+    pub(crate) wake_cooldown: Duration,
+    pub(crate) sweep_limit: u32,
+    pub(crate) sweep_reason: String,
+    pub(crate) wake_reason: String,
+    pub(crate) actor: String,
+    pub(crate) thresholds: Thresholds,
+}
+
+impl Settings {
+    /// Default loop interval: 15 seconds.
+    pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(15);
+    /// Default wake cooldown: one minute.
+    pub const DEFAULT_WAKE_COOLDOWN: Duration = Duration::from_secs(60);
+    /// Default sweep limit: 100 runs per cycle.
+    pub const DEFAULT_SWEEP_LIMIT: u32 = 100;
+    /// Default sweep reason.
+    pub const DEFAULT_SWEEP_REASON: &'static str = "scheduler_sweep";
+    /// Default wake reason.
+    pub const DEFAULT_WAKE_REASON: &'static str = "pending_task_run";
+    /// Default daemon actor name recovery writes are attributed to.
+    pub const DEFAULT_ACTOR: &'static str = "scheduler";
+    /// Longest accepted reason or actor name, in bytes.
+    pub const MAX_TEXT_LEN: usize = 256;
+
+    /// How often the loop runs a cycle.
+    pub fn interval(&self) -> Duration {
+        self.interval
+    }
+    /// The per-(run, session) wake cooldown; zero when disabled.
+    pub fn wake_cooldown(&self) -> Duration {
+        self.wake_cooldown
+    }
+    /// At most this many leases are recovered per cycle; 0 means no limit.
+    pub fn sweep_limit(&self) -> u32 {
+        self.sweep_limit
+    }
+    /// The recovery reason.
+    pub fn sweep_reason(&self) -> &str {
+        &self.sweep_reason
+    }
+    /// The wake reason.
+    pub fn wake_reason(&self) -> &str {
+        &self.wake_reason
+    }
+    /// The daemon actor recovery writes are attributed to.
+    pub fn actor(&self) -> &str {
+        &self.actor
+    }
+    /// The ladder thresholds and the minimum queued age (zero: starvation disabled).
+    pub fn thresholds(&self) -> &Thresholds {
+        &self.thresholds
+    }
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            interval: Self::DEFAULT_INTERVAL,
+            wake_cooldown: Self::DEFAULT_WAKE_COOLDOWN,
+            sweep_limit: Self::DEFAULT_SWEEP_LIMIT,
+            sweep_reason: Self::DEFAULT_SWEEP_REASON.to_owned(),
+            wake_reason: Self::DEFAULT_WAKE_REASON.to_owned(),
+            actor: Self::DEFAULT_ACTOR.to_owned(),
+            thresholds: Thresholds::DEFAULT,
+        }
+    }
+}
+
+/// Builds a [`Scheduler`]. The three required seams are the arguments of
+/// [`Scheduler::builder`], so a missing one is a compile error; every other seam and
+/// setting is optional.
+///
+/// Settings are normalised as behaviour section 6 says. Rust's unsigned types make the
+/// "negative" rows of that table unrepresentable, so what remains is:
+///
+/// | setting | default | rule |
+/// | --- | --- | --- |
+/// | [`interval`](Self::interval) | 15 s | zero: default |
+/// | [`wake_cooldown`](Self::wake_cooldown) | 1 min | zero disables it (no keys kept) |
+/// | [`sweep_limit`](Self::sweep_limit) | 100 | zero: no limit |
+/// | [`sweep_reason`](Self::sweep_reason), [`wake_reason`](Self::wake_reason), [`actor`](Self::actor) | `scheduler_sweep`, `pending_task_run`, `scheduler` | blank: default; control characters or over 256 bytes: rejected by [`build`](Self::build) |
+/// | [`starvation_age`](Self::starvation_age) | 2 min | taken as is; zero disables starvation |
+/// | [`starvation_thresholds`](Self::starvation_thresholds) | 2, 4, 6, 10 | zero: default, then clamped monotonic; also sets the minimum queued age (zero: default) |
+///
+/// Later calls override earlier ones, so `starvation_thresholds` then `starvation_age`
+/// ends with the age given last.
+#[derive(Debug)]
+#[must_use = "a builder does nothing until `build` is called"]
+pub struct Builder<
+    T,
+    S,
+    W,
+    C = SystemClock,
+    P = NoPauseStore,
+    B = NoStarvationStore,
+    A = NoEscalation,
+    O = NoopObserver,
+> {
+    tasks: T,
+    sessions: S,
+    waker: W,
+    clock: C,
+    pause: Option<P>,
+    store: Option<B>,
+    actor: Option<A>,
+    observer: O,
+    settings: Settings,
+}
+
+impl<T, S, W> Builder<T, S, W> {
+    pub(crate) fn new(tasks: T, sessions: S, waker: W) -> Self {
+        Builder {
+            tasks,
+            sessions,
+            waker,
+            clock: SystemClock,
+            pause: None,
+            store: None,
+            actor: None,
+            observer: NoopObserver,
+            settings: Settings::default(),
+        }
+    }
+}
+
+impl<T, S, W, C, P, B, A, O> Builder<T, S, W, C, P, B, A, O> {
+    /// How often the loop runs a cycle (default 15 s; zero: default).
+    pub fn interval(mut self, interval: Duration) -> Self {
+        self.settings.interval = if interval.is_zero() { Settings::DEFAULT_INTERVAL } else { interval };
+        self
+    }
+
+    /// How long a woken (run, session) pair is not woken again (default 1 min; zero
+    /// disables the cooldown).
+    pub fn wake_cooldown(mut self, cooldown: Duration) -> Self {
+        self.settings.wake_cooldown = cooldown;
+        self
+    }
+
+    /// At most this many expired leases are recovered per cycle (default 100; zero:
+    /// no limit).
+    pub fn sweep_limit(mut self, limit: u32) -> Self {
+        self.settings.sweep_limit = limit;
+        self
+    }
+
+    /// The reason recorded on recovered runs (default `scheduler_sweep`; blank:
+    /// default).
+    pub fn sweep_reason(mut self, reason: impl Into<String>) -> Self {
+        self.settings.sweep_reason = text_or(reason.into(), Settings::DEFAULT_SWEEP_REASON);
+        self
+    }
+
+    /// The reason every wake carries (default `pending_task_run`; blank: default).
+    pub fn wake_reason(mut self, reason: impl Into<String>) -> Self {
+        self.settings.wake_reason = text_or(reason.into(), Settings::DEFAULT_WAKE_REASON);
+        self
+    }
+
+    /// The daemon actor recovery writes are attributed to (default `scheduler`; blank:
+    /// default).
+    pub fn actor(mut self, actor: impl Into<String>) -> Self {
+        self.settings.actor = text_or(actor.into(), Settings::DEFAULT_ACTOR);
+        self
+    }
+
+    /// How long a run must sit queued to be starved (default 2 min). Taken as is: zero
+    /// disables starvation (no fan-out, no ladder).
+    pub fn starvation_age(mut self, age: Duration) -> Self {
+        self.settings.thresholds.min_queued_age = age;
+        self
+    }
+
+    /// The ladder thresholds and minimum queued age, normalised (see [`Thresholds`]).
+    pub fn starvation_thresholds(mut self, thresholds: Thresholds) -> Self {
+        self.settings.thresholds = thresholds.normalized();
+        self
+    }
+
+    /// The clock cycles read `now` from (and, for the loop, sleep on).
+    pub fn clock<C2: Clock>(self, clock: C2) -> Builder<T, S, W, C2, P, B, A, O> {
+        Builder {
+            tasks: self.tasks,
+            sessions: self.sessions,
+            waker: self.waker,
+            clock,
+            pause: self.pause,
+            store: self.store,
+            actor: self.actor,
+            observer: self.observer,
+            settings: self.settings,
+        }
+    }
+
+    /// The persisted pause flag. Without one the scheduler is never paused.
+    pub fn pause_store<P2: PauseStore>(self, store: P2) -> Builder<T, S, W, C, P2, B, A, O> {
+        Builder {
+            tasks: self.tasks,
+            sessions: self.sessions,
+            waker: self.waker,
+            clock: self.clock,
+            pause: Some(store),
+            store: self.store,
+            actor: self.actor,
+            observer: self.observer,
+            settings: self.settings,
+        }
+    }
+
+    /// The durable starvation budgets. The ladder runs only with both this and an
+    /// escalation actor.
+    pub fn starvation_store<B2: StarvationStore>(self, store: B2) -> Builder<T, S, W, C, P, B2, A, O> {
+        Builder {
+            tasks: self.tasks,
+            sessions: self.sessions,
+            waker: self.waker,
+            clock: self.clock,
+            pause: self.pause,
+            store: Some(store),
+            actor: self.actor,
+            observer: self.observer,
+            settings: self.settings,
+        }
+    }
+
+    /// The escalation actor. The ladder runs only with both this and a starvation
+    /// store.
+    pub fn escalation_actor<A2>(self, actor: A2) -> Builder<T, S, W, C, P, B, A2, O> {
+        Builder {
+            tasks: self.tasks,
+            sessions: self.sessions,
+            waker: self.waker,
+            clock: self.clock,
+            pause: self.pause,
+            store: self.store,
+            actor: Some(actor),
+            observer: self.observer,
+            settings: self.settings,
+        }
+    }
+
+    /// The observer events go to.
+    pub fn observer<O2: Observer>(self, observer: O2) -> Builder<T, S, W, C, P, B, A, O2> {
+        Builder {
+            tasks: self.tasks,
+            sessions: self.sessions,
+            waker: self.waker,
+            clock: self.clock,
+            pause: self.pause,
+            store: self.store,
+            actor: self.actor,
+            observer,
+            settings: self.settings,
+        }
+    }
+
+    /// The settings as normalised so far.
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+}
+
+impl<T, S, W, C, P, B, A, O> Builder<T, S, W, C, P, B, A, O>
+where
+    T: TaskSource,
+    S: SessionSource,
+    W: Waker<T::Run, S::Session>,
+    C: Clock,
+    P: PauseStore,
+    B: StarvationStore,
+    A: EscalationActor<T::Run>,
+    O: Observer,
+{
+    /// Validates the settings and builds the scheduler.
+    ///
+    /// # Errors
+    /// [`BuildError::InvalidText`] when a reason or the actor name holds a control
+    /// character or is longer than [`Settings::MAX_TEXT_LEN`] bytes.
+    pub fn build(self) -> Result<Scheduler<T, S, W, C, P, B, A, O>, BuildError> {
+        let s = &self.settings;
+        check_text("sweep_reason", &s.sweep_reason)?;
+        check_text("wake_reason", &s.wake_reason)?;
+        check_text("actor", &s.actor)?;
+        Ok(Scheduler::from_parts(
+            self.tasks,
+            self.sessions,
+            self.waker,
+            self.clock,
+            self.pause,
+            self.store,
+            self.actor,
+            self.observer,
+            Cooldown::new(self.settings.wake_cooldown),
+            self.settings,
+            StatsHandle::default(),
+        ))
+    }
+}
+
+fn text_or(text: String, default: &str) -> String {
+    if text.trim().is_empty() { default.to_owned() } else { text.trim().to_owned() }
+}
+
+fn check_text(setting: &'static str, value: &str) -> Result<(), BuildError> {
+    let problem = if value.chars().any(char::is_control) {
+        "contains a control character"
+    } else if value.len() > Settings::MAX_TEXT_LEN {
+        "is longer than 256 bytes"
+    } else {
+        return Ok(());
+    };
+    Err(BuildError::InvalidText { setting, problem, value: value.to_owned() })
+}
