@@ -1,1 +1,4 @@
 //! Runnable examples live in `examples/`.
+
+pub mod fleet;
+pub mod soak;

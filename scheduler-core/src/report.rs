@@ -116,7 +116,8 @@ impl<'a, R: RunView, L: RecoveredView, E> CycleReport<'a, R, L, E> {
         ids(self.runs, self.selected)
     }
 
-    /// Claimable runs no session was eligible for, in selection order.
+    /// Claimable runs no session was eligible for, in unspecified order (the
+    /// selection decides most of them without ordering them; compare as a set).
     pub fn no_match_run_ids(&self) -> impl ExactSizeIterator<Item = &'a str> + 'a {
         ids(self.runs, self.no_match)
     }
@@ -181,7 +182,7 @@ pub struct CycleResult {
     pub counts: CycleCounts,
     /// Runs successfully woken, one entry per wake.
     pub selected_run_ids: Vec<String>,
-    /// No-match runs.
+    /// No-match runs, in unspecified order.
     pub no_match_run_ids: Vec<String>,
     /// Recovered runs.
     pub recovered_run_ids: Vec<String>,

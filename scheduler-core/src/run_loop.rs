@@ -67,9 +67,14 @@ where
 
     /// Like [`run_until`](Self::run_until), and every item of `trigger` runs a cycle at
     /// once (a "run now"), then the interval grid restarts from that cycle. Items that
-    /// arrive while a cycle runs are handled after it; a trigger source that coalesces
-    /// (a `Notify`-style single permit) coalesces requests. A finished trigger stream
+    /// arrive while a cycle runs are handled after it, one cycle per item: to coalesce
+    /// requests, have the stream yield at most one item for all requests made since it
+    /// last yielded (a pending flag swapped to `false` when the stream yields, for
+    /// example; `scheduler-tokio`'s `run_now` works this way). A finished trigger stream
     /// is simply ignored.
+    ///
+    /// The clock and timer are called outside the cycle's panic guard: a panicking
+    /// clock ends the loop with that panic.
     pub async fn run_with_trigger<F, St>(&mut self, shutdown: F, trigger: St)
     where
         F: Future<Output = ()>,

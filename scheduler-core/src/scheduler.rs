@@ -426,7 +426,7 @@ where
             }
             Err(e) => {
                 b.recovered.clear();
-                self.stats.record_recovery_error(&e);
+                self.stats.record_recovery_error(&format_args!("expired-lease sweep failed: {e}"));
                 b.errors.push(Error::Sweep(e));
             }
         }
@@ -524,7 +524,9 @@ where
                     Err(source) => {
                         counts.wake_failed += 1;
                         self.observer.wake_failed(run_id, session_id, &source);
-                        self.stats.record_wake_error(&source);
+                        self.stats.record_wake_error(&format_args!(
+                            "waking session {session_id:?} for run {run_id:?} failed: {source}"
+                        ));
                         b.errors.push(Error::Wake {
                             run_id: run_id.to_owned(),
                             session_id: session_id.to_owned(),

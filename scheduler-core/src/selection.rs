@@ -36,13 +36,57 @@
 //! );
 //! assert_eq!(selection.targets(), &[(0, 1)]); // run 0 wakes session 1
 //! ```
+//!
+//! # How it scales
+//!
+//! The contract reads as "for every run in order, scan every session in order": O(runs
+//! x sessions). This implementation decides exactly the same targets, in the same order,
+//! with work close to reading each row once:
+//!
+//! 1. **Sessions are indexed once per cycle.** Only *available* sessions (non-empty id,
+//!    `active`, not prompting, not busy) are kept, sorted by the session order, and
+//!    grouped by *scope partition*: their trimmed workspace, the empty workspace being
+//!    the global partition. Channel, agent name, session id and capability names are
+//!    interned to small integers (hash tables over reused buffers that store no strings),
+//!    and each session's capabilities become a bit set, so matching a run against a
+//!    session compares integers and words, never strings.
+//! 2. **Runs are read once.** Claimability, starvation, the run's partition and a
+//!    compact sort key (priority and queued-at packed in a `u128`, the first eight bytes
+//!    of the id in a `u64`) are computed for every run in one pass, and the claimable
+//!    runs are bucketed by partition. A run whose scope names no partition is a no-match
+//!    at once.
+//! 3. **Partitions are independent.** A run can only ever target sessions of its own
+//!    partition, so each partition's runs are walked in selection order on their own.
+//!    Within a partition, runs with the same requirements (channel, owner, capability
+//!    set) form a *class*; a class's candidate sessions (in session order) are computed
+//!    the first time one of its runs is walked, and a cursor skips the ones targeted
+//!    since, so a run whose class can match nobody any more costs O(1).
+//! 4. **Sorting costs what it must.** A partition's runs are ordered incrementally
+//!    (select the next chunk, sort just that chunk, chunks doubling in size); once
+//!    every available session of the partition is targeted, the rest of its runs are
+//!    no-matches and are never ordered. Only the runs that got targets are then sorted
+//!    into the global selection order, and the starved runs (the ladder walks them in
+//!    order).
+//!
+//! The results are those of the straightforward algorithm: identical targets in
+//! identical order, identical counts, identical starved list in selection order; only
+//! the order of [`Selection::no_match`] is left unspecified. Where the contract leaves
+//! exact ties open (two runs with equal priority, queued-at and run id; two sessions
+//! with equal created-at and session id), the input order decides. A plain reference
+//! implementation lives in `scheduler_testkit::reference`, and a property test checks
+//! the two agree on many thousands of generated workloads.
 
+mod key;
+pub(crate) mod table;
+
+use std::mem;
 use std::time::{Duration, SystemTime};
 
-use crate::eligibility::{is_potentially_claimable, session_matches};
-use crate::ladder::is_starved;
-use crate::ordering::{compare_runs, compare_sessions};
+use crate::model::{Owner, RunStatus, Scope, SessionState};
 use crate::view::{ActiveRunView, RunView, SessionView};
+
+use key::{RunKey, SessionKey, trim};
+use table::{Seed, StrTable, Table};
 
 /// What one selection looks at.
 #[derive(Debug)]
@@ -68,18 +112,134 @@ pub struct SelectionCounts {
     pub recently_notified: usize,
 }
 
+/// "No value" for an interned field (an empty channel or agent name, say).
+const NONE: u32 = u32::MAX;
+/// A class's channel when the run has none: any session channel matches.
+const ANY: u32 = u32::MAX - 1;
+/// Owner kinds in a class key.
+const OWNER_NONE: u32 = 0;
+const OWNER_POOL: u32 = 1;
+const OWNER_SESSION: u32 = 2;
+/// Priority bands (urgent, high, medium, low) a partition's runs are bucketed by.
+const BANDS: usize = 4;
+/// The first runs of a bucket that are ordered at once: this many per session left in
+/// the partition (a walk decides about that many runs per target it finds), at least
+/// `MIN_FIRST_CHUNK`. The rest, if the walk gets there, is ordered lazily by a heap.
+const FIRST_CHUNK_PER_SESSION: usize = 4;
+const MIN_FIRST_CHUNK: usize = 32;
+/// Class key words before the capability mask: partition, channel, owner kind, owner.
+const CLASS_HEAD: usize = 4;
+
+/// Whether a run could be claimed at all (the rule of
+/// [`is_potentially_claimable`](crate::eligibility::is_potentially_claimable), with the
+/// fast trim): run and task ids non-empty, run `queued`, task not paused, task status
+/// not `draft`, `blocked` or `canceled`.
+#[inline]
+fn claimable<R: RunView>(run: &R) -> bool {
+    run.run_status() == RunStatus::Queued
+        && !run.task_paused()
+        && run.task_status().allows_claim()
+        && !trim(run.run_id()).is_empty()
+        && !trim(run.task_id()).is_empty()
+}
+
+/// Whether a run is starved, given `starve_before` (`now - min_queued_age`, `None` when
+/// starvation is disabled or no time is that old): the rule of
+/// [`ladder::is_starved`](crate::ladder::is_starved), compared instead of subtracted.
+#[inline]
+fn is_starved<R: RunView>(run: &R, starve_before: Option<SystemTime>) -> bool {
+    match (starve_before, run.queued_at()) {
+        (Some(before), Some(queued_at)) => queued_at <= before,
+        _ => false,
+    }
+}
+
+/// Restores the min-heap property of `heap[..len]` below `i`.
+#[inline]
+fn sift_down<R: RunView>(heap: &mut [RunKey], mut i: usize, len: usize, runs: &[R]) {
+    loop {
+        let mut child = 2 * i + 1;
+        if child >= len {
+            return;
+        }
+        if child + 1 < len && heap[child + 1].lt(&heap[child], runs) {
+            child += 1;
+        }
+        if !heap[child].lt(&heap[i], runs) {
+            return;
+        }
+        heap.swap(i, child);
+        i = child;
+    }
+}
+
+/// Runs of one partition with the same requirements, and where its candidate sessions
+/// are in `Selection::candidates`.
+#[derive(Debug, Clone, Copy)]
+struct Class {
+    end: u32,
+    /// Candidates before the cursor are all targeted.
+    cursor: u32,
+}
+
+/// A run that got targets, and where its sessions are in `Selection::target_sessions`.
+#[derive(Debug, Clone, Copy)]
+struct TargetRun {
+    key: RunKey,
+    start: u32,
+    len: u32,
+}
+
 /// Reusable selection state and its results.
+///
+/// Every buffer is kept between calls and only grows, so selecting over a workload of
+/// the same shape as before allocates nothing.
 #[derive(Debug, Clone, Default)]
 pub struct Selection {
     targets: Vec<(u32, u32)>,
     no_match: Vec<u32>,
     starved: Vec<u32>,
     counts: SelectionCounts,
-    run_order: Vec<u32>,
-    session_order: Vec<u32>,
-    by_id: Vec<u32>,
-    busy: Vec<bool>,
+
+    seed: Seed,
+    // Session index. `sid_*`: sessions that could be woken, by trimmed id.
+    sid_of: Vec<u32>,
+    sid_table: StrTable,
+    sid_rep: Vec<u32>,
+    sid_busy: Vec<bool>,
+    session_keys: Vec<SessionKey>,
+    ws_table: StrTable,
+    ws_rep: Vec<u32>,
+    part_of: Vec<u32>,
+    part_start: Vec<u32>,
+    part_left: Vec<u32>,
+    fill: Vec<u32>,
+    // Available sessions grouped by partition, in session order inside each: `g_*`.
+    g_session: Vec<u32>,
+    g_channel: Vec<u32>,
+    g_agent: Vec<u32>,
+    g_sid: Vec<u32>,
+    g_caps: Vec<u32>,
+    cap_ids: Vec<u32>,
+    g_mask: Vec<u64>,
     targeted: Vec<bool>,
+    words: usize,
+    chan_table: StrTable,
+    chan_rep: Vec<u32>,
+    agent_table: StrTable,
+    agent_rep: Vec<u32>,
+    cap_table: StrTable,
+    cap_rep: Vec<(u32, u32)>,
+    // Runs.
+    buckets: Vec<Vec<RunKey>>,
+    starved_keys: Vec<RunKey>,
+    class_table: Table,
+    classes: Vec<Class>,
+    class_keys: Vec<u64>,
+    probe: Vec<u64>,
+    candidates: Vec<u32>,
+    target_runs: Vec<TargetRun>,
+    target_sessions: Vec<u32>,
 }
 
 impl Selection {
@@ -90,10 +250,10 @@ impl Selection {
 
     /// Selects targets for `input`. `in_cooldown(run, session)` says whether the pair
     /// was woken too recently; it is asked only for eligible pairs of runs that are not
-    /// starved.
+    /// starved, in session order for each run, until one is not cooling.
     ///
     /// # Panics
-    /// When there are more than `u32::MAX` runs or sessions.
+    /// When there are more than `u32::MAX - 2` runs or sessions.
     pub fn select<R, A, S>(&mut self, input: SelectionInput<'_, R, A, S>, mut in_cooldown: impl FnMut(&R, &S) -> bool)
     where
         R: RunView,
@@ -101,86 +261,20 @@ impl Selection {
         S: SessionView,
     {
         let SelectionInput { runs, active, sessions, now, min_queued_age } = input;
-        assert!(runs.len() <= u32::MAX as usize && sessions.len() <= u32::MAX as usize, "too many rows");
+        let limit = (u32::MAX - 2) as usize;
+        assert!(runs.len() <= limit && sessions.len() <= limit, "too many rows");
         self.targets.clear();
         self.no_match.clear();
         self.starved.clear();
         self.counts = SelectionCounts::default();
 
-        self.mark_busy(active, sessions);
-        self.targeted.clear();
-        self.targeted.resize(sessions.len(), false);
-
-        self.session_order.clear();
-        self.session_order.extend(0..sessions.len() as u32);
-        self.session_order.sort_unstable_by(|&a, &b| compare_sessions(&sessions[a as usize], &sessions[b as usize]));
-
-        self.run_order.clear();
-        self.run_order.extend(0..runs.len() as u32);
-        self.run_order.sort_unstable_by(|&a, &b| compare_runs(&runs[a as usize], &runs[b as usize]));
-
-        for &ri in &self.run_order {
-            let run = &runs[ri as usize];
-            if !is_potentially_claimable(run) {
-                self.counts.unclaimable += 1;
-                continue;
-            }
-            let starved = is_starved(now, run.queued_at(), min_queued_age);
-            if starved {
-                self.starved.push(ri);
-            }
-            let mut eligible = 0usize;
-            let mut chosen = None;
-            for &si in &self.session_order {
-                let s = si as usize;
-                if self.busy[s] || self.targeted[s] || !session_matches(run, &sessions[s]) {
-                    continue;
-                }
-                eligible += 1;
-                if starved {
-                    // Fan out: every eligible session, cooldown ignored.
-                    self.targeted[s] = true;
-                    self.targets.push((ri, si));
-                } else if !in_cooldown(run, &sessions[s]) {
-                    chosen = Some(si);
-                    break;
-                }
-            }
-            if eligible == 0 {
-                self.no_match.push(ri);
-            } else if let Some(si) = chosen {
-                self.targeted[si as usize] = true;
-                self.targets.push((ri, si));
-            } else if !starved {
-                self.counts.recently_notified += 1;
-            }
-        }
-    }
-
-    /// Marks sessions holding a `claimed`/`starting`/`running` run as busy.
-    fn mark_busy<A: ActiveRunView, S: SessionView>(&mut self, active: &[A], sessions: &[S]) {
-        self.busy.clear();
-        self.busy.resize(sessions.len(), false);
-        if active.is_empty() {
-            return;
-        }
-        let id = |i: u32| sessions[i as usize].session_id().trim();
-        self.by_id.clear();
-        self.by_id.extend(0..sessions.len() as u32);
-        self.by_id.sort_unstable_by(|&a, &b| id(a).cmp(id(b)));
-        for run in active {
-            if !run.status().holds_session() {
-                continue;
-            }
-            let holder = run.session_id().trim();
-            if holder.is_empty() {
-                continue;
-            }
-            let start = self.by_id.partition_point(|&i| id(i) < holder);
-            for &i in self.by_id[start..].iter().take_while(|&&i| id(i) == holder) {
-                self.busy[i as usize] = true;
-            }
-        }
+        // Starved: starvation enabled and queued at or before `now - min_queued_age`
+        // (exactly `now - queued_at >= min_queued_age`, without a subtraction per run).
+        let starve_before = if min_queued_age.is_zero() { None } else { now.checked_sub(min_queued_age) };
+        self.index_sessions(active, sessions);
+        self.key_runs(runs, sessions, starve_before);
+        self.walk(runs, sessions, starve_before, &mut in_cooldown);
+        self.emit(runs);
     }
 
     /// `(run index, session index)` of every target, in dispatch order: runs in
@@ -189,7 +283,8 @@ impl Selection {
         &self.targets
     }
 
-    /// Claimable runs with no eligible session, in selection order (starved ones too).
+    /// Claimable runs with no eligible session (starved ones too), in unspecified
+    /// order.
     pub fn no_match(&self) -> &[u32] {
         &self.no_match
     }
@@ -202,5 +297,431 @@ impl Selection {
     /// The selection's counts.
     pub fn counts(&self) -> SelectionCounts {
         self.counts
+    }
+
+    /// Builds the session index: available sessions, grouped by partition, with their
+    /// interned attributes.
+    fn index_sessions<A: ActiveRunView, S: SessionView>(&mut self, active: &[A], sessions: &[S]) {
+        let seed = self.seed;
+
+        // Sessions that could be woken, interned by trimmed id (duplicates share one).
+        self.sid_table.reset(sessions.len());
+        self.sid_rep.clear();
+        self.sid_of.clear();
+        for (i, s) in sessions.iter().enumerate() {
+            let id = trim(s.session_id());
+            if id.is_empty() || s.state() != SessionState::Active || s.prompting() {
+                self.sid_of.push(NONE);
+                continue;
+            }
+            let rep = &self.sid_rep;
+            let (e, new) =
+                self.sid_table.intern(seed, id, |e| trim(sessions[rep[e as usize] as usize].session_id()) == id);
+            if new {
+                self.sid_rep.push(i as u32);
+            }
+            self.sid_of.push(e);
+        }
+
+        // Busy: the id of a session holding a claimed, starting or running run.
+        self.sid_busy.clear();
+        self.sid_busy.resize(self.sid_table.len(), false);
+        for run in active {
+            if !run.status().holds_session() {
+                continue;
+            }
+            let id = trim(run.session_id());
+            if id.is_empty() {
+                continue;
+            }
+            let rep = &self.sid_rep;
+            if let Some(e) =
+                self.sid_table.find(seed, id, |e| trim(sessions[rep[e as usize] as usize].session_id()) == id)
+            {
+                self.sid_busy[e as usize] = true;
+            }
+        }
+
+        // Available sessions, in session order.
+        self.session_keys.clear();
+        for (i, &e) in self.sid_of.iter().enumerate() {
+            if e != NONE && !self.sid_busy[e as usize] {
+                self.session_keys.push(SessionKey::new(&sessions[i], i as u32));
+            }
+        }
+        self.session_keys.sort_unstable_by(|a, b| a.cmp(b, sessions));
+        let available = self.session_keys.len();
+
+        // Scope partitions: the trimmed workspace; the empty one is the global partition.
+        self.ws_table.reset(available);
+        self.ws_rep.clear();
+        self.part_of.clear();
+        for k in &self.session_keys {
+            let ws = trim(sessions[k.idx as usize].workspace_id());
+            let rep = &self.ws_rep;
+            let (p, new) =
+                self.ws_table.intern(seed, ws, |p| trim(sessions[rep[p as usize] as usize].workspace_id()) == ws);
+            if new {
+                self.ws_rep.push(k.idx);
+            }
+            self.part_of.push(p);
+        }
+        let parts = self.ws_table.len();
+
+        // Group by partition, keeping the session order inside each (counting sort).
+        self.part_start.clear();
+        self.part_start.resize(parts + 1, 0);
+        for &p in &self.part_of {
+            self.part_start[p as usize + 1] += 1;
+        }
+        for p in 0..parts {
+            self.part_start[p + 1] += self.part_start[p];
+        }
+        self.part_left.clear();
+        self.part_left.extend(self.part_start.windows(2).map(|w| w[1] - w[0]));
+        self.fill.clear();
+        self.fill.extend_from_slice(&self.part_start[..parts]);
+        self.g_session.clear();
+        self.g_session.resize(available, 0);
+        for (k, key) in self.session_keys.iter().enumerate() {
+            let p = self.part_of[k] as usize;
+            self.g_session[self.fill[p] as usize] = key.idx;
+            self.fill[p] += 1;
+        }
+
+        // Interned attributes, by grouped position.
+        self.chan_table.reset(available);
+        self.chan_rep.clear();
+        self.agent_table.reset(available);
+        self.agent_rep.clear();
+        self.cap_table.reset(available);
+        self.cap_rep.clear();
+        self.g_channel.clear();
+        self.g_agent.clear();
+        self.g_sid.clear();
+        self.g_caps.clear();
+        self.g_caps.push(0);
+        self.cap_ids.clear();
+        for &i in &self.g_session {
+            let s = &sessions[i as usize];
+            let channel = trim(s.channel());
+            let channel = if channel.is_empty() {
+                NONE
+            } else {
+                let rep = &self.chan_rep;
+                let (e, new) = self
+                    .chan_table
+                    .intern(seed, channel, |e| trim(sessions[rep[e as usize] as usize].channel()) == channel);
+                if new {
+                    self.chan_rep.push(i);
+                }
+                e
+            };
+            self.g_channel.push(channel);
+            let agent = trim(s.agent_name());
+            let agent = if agent.is_empty() {
+                NONE
+            } else {
+                let rep = &self.agent_rep;
+                let (e, new) = self
+                    .agent_table
+                    .intern(seed, agent, |e| trim(sessions[rep[e as usize] as usize].agent_name()) == agent);
+                if new {
+                    self.agent_rep.push(i);
+                }
+                e
+            };
+            self.g_agent.push(agent);
+            self.g_sid.push(self.sid_of[i as usize]);
+            for (pos, cap) in s.capabilities().enumerate() {
+                let cap = trim(cap);
+                if cap.is_empty() {
+                    continue;
+                }
+                let rep = &self.cap_rep;
+                let (e, new) = self.cap_table.intern(seed, cap, |e| {
+                    let (si, at) = rep[e as usize];
+                    sessions[si as usize].capabilities().nth(at as usize).map(trim) == Some(cap)
+                });
+                if new {
+                    self.cap_rep.push((i, pos as u32));
+                }
+                self.cap_ids.push(e);
+            }
+            self.g_caps.push(self.cap_ids.len() as u32);
+        }
+
+        // Capability sets as bit sets of `words` words each.
+        let words = self.cap_table.len().div_ceil(64).max(1);
+        self.words = words;
+        self.g_mask.clear();
+        self.g_mask.resize(available * words, 0);
+        for g in 0..available {
+            let (a, b) = (self.g_caps[g] as usize, self.g_caps[g + 1] as usize);
+            for &c in &self.cap_ids[a..b] {
+                self.g_mask[g * words + c as usize / 64] |= 1 << (c % 64);
+            }
+        }
+        self.targeted.clear();
+        self.targeted.resize(available, false);
+    }
+
+    /// The partition a run's scope selects, or `NONE` when no available session is in
+    /// it (or the scope can match nothing).
+    fn partition_of<R: RunView, S: SessionView>(&self, run: &R, sessions: &[S]) -> u32 {
+        let ws = match run.scope() {
+            Scope::Global => "",
+            Scope::Workspace => match trim(run.workspace_id()) {
+                "" => return NONE,
+                ws => ws,
+            },
+            Scope::Unknown => return NONE,
+        };
+        let rep = &self.ws_rep;
+        self.ws_table
+            .find(self.seed, ws, |p| trim(sessions[rep[p as usize] as usize].workspace_id()) == ws)
+            .unwrap_or(NONE)
+    }
+
+    /// Reads every run once: unclaimable ones are counted, starved ones noted, and the
+    /// rest keyed and bucketed by (partition, priority band), so a partition's walk
+    /// orders one band at a time and never touches the bands it does not reach.
+    fn key_runs<R: RunView, S: SessionView>(&mut self, runs: &[R], sessions: &[S], starve_before: Option<SystemTime>) {
+        let buckets = self.part_left.len() * BANDS;
+        if self.buckets.len() < buckets {
+            self.buckets.resize_with(buckets, Vec::new);
+        }
+        for bucket in &mut self.buckets {
+            bucket.clear();
+        }
+        self.starved_keys.clear();
+        for (i, run) in runs.iter().enumerate() {
+            if !claimable(run) {
+                self.counts.unclaimable += 1;
+                continue;
+            }
+            let part = self.partition_of(run, sessions);
+            let key = RunKey::new(run, i as u32, part);
+            if is_starved(run, starve_before) {
+                self.starved_keys.push(key);
+            }
+            if part == NONE {
+                self.no_match.push(i as u32);
+            } else {
+                self.buckets[part as usize * BANDS + key.band()].push(key);
+            }
+        }
+    }
+
+    /// Walks each partition's runs in selection order until its sessions are all
+    /// targeted; the rest of its runs are no-matches, never ordered.
+    ///
+    /// A partition's runs are bucketed by priority band, walked band after band. Of a
+    /// bucket, the first few runs (a small multiple of the sessions left) are selected
+    /// in linear time and sorted; if the walk needs more, the rest becomes a binary
+    /// heap (linear time) whose runs are popped in order only as long as the partition
+    /// has sessions left.
+    fn walk<R: RunView, S: SessionView>(
+        &mut self,
+        runs: &[R],
+        sessions: &[S],
+        starve_before: Option<SystemTime>,
+        in_cooldown: &mut impl FnMut(&R, &S) -> bool,
+    ) {
+        self.class_table.reset(64);
+        self.classes.clear();
+        self.class_keys.clear();
+        self.candidates.clear();
+        self.target_runs.clear();
+        self.target_sessions.clear();
+        let mut buckets = mem::take(&mut self.buckets);
+        for b in 0..self.part_left.len() * BANDS {
+            let p = b / BANDS;
+            let bucket = &mut buckets[b][..];
+            let mut decide = |sel: &mut Self, key: RunKey| {
+                let run = &runs[key.idx as usize];
+                sel.decide(key, run, is_starved(run, starve_before), sessions, in_cooldown);
+            };
+            if self.part_left[p] == 0 {
+                // Every session of the partition is targeted: no-matches, in any order.
+                self.no_match.extend(bucket.iter().map(|k| k.idx));
+            } else {
+                // The first runs, sorted: likely all the walk needs.
+                let first = (FIRST_CHUNK_PER_SESSION * self.part_left[p] as usize).max(MIN_FIRST_CHUNK).min(bucket.len());
+                if first < bucket.len() {
+                    bucket.select_nth_unstable_by(first - 1, |a, b| a.cmp(b, runs));
+                }
+                bucket[..first].sort_unstable_by(|a, b| a.cmp(b, runs));
+                let mut walked = 0;
+                while walked < first && self.part_left[p] > 0 {
+                    decide(self, bucket[walked]);
+                    walked += 1;
+                }
+                if walked < first || self.part_left[p] == 0 {
+                    self.no_match.extend(bucket[walked..].iter().map(|k| k.idx));
+                    continue;
+                }
+                // More: the rest as a binary heap, popped in order while it matters.
+                let rest = &mut bucket[first..];
+                let mut len = rest.len();
+                for i in (0..len / 2).rev() {
+                    sift_down(rest, i, len, runs);
+                }
+                while len > 0 && self.part_left[p] > 0 {
+                    let key = rest[0];
+                    len -= 1;
+                    rest.swap(0, len);
+                    sift_down(rest, 0, len, runs);
+                    decide(self, key);
+                }
+                self.no_match.extend(rest[..len].iter().map(|k| k.idx));
+            }
+        }
+        self.buckets = buckets;
+    }
+
+    /// Decides one run, walked in selection order within its partition.
+    fn decide<R: RunView, S: SessionView>(
+        &mut self,
+        key: RunKey,
+        run: &R,
+        starved: bool,
+        sessions: &[S],
+        in_cooldown: &mut impl FnMut(&R, &S) -> bool,
+    ) {
+        let Some(c) = self.class_of(run, key.part, sessions) else {
+            self.no_match.push(key.idx);
+            return;
+        };
+        let class = &mut self.classes[c as usize];
+        let (end, mut cursor) = (class.end as usize, class.cursor as usize);
+        while cursor < end && self.targeted[self.candidates[cursor] as usize] {
+            cursor += 1;
+        }
+        class.cursor = cursor as u32;
+        if cursor == end {
+            self.no_match.push(key.idx);
+            return;
+        }
+        let start = self.target_sessions.len() as u32;
+        if starved {
+            // Fan out to every eligible session, cooldown ignored.
+            for &g in &self.candidates[cursor..end] {
+                if !self.targeted[g as usize] {
+                    self.targeted[g as usize] = true;
+                    self.target_sessions.push(self.g_session[g as usize]);
+                }
+            }
+            class.cursor = end as u32;
+        } else {
+            let chosen = self.candidates[cursor..end].iter().copied().find(|&g| {
+                !self.targeted[g as usize] && !in_cooldown(run, &sessions[self.g_session[g as usize] as usize])
+            });
+            let Some(g) = chosen else {
+                self.counts.recently_notified += 1;
+                return;
+            };
+            self.targeted[g as usize] = true;
+            self.target_sessions.push(self.g_session[g as usize]);
+        }
+        let len = self.target_sessions.len() as u32 - start;
+        self.part_left[key.part as usize] -= len;
+        self.target_runs.push(TargetRun { key, start, len });
+    }
+
+    /// The class of a run of partition `part`: an existing one, or a new one whose
+    /// candidates are computed now. `None` when a requirement names something no
+    /// available session has (or an owner that matches nothing).
+    fn class_of<R: RunView, S: SessionView>(&mut self, run: &R, part: u32, sessions: &[S]) -> Option<u32> {
+        let seed = self.seed;
+        let channel = match trim(run.channel()) {
+            "" => ANY,
+            ch => {
+                let rep = &self.chan_rep;
+                self.chan_table.find(seed, ch, |e| trim(sessions[rep[e as usize] as usize].channel()) == ch)?
+            }
+        };
+        let (owner_kind, owner) = match run.owner() {
+            Owner::None => (OWNER_NONE, 0),
+            Owner::Pool(agent) => match trim(agent) {
+                "" => return None,
+                agent => {
+                    let rep = &self.agent_rep;
+                    let e = self
+                        .agent_table
+                        .find(seed, agent, |e| trim(sessions[rep[e as usize] as usize].agent_name()) == agent)?;
+                    (OWNER_POOL, e)
+                }
+            },
+            Owner::AgentSession(id) => match trim(id) {
+                "" => return None,
+                id => {
+                    let rep = &self.sid_rep;
+                    let e = self
+                        .sid_table
+                        .find(seed, id, |e| trim(sessions[rep[e as usize] as usize].session_id()) == id)?;
+                    (OWNER_SESSION, e)
+                }
+            },
+            Owner::Unknown => return None,
+        };
+        let words = self.words;
+        self.probe.clear();
+        self.probe.extend([u64::from(part), u64::from(channel), u64::from(owner_kind), u64::from(owner)]);
+        self.probe.resize(CLASS_HEAD + words, 0);
+        for cap in run.required_capabilities() {
+            let cap = trim(cap);
+            if cap.is_empty() {
+                continue;
+            }
+            let rep = &self.cap_rep;
+            let c = self.cap_table.find(seed, cap, |e| {
+                let (si, at) = rep[e as usize];
+                sessions[si as usize].capabilities().nth(at as usize).map(trim) == Some(cap)
+            })?;
+            self.probe[CLASS_HEAD + c as usize / 64] |= 1 << (c % 64);
+        }
+
+        let stride = CLASS_HEAD + words;
+        let (keys, probe) = (&self.class_keys, &self.probe);
+        let (c, new) = self
+            .class_table
+            .intern(seed.words(probe.iter().copied()), |e| &keys[e as usize * stride..][..stride] == probe.as_slice());
+        if !new {
+            return Some(c);
+        }
+        self.class_keys.extend_from_slice(&self.probe);
+
+        // Candidates: the partition's untargeted sessions that meet the requirements,
+        // in session order.
+        let need = &self.probe[CLASS_HEAD..];
+        let (lo, hi) = (self.part_start[part as usize] as usize, self.part_start[part as usize + 1] as usize);
+        let start = self.candidates.len() as u32;
+        for g in lo..hi {
+            if self.targeted[g]
+                || (channel != ANY && self.g_channel[g] != channel)
+                || (owner_kind == OWNER_POOL && self.g_agent[g] != owner)
+                || (owner_kind == OWNER_SESSION && self.g_sid[g] != owner)
+            {
+                continue;
+            }
+            let offered = &self.g_mask[g * words..][..words];
+            if need.iter().zip(offered).all(|(n, o)| n & !o == 0) {
+                self.candidates.push(g as u32);
+            }
+        }
+        self.classes.push(Class { end: self.candidates.len() as u32, cursor: start });
+        Some(c)
+    }
+
+    /// Puts the targets and the starved runs in selection order.
+    fn emit<R: RunView>(&mut self, runs: &[R]) {
+        self.target_runs.sort_unstable_by(|a, b| a.key.cmp(&b.key, runs));
+        for t in &self.target_runs {
+            let sessions = &self.target_sessions[t.start as usize..][..t.len as usize];
+            self.targets.extend(sessions.iter().map(|&s| (t.key.idx, s)));
+        }
+        self.starved_keys.sort_unstable_by(|a, b| a.cmp(b, runs));
+        self.starved.extend(self.starved_keys.iter().map(|k| k.idx));
     }
 }

@@ -206,3 +206,16 @@ impl StarvationStore for MemoryStarvationStore {
         Ok(())
     }
 }
+
+impl MemoryPauseStore {
+    /// Whether the scheduler is paused, read synchronously. Consults the fault plan like
+    /// [`is_paused`](PauseStore::is_paused) (operation `is_paused`), so the in-memory task
+    /// service's claims fail closed when the flag cannot be read.
+    ///
+    /// # Errors
+    /// [`FakeError`] when an `is_paused` fault fires.
+    pub fn check_paused(&self) -> Result<bool, FakeError> {
+        self.faults.check("is_paused")?;
+        Ok(lock(&self.state).is_some())
+    }
+}

@@ -85,3 +85,28 @@ impl<R: Sync> EscalationActor<R> for NoEscalation {
         match *self {}
     }
 }
+
+macro_rules! forward_escalation {
+    ($($ptr:ty),*) => {$(
+        /// Forwards to the shared actor.
+        impl<R, T: EscalationActor<R> + ?Sized> EscalationActor<R> for $ptr {
+            type Error = T::Error;
+
+            fn request_spawn(&self, run: &R) -> impl Future<Output = Result<SpawnOutcome, Self::Error>> + Send {
+                (**self).request_spawn(run)
+            }
+            fn emit_starved(&self, run: &R, age: Duration) -> impl Future<Output = Result<(), Self::Error>> + Send {
+                (**self).emit_starved(run, age)
+            }
+            fn mark_needs_attention(
+                &self,
+                run: &R,
+                diagnostic: &str,
+            ) -> impl Future<Output = Result<MarkOutcome, Self::Error>> + Send {
+                (**self).mark_needs_attention(run, diagnostic)
+            }
+        }
+    )*};
+}
+
+forward_escalation!(&T, std::sync::Arc<T>);

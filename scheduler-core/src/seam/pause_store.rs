@@ -39,3 +39,18 @@ impl PauseStore for NoPauseStore {
         match *self {}
     }
 }
+
+macro_rules! forward_pause_store {
+    ($($ptr:ty),*) => {$(
+        /// Forwards to the shared store.
+        impl<T: PauseStore + ?Sized> PauseStore for $ptr {
+            type Error = T::Error;
+
+            fn is_paused(&self) -> impl Future<Output = Result<bool, Self::Error>> + Send {
+                (**self).is_paused()
+            }
+        }
+    )*};
+}
+
+forward_pause_store!(&T, std::sync::Arc<T>);

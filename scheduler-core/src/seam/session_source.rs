@@ -35,3 +35,19 @@ pub trait SessionSource: Send + Sync {
     /// Pushes every live session onto `out`.
     fn sessions(&self, out: &mut Vec<Self::Session>) -> impl Future<Output = Result<(), Self::Error>> + Send;
 }
+
+macro_rules! forward_session_source {
+    ($($ptr:ty),*) => {$(
+        /// Forwards to the shared source.
+        impl<T: SessionSource + ?Sized> SessionSource for $ptr {
+            type Session = T::Session;
+            type Error = T::Error;
+
+            fn sessions(&self, out: &mut Vec<Self::Session>) -> impl Future<Output = Result<(), Self::Error>> + Send {
+                (**self).sessions(out)
+            }
+        }
+    )*};
+}
+
+forward_session_source!(&T, std::sync::Arc<T>);

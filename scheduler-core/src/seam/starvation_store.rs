@@ -106,3 +106,58 @@ impl StarvationStore for NoStarvationStore {
         match *self {}
     }
 }
+
+macro_rules! forward_starvation_store {
+    ($($ptr:ty),*) => {$(
+        /// Forwards to the shared store, batch methods included.
+        impl<T: StarvationStore + ?Sized> StarvationStore for $ptr {
+            type Key = T::Key;
+            type Error = T::Error;
+
+            fn load(&self, run_id: &str) -> impl Future<Output = Result<Option<Budget>, Self::Error>> + Send {
+                (**self).load(run_id)
+            }
+            fn upsert(&self, run_id: &str, budget: &Budget) -> impl Future<Output = Result<(), Self::Error>> + Send {
+                (**self).upsert(run_id, budget)
+            }
+            fn clear(&self, run_id: &str) -> impl Future<Output = Result<(), Self::Error>> + Send {
+                (**self).clear(run_id)
+            }
+            fn list(&self, out: &mut Vec<(Self::Key, Budget)>) -> impl Future<Output = Result<(), Self::Error>> + Send {
+                (**self).list(out)
+            }
+            fn load_many<'a, I>(
+                &'a self,
+                run_ids: I,
+                out: &'a mut Vec<Result<Option<Budget>, Self::Error>>,
+            ) -> impl Future<Output = Result<(), Self::Error>> + Send + 'a
+            where
+                I: Iterator<Item = &'a str> + Send + 'a,
+            {
+                (**self).load_many(run_ids, out)
+            }
+            fn upsert_many<'a, I>(
+                &'a self,
+                rows: I,
+                out: &'a mut Vec<Result<(), Self::Error>>,
+            ) -> impl Future<Output = Result<(), Self::Error>> + Send + 'a
+            where
+                I: Iterator<Item = (&'a str, &'a Budget)> + Send + 'a,
+            {
+                (**self).upsert_many(rows, out)
+            }
+            fn clear_many<'a, I>(
+                &'a self,
+                run_ids: I,
+                out: &'a mut Vec<Result<(), Self::Error>>,
+            ) -> impl Future<Output = Result<(), Self::Error>> + Send + 'a
+            where
+                I: Iterator<Item = &'a str> + Send + 'a,
+            {
+                (**self).clear_many(run_ids, out)
+            }
+        }
+    )*};
+}
+
+forward_starvation_store!(&T, std::sync::Arc<T>);

@@ -112,3 +112,47 @@ pub trait TaskSource: Send + Sync {
         }
     }
 }
+
+macro_rules! forward_task_source {
+    ($($ptr:ty),*) => {$(
+        /// Forwards to the shared source, so one source can serve the scheduler and others.
+        impl<T: TaskSource + ?Sized> TaskSource for $ptr {
+            type Run = T::Run;
+            type ActiveRun = T::ActiveRun;
+            type Recovered = T::Recovered;
+            type Error = T::Error;
+
+            fn recover_expired_leases(
+                &self,
+                request: Recovery<'_>,
+                out: &mut Vec<Self::Recovered>,
+            ) -> impl Future<Output = Result<(), Self::Error>> + Send {
+                (**self).recover_expired_leases(request, out)
+            }
+            fn pending_runs(&self, out: &mut Vec<Self::Run>) -> impl Future<Output = Result<(), Self::Error>> + Send {
+                (**self).pending_runs(out)
+            }
+            fn active_runs(
+                &self,
+                out: &mut Vec<Self::ActiveRun>,
+            ) -> impl Future<Output = Result<(), Self::Error>> + Send {
+                (**self).active_runs(out)
+            }
+            fn run_status(&self, run_id: &str) -> impl Future<Output = Result<Option<RunStatus>, Self::Error>> + Send {
+                (**self).run_status(run_id)
+            }
+            fn run_statuses<'a, I>(
+                &'a self,
+                run_ids: I,
+                out: &'a mut Vec<Result<Option<RunStatus>, Self::Error>>,
+            ) -> impl Future<Output = Result<(), Self::Error>> + Send + 'a
+            where
+                I: Iterator<Item = &'a str> + Send + 'a,
+            {
+                (**self).run_statuses(run_ids, out)
+            }
+        }
+    )*};
+}
+
+forward_task_source!(&T, std::sync::Arc<T>);

@@ -130,3 +130,29 @@ pub trait Waker<R, S>: Send + Sync {
         }
     }
 }
+
+macro_rules! forward_waker {
+    ($($ptr:ty),*) => {$(
+        /// Forwards to the shared waker, batch form included.
+        impl<R, S, T: Waker<R, S> + ?Sized> Waker<R, S> for $ptr {
+            type Error = T::Error;
+
+            fn wake(&self, target: WakeTarget<'_, R, S>) -> impl Future<Output = Result<(), Self::Error>> + Send {
+                (**self).wake(target)
+            }
+            fn wake_batch<'a>(
+                &'a self,
+                batch: WakeBatch<'a, R, S>,
+                out: &'a mut Vec<Result<(), Self::Error>>,
+            ) -> impl Future<Output = ()> + Send + 'a
+            where
+                R: Sync,
+                S: Sync,
+            {
+                (**self).wake_batch(batch, out)
+            }
+        }
+    )*};
+}
+
+forward_waker!(&T, std::sync::Arc<T>);

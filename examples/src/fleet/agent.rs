@@ -1,0 +1,337 @@
+//! The simulated agent sessions: each is a tokio task that waits for a wake, claims
+//! through the task service, heartbeats while it works, and completes or fails the run,
+//! unless it crashes first. A supervisor notices a crash late (the crashed session
+//! lingers in the registry for a while, as real ones do) and restarts the seat.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use rand::rngs::SmallRng;
+use rand::{Rng, SeedableRng};
+use scheduler_testkit::registry::MemorySessions;
+use scheduler_testkit::service::{Claim, ClaimCriteria, LeaseError, MemoryTaskService};
+use scheduler_testkit::snapshot::SessionSnapshot;
+use scheduler_testkit::stores::MemoryPauseStore;
+use tokio::sync::mpsc::{self, UnboundedReceiver};
+
+use super::world::{AgentSlot, Release, ViolationKind, World};
+
+/// How agents and the launcher behave in time (simulated).
+#[derive(Debug, Clone)]
+pub(crate) struct Timing {
+    /// Lease length of a claim, and of every heartbeat's extension.
+    pub(crate) lease: Duration,
+    /// Time between heartbeats.
+    pub(crate) heartbeat: Duration,
+    /// Time from a wake to the claim, in milliseconds.
+    pub(crate) reaction_ms: (u64, u64),
+    /// Time from a claim to `start`, in milliseconds.
+    pub(crate) start_ms: (u64, u64),
+    /// Boot time of a spawned session, in seconds.
+    pub(crate) boot_s: (u64, u64),
+    /// How long a crashed session stays registered before the supervisor notices.
+    pub(crate) detect: Duration,
+    /// How long a restart takes after that.
+    pub(crate) restart: Duration,
+    /// A spawned session that got no wake for this long exits.
+    pub(crate) idle_retire: Duration,
+    /// Probability that a human prompts a session after it finished a run.
+    pub(crate) prompt_rate: f64,
+    /// How long such a prompt lasts, in seconds.
+    pub(crate) prompt_s: (u64, u64),
+}
+
+impl Default for Timing {
+    fn default() -> Self {
+        Timing {
+            lease: Duration::from_secs(60),
+            heartbeat: Duration::from_secs(20),
+            reaction_ms: (200, 3_000),
+            start_ms: (1_000, 5_000),
+            boot_s: (20, 40),
+            detect: Duration::from_secs(90),
+            restart: Duration::from_secs(30),
+            idle_retire: Duration::from_secs(300),
+            prompt_rate: 0.05,
+            prompt_s: (60, 180),
+        }
+    }
+}
+
+/// Everything the agents, the seams and the driver share.
+#[derive(Debug)]
+pub(crate) struct Fleet {
+    pub(crate) world: World,
+    pub(crate) service: MemoryTaskService,
+    pub(crate) registry: MemorySessions,
+    pub(crate) pause: MemoryPauseStore,
+    pub(crate) timing: Timing,
+    pub(crate) seed: u64,
+    pub(crate) max_spawned: usize,
+}
+
+/// How a session came to be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Role {
+    /// Part of the initial fleet, or a restart of such a seat.
+    Seat,
+    /// Started by the escalation actor; exits when idle for a while.
+    Spawned,
+}
+
+/// FNV-1a, so that per-agent random streams depend only on the seed and the id.
+fn fnv1a(text: &str) -> u64 {
+    text.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
+}
+
+fn between(rng: &mut SmallRng, (lo, hi): (u64, u64)) -> u64 {
+    if hi > lo { rng.random_range(lo..hi) } else { lo }
+}
+
+/// Starts a session: books its slot now, registers it once booted, and runs it.
+pub(crate) fn launch(fleet: &Arc<Fleet>, session: SessionSnapshot, role: Role) {
+    let (tx, rx) = mpsc::unbounded_channel();
+    let id = session.session_id.clone();
+    fleet.world.books().agents.insert(
+        id.clone(),
+        AgentSlot { inbox: tx, alive: true, working: None, spawned: role == Role::Spawned, abort: None },
+    );
+    let agent = Agent {
+        rng: SmallRng::seed_from_u64(fleet.seed ^ fnv1a(&id)),
+        criteria: ClaimCriteria::from_session(&session),
+        fleet: Arc::clone(fleet),
+        session,
+        role,
+    };
+    let task = tokio::spawn(agent.live(rx));
+    if let Some(slot) = fleet.world.books().agents.get_mut(&id) {
+        slot.abort = Some(task.abort_handle());
+    }
+}
+
+/// Kills a session from outside (as an operator's mistake would), if it is alive.
+pub(crate) fn kill(fleet: &Arc<Fleet>, session_id: &str) -> bool {
+    let handle = fleet.world.books().agents.get(session_id).filter(|s| s.alive).and_then(|s| s.abort.clone());
+    let Some(handle) = handle else { return false };
+    handle.abort();
+    let template = fleet.registry.get(session_id).map(|s| SessionSnapshot::clone(&s));
+    crashed(fleet, session_id, template);
+    true
+}
+
+/// Books a crash and hands the seat to the supervisor.
+fn crashed(fleet: &Arc<Fleet>, session_id: &str, template: Option<SessionSnapshot>) {
+    let spawned = {
+        let mut books = fleet.world.books();
+        books.counters.crashes += 1;
+        match books.agents.get_mut(session_id) {
+            Some(slot) => {
+                slot.alive = false;
+                slot.working = None;
+                slot.spawned
+            }
+            None => false,
+        }
+    };
+    tokio::spawn(supervise(Arc::clone(fleet), session_id.to_owned(), template.filter(|_| !spawned)));
+}
+
+/// Notices a crashed session late, removes it from the registry, and restarts an
+/// initial seat under a new id (spawned sessions are not restarted).
+async fn supervise(fleet: Arc<Fleet>, session_id: String, restart: Option<SessionSnapshot>) {
+    tokio::time::sleep(fleet.timing.detect).await;
+    let _ = fleet.registry.remove(&session_id);
+    let Some(mut session) = restart else { return };
+    tokio::time::sleep(fleet.timing.restart).await;
+    let (base, generation) = match session.session_id.rsplit_once("-r") {
+        Some((base, n)) if n.parse::<u32>().is_ok() => (base.to_owned(), n.parse::<u32>().unwrap_or(0) + 1),
+        _ => (session.session_id.clone(), 1),
+    };
+    session.session_id = format!("{base}-r{generation}");
+    session.prompting = false;
+    fleet.world.count(|c| c.restarts += 1);
+    launch(&fleet, session, Role::Seat);
+}
+
+/// What came of a try at working.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Tried {
+    /// Nothing was claimed.
+    Missed,
+    /// A run was worked on (and ended, or its lease was lost).
+    Worked,
+    /// The session crashed mid-run.
+    Crashed,
+}
+
+struct Agent {
+    fleet: Arc<Fleet>,
+    session: SessionSnapshot,
+    criteria: ClaimCriteria,
+    role: Role,
+    rng: SmallRng,
+}
+
+impl Agent {
+    fn id(&self) -> &str {
+        &self.session.session_id
+    }
+
+    async fn sleep_ms(&mut self, range: (u64, u64)) {
+        let ms = between(&mut self.rng, range);
+        tokio::time::sleep(Duration::from_millis(ms)).await;
+    }
+
+    async fn live(mut self, mut inbox: UnboundedReceiver<String>) {
+        let timing = self.fleet.timing.clone();
+        if self.role == Role::Spawned {
+            let boot = between(&mut self.rng, timing.boot_s);
+            tokio::time::sleep(Duration::from_secs(boot)).await;
+        }
+        let mut session = self.session.clone();
+        session.created_at = self.fleet.world.now();
+        if self.fleet.registry.register(session).is_err() {
+            return;
+        }
+        // A spawned worker claims by itself as soon as it is up.
+        if self.role == Role::Spawned && self.try_work().await == Tried::Crashed {
+            return;
+        }
+        loop {
+            let wake = if self.role == Role::Spawned {
+                match tokio::time::timeout(timing.idle_retire, inbox.recv()).await {
+                    Ok(wake) => wake,
+                    Err(_) => {
+                        self.retire();
+                        return;
+                    }
+                }
+            } else {
+                inbox.recv().await
+            };
+            if wake.is_none() {
+                return;
+            }
+            self.sleep_ms(timing.reaction_ms).await;
+            while inbox.try_recv().is_ok() {}
+            match self.try_work().await {
+                Tried::Crashed => return,
+                Tried::Missed => {}
+                Tried::Worked => {
+                    if self.role != Role::Spawned && self.rng.random_bool(timing.prompt_rate) {
+                        self.prompt(&timing).await;
+                        while inbox.try_recv().is_ok() {}
+                    }
+                }
+            }
+        }
+    }
+
+    /// A human talks to the session for a while: it is not idle meanwhile.
+    async fn prompt(&mut self, timing: &Timing) {
+        let id = self.id().to_owned();
+        if self.fleet.registry.set_prompting(&id, true).is_err() {
+            return;
+        }
+        self.fleet.world.count(|c| c.prompts += 1);
+        let secs = between(&mut self.rng, timing.prompt_s);
+        tokio::time::sleep(Duration::from_secs(secs)).await;
+        let _ = self.fleet.registry.set_prompting(&id, false);
+    }
+
+    fn retire(&self) {
+        let _ = self.fleet.registry.remove(self.id());
+        let mut books = self.fleet.world.books();
+        books.counters.retired += 1;
+        if let Some(slot) = books.agents.get_mut(self.id()) {
+            slot.alive = false;
+        }
+    }
+
+    async fn try_work(&mut self) -> Tried {
+        let fleet = Arc::clone(&self.fleet);
+        let now = fleet.world.now();
+        match fleet.service.claim(&self.criteria, fleet.timing.lease, now) {
+            Ok(Some(claim)) => {
+                let at = fleet.world.elapsed();
+                fleet.world.books().on_claim(&claim.run_id, self.id(), now, at);
+                self.work(claim).await
+            }
+            Ok(None) => {
+                fleet.world.count(|c| c.claim_misses += 1);
+                Tried::Missed
+            }
+            Err(LeaseError::Paused) => {
+                fleet.world.count(|c| c.claims_refused_paused += 1);
+                Tried::Missed
+            }
+            Err(LeaseError::SessionBusy { run_id, .. }) => {
+                let detail = format!("{} is idle, but the service says it holds {run_id}", self.id());
+                fleet.world.violate(ViolationKind::LeakedLease, detail);
+                Tried::Missed
+            }
+            Err(_) => {
+                fleet.world.count(|c| c.claim_errors += 1);
+                Tried::Missed
+            }
+        }
+    }
+
+    async fn work(&mut self, claim: Claim) -> Tried {
+        let fleet = Arc::clone(&self.fleet);
+        let timing = &fleet.timing;
+        let run_id = claim.run_id.as_str();
+        let (plan, first_attempt) = {
+            let books = fleet.world.books();
+            let entry = &books.runs[run_id];
+            (entry.plan, entry.claims == 1)
+        };
+        self.sleep_ms(timing.start_ms).await;
+        if fleet.service.start(run_id, &claim.token, fleet.world.now()).is_err() {
+            return self.lost(run_id);
+        }
+        let crash_after = plan.crash_at.filter(|_| first_attempt).map(|f| plan.work.mul_f64(f));
+        let mut done = Duration::ZERO;
+        while done < plan.work {
+            let step = (plan.work - done).min(timing.heartbeat);
+            if let Some(crash) = crash_after.filter(|&c| done + step >= c) {
+                tokio::time::sleep(crash - done).await;
+                // The process dies: no more heartbeats, no completion; the lease runs out.
+                crashed(&fleet, self.id(), Some(self.session.clone()));
+                return Tried::Crashed;
+            }
+            tokio::time::sleep(step).await;
+            done += step;
+            if done < plan.work
+                && fleet.service.heartbeat(run_id, &claim.token, timing.lease, fleet.world.now()).is_err()
+            {
+                return self.lost(run_id);
+            }
+        }
+        let now = fleet.world.now();
+        let (ended, outcome) = if plan.fails {
+            (fleet.service.fail(run_id, &claim.token, "tests failed", now), Release::Failed)
+        } else {
+            (fleet.service.complete(run_id, &claim.token, now), Release::Completed)
+        };
+        if ended.is_err() {
+            return self.lost(run_id);
+        }
+        let at = fleet.world.elapsed();
+        let mut books = fleet.world.books();
+        books.on_release(run_id, self.id(), outcome, at);
+        match outcome {
+            Release::Completed => books.counters.completed += 1,
+            Release::Failed => books.counters.failed += 1,
+            Release::Lost => {}
+        }
+        Tried::Worked
+    }
+
+    /// The service refused the token: the lease was recovered under this session.
+    fn lost(&self, run_id: &str) -> Tried {
+        let at = self.fleet.world.elapsed();
+        self.fleet.world.books().on_release(run_id, self.id(), Release::Lost, at);
+        Tried::Worked
+    }
+}

@@ -1,0 +1,382 @@
+//! A simulated agent fleet driven by the real scheduler.
+//!
+//! [`run`] starts a current-thread tokio runtime with its clock paused (simulated
+//! minutes take real milliseconds), and in it:
+//!
+//! - the testkit's [`MemoryTaskService`] (real leases, atomic claims, token fencing),
+//!   [`MemorySessions`], [`MemoryPauseStore`] and [`MemoryStarvationStore`];
+//! - the real [`Scheduler`], started with [`scheduler_tokio::spawn`] on a
+//!   [`TokioClock`], its loop sweeping, waking and escalating every interval;
+//! - agent sessions, one tokio task each, in several workspaces and on a few
+//!   coordination channels, of different agent kinds (capability sets). A woken
+//!   session claims through the task service (it is not handed the run), heartbeats
+//!   while it works, and completes or fails the run. Some crash mid-run: their leases
+//!   run out, the sweep recovers the runs, and other sessions finish them;
+//! - an escalation actor that answers the ladder's spawn requests by launching a
+//!   session of an agent kind that covers the starved run (its workspace, channel and
+//!   pool too), and says `Unresolvable` for work no kind covers, which then ends as
+//!   `needs_attention`;
+//! - a pause of a few minutes, during which sweeps go on and wakes stop.
+//!
+//! Work arrives over the simulated duration with mixed priorities (an urgent arrival
+//! triggers a cycle at once with [`SchedulerHandle::run_now`]); then the simulation
+//! drains until every run has ended, and checks its books against the task service.
+//! Everything random is drawn from [`FleetConfig::seed`], so a seed replays the same
+//! run.
+//!
+//! ```
+//! use std::time::Duration;
+//! use scheduler_examples::fleet::{run, FleetConfig};
+//!
+//! let config = FleetConfig { sessions: 6, runs: 30, duration: Duration::from_secs(20 * 60), ..FleetConfig::default() };
+//! let report = run(&config, |_| {}).expect("a valid config");
+//! assert!(report.is_clean(), "{report}");
+//! assert_eq!(report.runs.enqueued, 30);
+//! ```
+//!
+//! [`MemoryTaskService`]: scheduler_testkit::service::MemoryTaskService
+//! [`MemorySessions`]: scheduler_testkit::registry::MemorySessions
+//! [`MemoryPauseStore`]: scheduler_testkit::stores::MemoryPauseStore
+//! [`MemoryStarvationStore`]: scheduler_testkit::stores::MemoryStarvationStore
+//! [`Scheduler`]: scheduler_core::Scheduler
+//! [`SchedulerHandle::run_now`]: scheduler_tokio::SchedulerHandle::run_now
+
+mod agent;
+mod report;
+mod seams;
+mod workload;
+mod world;
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use scheduler_core::Scheduler;
+use scheduler_core::model::{Priority, RunStatus, TaskStatus};
+use scheduler_testkit::registry::MemorySessions;
+use scheduler_testkit::service::MemoryTaskService;
+use scheduler_testkit::snapshot::SessionSnapshot;
+use scheduler_testkit::stores::{MemoryPauseStore, MemoryStarvationStore};
+use scheduler_tokio::{SchedulerHandle, TokioClock};
+
+use agent::{Fleet, Role, Timing, kill, launch};
+use seams::{FleetActor, FleetObserver, FleetWaker};
+use workload::{Job, PROFILES, jobs, seats};
+use world::{RunEntry, World};
+
+pub use report::{Activity, FleetReport, Latency, PauseTally, RunTally};
+pub use world::{Violation, ViolationKind};
+
+/// 2026-01-01T00:00:00Z: the simulated wall time the run starts at.
+pub const START_UNIX_SECS: u64 = 1_767_225_600;
+
+/// What to simulate.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FleetConfig {
+    /// Sessions in the initial fleet.
+    pub sessions: usize,
+    /// Runs that arrive over [`duration`](Self::duration).
+    pub runs: usize,
+    /// The seed every random choice is drawn from.
+    pub seed: u64,
+    /// How long work keeps arriving (simulated).
+    pub duration: Duration,
+    /// After that, how long at most to wait for every run to end (simulated).
+    pub drain: Duration,
+    /// The scheduler's interval.
+    pub interval: Duration,
+    /// Workspaces (sessions and tasks are spread over them, and global).
+    pub workspaces: usize,
+    /// Probability that the first session to claim a run crashes mid-run.
+    pub crash_rate: f64,
+    /// Share of work that needs a capability only spawned sessions have.
+    pub gpu_rate: f64,
+    /// Share of work that needs a capability no agent has.
+    pub impossible_rate: f64,
+    /// At most this many spawned sessions live at once.
+    pub max_spawned: usize,
+    /// When (from the start) the scheduler is paused, and for how long; `None`: never.
+    pub pause: Option<(Duration, Duration)>,
+}
+
+impl Default for FleetConfig {
+    /// 32 sessions, 600 runs over two simulated hours, seed 42, a 15 s interval, four
+    /// workspaces, a three-minute pause at 40 % of the duration.
+    fn default() -> Self {
+        let duration = Duration::from_secs(2 * 3600);
+        FleetConfig {
+            sessions: 32,
+            runs: 600,
+            seed: 42,
+            duration,
+            drain: Duration::from_secs(3600),
+            interval: Duration::from_secs(15),
+            workspaces: 4,
+            crash_rate: 0.03,
+            gpu_rate: 0.03,
+            impossible_rate: 0.01,
+            max_spawned: 12,
+            pause: Some((duration.mul_f64(0.4), Duration::from_secs(180))),
+        }
+    }
+}
+
+impl FleetConfig {
+    /// The config with the pause moved to 40 % of `duration` (keeping its length).
+    pub fn with_duration(mut self, duration: Duration) -> Self {
+        self.duration = duration;
+        if let Some((_, length)) = self.pause {
+            self.pause = Some((duration.mul_f64(0.4), length));
+        }
+        self
+    }
+
+    fn validate(&self) -> Result<(), FleetError> {
+        let bad = |why: &str| Err(FleetError::Config(why.to_owned()));
+        let rate = |r: f64| (0.0..=1.0).contains(&r);
+        if self.sessions == 0 {
+            return bad("the fleet needs at least one session");
+        }
+        if self.workspaces == 0 {
+            return bad("there must be at least one workspace");
+        }
+        if self.duration.is_zero() || self.interval.is_zero() {
+            return bad("the duration and the interval must be positive");
+        }
+        if !rate(self.crash_rate) || !rate(self.gpu_rate) || !rate(self.impossible_rate) {
+            return bad("rates must be between 0 and 1");
+        }
+        if self.gpu_rate + self.impossible_rate > 1.0 {
+            return bad("the gpu and impossible rates add up to more than 1");
+        }
+        Ok(())
+    }
+}
+
+/// Why a simulation could not run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FleetError {
+    /// The configuration is invalid.
+    Config(String),
+    /// The scheduler could not be built or started.
+    Scheduler(String),
+}
+
+impl fmt::Display for FleetError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            FleetError::Config(why) => write!(f, "invalid fleet configuration: {why}"),
+            FleetError::Scheduler(why) => write!(f, "the scheduler could not start: {why}"),
+        }
+    }
+}
+
+impl std::error::Error for FleetError {}
+
+/// Where a running simulation is, reported every 30 simulated seconds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Progress {
+    /// Simulated time since the start.
+    pub elapsed: Duration,
+    /// The arrival window ([`FleetConfig::duration`]).
+    pub duration: Duration,
+    /// Whether arrivals are over and the simulation waits for the last runs.
+    pub draining: bool,
+    /// Runs enqueued so far.
+    pub enqueued: usize,
+    /// Runs completed so far.
+    pub completed: u64,
+    /// Runs failed so far.
+    pub failed: u64,
+    /// Runs marked `needs_attention` so far.
+    pub needs_attention: u64,
+    /// Sessions registered now.
+    pub sessions: usize,
+}
+
+/// Runs the simulation and returns its report; `progress` is called every 30
+/// simulated seconds.
+///
+/// # Errors
+/// [`FleetError::Config`] for an invalid configuration, [`FleetError::Scheduler`] if
+/// the scheduler cannot be built or started. Broken invariants are not errors: they
+/// are in the report ([`FleetReport::is_clean`]).
+pub fn run(config: &FleetConfig, mut progress: impl FnMut(&Progress)) -> Result<FleetReport, FleetError> {
+    config.validate()?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .start_paused(true)
+        .build()
+        .map_err(|e| FleetError::Scheduler(e.to_string()))?;
+    runtime.block_on(simulate(config, &mut progress))
+}
+
+enum Event {
+    Tick,
+    Arrive(usize),
+    Unblock(usize),
+    PauseStart,
+    PauseEnd,
+}
+
+const TICK: Duration = Duration::from_secs(30);
+
+async fn simulate<F: FnMut(&Progress)>(config: &FleetConfig, progress: &mut F) -> Result<FleetReport, FleetError> {
+    let clock = TokioClock::anchored_at(SystemTime::UNIX_EPOCH + Duration::from_secs(START_UNIX_SECS));
+    let pause = MemoryPauseStore::new();
+    let fleet = Arc::new(Fleet {
+        world: World::new(clock),
+        service: MemoryTaskService::with_pause(pause.clone()),
+        registry: MemorySessions::new(),
+        pause,
+        timing: Timing::default(),
+        seed: config.seed,
+        max_spawned: config.max_spawned,
+    });
+
+    for seat in seats(config) {
+        let profile = &PROFILES[seat.profile];
+        let session = SessionSnapshot::active(seat.id)
+            .agent(profile.agent)
+            .caps(profile.caps.iter().copied())
+            .workspace(seat.workspace)
+            .channel(seat.channel);
+        launch(&fleet, session, Role::Seat);
+    }
+
+    let scheduler = Scheduler::builder(fleet.service.clone(), fleet.registry.clone(), FleetWaker(Arc::clone(&fleet)))
+        .clock(clock)
+        .interval(config.interval)
+        .wake_cooldown(Duration::from_secs(60))
+        .pause_store(fleet.pause.clone())
+        .starvation_store(MemoryStarvationStore::new())
+        .escalation_actor(FleetActor(Arc::clone(&fleet)))
+        .observer(FleetObserver(Arc::clone(&fleet)))
+        .build()
+        .map_err(|e| FleetError::Scheduler(e.to_string()))?;
+    let handle = scheduler_tokio::spawn(scheduler).map_err(|e| FleetError::Scheduler(e.to_string()))?;
+
+    let jobs = jobs(config);
+    let mut timeline: Vec<(Duration, Event)> = Vec::new();
+    for (i, job) in jobs.iter().enumerate() {
+        timeline.push((job.at, Event::Arrive(i)));
+        if let Some(blocked) = job.blocked_for {
+            timeline.push((job.at + blocked, Event::Unblock(i)));
+        }
+    }
+    if let Some((at, length)) = config.pause {
+        timeline.push((at, Event::PauseStart));
+        timeline.push((at + length, Event::PauseEnd));
+    }
+    let ticks = config.duration.as_secs() / TICK.as_secs();
+    timeline.extend((0..=ticks).map(|k| (TICK * k as u32, Event::Tick)));
+    // Stable: same-time events keep the order above (arrivals before their unblocks).
+    timeline.sort_by_key(|(at, _)| *at);
+
+    let origin = tokio::time::Instant::now();
+    let mut enqueued = 0;
+    for (at, event) in timeline {
+        tokio::time::sleep_until(origin + at).await;
+        match event {
+            Event::Tick => progress(&snapshot(&fleet, config, enqueued, false)),
+            Event::Arrive(i) => {
+                arrive(&fleet, &handle, &jobs[i])?;
+                enqueued += 1;
+            }
+            Event::Unblock(i) => unblock(&fleet, &jobs[i]),
+            Event::PauseStart => pause_now(&fleet),
+            Event::PauseEnd => {
+                fleet.pause.resume();
+                fleet.world.books().paused = false;
+                handle.run_now();
+            }
+        }
+    }
+
+    // Drain: no more arrivals; wait until every run has ended (or the drain is over).
+    tokio::time::sleep_until(origin + config.duration).await;
+    let end = origin + config.duration + config.drain;
+    while tokio::time::Instant::now() < end && !all_ended(&fleet) {
+        progress(&snapshot(&fleet, config, enqueued, true));
+        tokio::time::sleep(TICK).await;
+    }
+    progress(&snapshot(&fleet, config, enqueued, true));
+    let stats = handle.stats();
+    let shutdown = handle.shutdown_within(Duration::from_secs(60)).await;
+    if let Err(e) = shutdown {
+        return Err(FleetError::Scheduler(format!("shutdown failed: {e}")));
+    }
+    Ok(report::account(config, &fleet, &jobs, stats))
+}
+
+fn snapshot(fleet: &Fleet, config: &FleetConfig, enqueued: usize, draining: bool) -> Progress {
+    let books = fleet.world.books();
+    Progress {
+        elapsed: fleet.world.elapsed(),
+        duration: config.duration,
+        draining,
+        enqueued,
+        completed: books.counters.completed,
+        failed: books.counters.failed,
+        needs_attention: books.counters.marked,
+        sessions: fleet.registry.len(),
+    }
+}
+
+fn arrive(fleet: &Fleet, handle: &SchedulerHandle, job: &Job) -> Result<(), FleetError> {
+    let now = fleet.world.now();
+    fleet.world.books().runs.insert(
+        job.spec.run_id.clone(),
+        RunEntry {
+            kind: job.kind,
+            plan: job.plan,
+            claimable_since: now,
+            first_claim_at: None,
+            claims: 0,
+            completions: 0,
+            failures: 0,
+            recoveries: 0,
+            marked: false,
+        },
+    );
+    fleet.service.enqueue(&job.spec, now).map_err(|e| FleetError::Scheduler(format!("enqueue failed: {e}")))?;
+    if job.spec.priority == Priority::Urgent {
+        // The daemon kicks the scheduler when urgent work arrives.
+        handle.run_now();
+        fleet.world.count(|c| c.run_now += 1);
+    }
+    Ok(())
+}
+
+fn unblock(fleet: &Fleet, job: &Job) {
+    if fleet.service.update_task(&job.spec.task_id, |task| task.status = TaskStatus::Ready).is_ok() {
+        let now = fleet.world.now();
+        if let Some(entry) = fleet.world.books().runs.get_mut(&job.spec.run_id) {
+            entry.claimable_since = now;
+        }
+    }
+}
+
+/// Pauses the scheduler, and (as bad luck has it) a working session dies just then, so
+/// that its lease runs out during the pause: the sweep must recover it anyway.
+fn pause_now(fleet: &Arc<Fleet>) {
+    fleet.pause.pause("operator", fleet.world.now(), "maintenance window");
+    let victim = {
+        let mut books = fleet.world.books();
+        books.paused = true;
+        books.agents.iter().find(|(_, slot)| slot.alive && slot.working.is_some()).map(|(id, _)| id.clone())
+    };
+    if let Some(victim) = victim {
+        kill(fleet, &victim);
+    }
+}
+
+fn all_ended(fleet: &Fleet) -> bool {
+    let ids: Vec<String> = fleet.world.books().runs.keys().cloned().collect();
+    ids.iter().all(|id| {
+        matches!(
+            fleet.service.status(id),
+            Some(RunStatus::Completed | RunStatus::Failed | RunStatus::NeedsAttention | RunStatus::Canceled)
+        )
+    })
+}

@@ -1,0 +1,431 @@
+//! The end of a simulation: the books checked against the task service, and the
+//! summary table.
+
+use std::fmt;
+use std::time::Duration;
+
+use scheduler_core::Stats;
+use scheduler_core::model::RunStatus;
+
+use super::agent::Fleet;
+use super::workload::{Job, WorkKind};
+use super::world::{Violation, ViolationKind};
+use super::FleetConfig;
+
+/// What became of the runs, as the task service has them at the end.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RunTally {
+    /// Runs enqueued.
+    pub enqueued: usize,
+    /// Runs `completed`.
+    pub completed: usize,
+    /// Runs `failed` (the agent reported a failure).
+    pub failed: usize,
+    /// Runs `needs_attention`.
+    pub needs_attention: usize,
+    /// Runs still `queued`, `claimed` or `running` when the drain ended.
+    pub open: usize,
+    /// Runs that need a capability no agent has.
+    pub uncoverable: usize,
+    /// Of those, how many ended `needs_attention`.
+    pub uncoverable_marked: usize,
+    /// Runs only a spawned session could take.
+    pub spawn_only: usize,
+    /// Of those, how many ended `completed` or `failed` (were worked on).
+    pub spawn_only_done: usize,
+    /// Runs claimed again after their lease was recovered.
+    pub reclaimed: usize,
+}
+
+/// What the fleet and the scheduler did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Activity {
+    /// Wakes delivered to a live session.
+    pub wakes_delivered: u64,
+    /// Wakes that failed: the session had crashed and was not deregistered yet.
+    pub wakes_unreachable: u64,
+    /// Claims won.
+    pub claims_won: u64,
+    /// Claims that found nothing (another session was faster).
+    pub claim_misses: u64,
+    /// Claims refused because the scheduler was paused.
+    pub claims_refused_paused: u64,
+    /// Leases the sweep recovered.
+    pub leases_recovered: u64,
+    /// Live sessions whose lease was recovered under them.
+    pub leases_lost: u64,
+    /// Sessions that crashed.
+    pub crashes: u64,
+    /// Crashed sessions restarted by the supervisor.
+    pub restarts: u64,
+    /// Spawn requests the escalation actor received.
+    pub spawn_requests: u64,
+    /// Sessions it spawned.
+    pub sessions_spawned: u64,
+    /// Requests it deferred because the spawned-session cap was reached.
+    pub spawns_deferred: u64,
+    /// Requests no agent kind could cover.
+    pub spawns_unresolvable: u64,
+    /// Spawned sessions that exited when idle.
+    pub retired: u64,
+    /// Starved events emitted.
+    pub starved_events: u64,
+    /// Times a human prompted a session.
+    pub prompts: u64,
+    /// Immediate cycles requested (urgent arrivals, resume).
+    pub run_now: u64,
+    /// Errors the scheduler's cycles reported (undeliverable wakes among them).
+    pub cycle_errors: u64,
+}
+
+/// The pause and what happened during it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PauseTally {
+    /// When it started, from the start.
+    pub at: Duration,
+    /// How long it lasted.
+    pub length: Duration,
+    /// Cycles that ran paused (swept, woke no one).
+    pub paused_cycles: u64,
+    /// Wakes sent while paused (must be 0).
+    pub wakes: u64,
+    /// Leases recovered while paused.
+    pub recovered: u64,
+}
+
+/// Time from a run becoming claimable to its first claim, in simulated time.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Latency {
+    /// Runs claimed.
+    pub count: usize,
+    /// The median.
+    pub median: Duration,
+    /// The 99th percentile (nearest rank).
+    pub p99: Duration,
+    /// The longest.
+    pub max: Duration,
+}
+
+impl Latency {
+    fn of(mut samples: Vec<Duration>) -> Self {
+        samples.sort_unstable();
+        let n = samples.len();
+        if n == 0 {
+            return Latency::default();
+        }
+        let rank = |q: f64| samples[((q * n as f64).ceil() as usize).clamp(1, n) - 1];
+        Latency { count: n, median: rank(0.5), p99: rank(0.99), max: samples[n - 1] }
+    }
+}
+
+/// Everything a simulation found.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FleetReport {
+    /// What was simulated.
+    pub config: FleetConfig,
+    /// Simulated time from the start to the end of the drain.
+    pub simulated: Duration,
+    /// What became of the runs.
+    pub runs: RunTally,
+    /// What the fleet did.
+    pub activity: Activity,
+    /// The pause, if there was one.
+    pub pause: Option<PauseTally>,
+    /// Time to the first claim.
+    pub time_to_claim: Latency,
+    /// The scheduler's own statistics at the end.
+    pub stats: Stats,
+    /// The last error a cycle reported, if any.
+    pub last_cycle_error: Option<String>,
+    /// Broken invariants (the first 50).
+    pub violations: Vec<Violation>,
+    /// How many invariants were broken in all.
+    pub violation_count: usize,
+}
+
+impl FleetReport {
+    /// Whether no invariant was broken.
+    pub fn is_clean(&self) -> bool {
+        self.violation_count == 0
+    }
+}
+
+/// Checks the books against the task service and the scheduler's statistics, and
+/// builds the report.
+pub(crate) fn account(config: &FleetConfig, fleet: &Fleet, jobs: &[Job], stats: Stats) -> FleetReport {
+    let service = &fleet.service;
+    let at = fleet.world.elapsed();
+    let mut books = fleet.world.books();
+    let mut tally = RunTally { enqueued: books.runs.len(), ..RunTally::default() };
+    let mut lost: Vec<(ViolationKind, String)> = Vec::new();
+
+    if books.runs.len() != jobs.len() || service.len() != jobs.len() {
+        let detail = format!("{} jobs, {} in the books, {} in the service", jobs.len(), books.runs.len(), service.len());
+        lost.push((ViolationKind::RunLost, detail));
+    }
+    for (id, entry) in &books.runs {
+        let record = service.record(id);
+        let status = record.as_ref().map(|r| r.status);
+        let ended = entry.completions + entry.failures;
+        let consistent = match status {
+            None => false,
+            Some(RunStatus::Completed) => entry.completions == 1 && entry.failures == 0 && !entry.marked,
+            Some(RunStatus::Failed) => entry.failures == 1 && entry.completions == 0 && !entry.marked,
+            Some(RunStatus::NeedsAttention) => entry.marked && ended == 0,
+            Some(RunStatus::Queued) => ended == 0 && !entry.marked,
+            Some(RunStatus::Claimed | RunStatus::Starting | RunStatus::Running) => {
+                ended == 0
+                    && !entry.marked
+                    && record.as_ref().and_then(|r| r.session_id.as_deref()) == books.holders.get(id).map(String::as_str)
+            }
+            Some(_) => false,
+        };
+        if !consistent {
+            let detail = format!(
+                "{id}: service says {status:?}; books: {} completion(s), {} failure(s), marked {}, held by {:?}",
+                entry.completions,
+                entry.failures,
+                entry.marked,
+                books.holders.get(id)
+            );
+            lost.push((ViolationKind::RunLost, detail));
+        }
+        match status {
+            Some(RunStatus::Completed) => tally.completed += 1,
+            Some(RunStatus::Failed) => tally.failed += 1,
+            Some(RunStatus::NeedsAttention) => tally.needs_attention += 1,
+            Some(RunStatus::Queued | RunStatus::Claimed | RunStatus::Starting | RunStatus::Running) => tally.open += 1,
+            _ => {}
+        }
+        match entry.kind {
+            WorkKind::Uncoverable => {
+                tally.uncoverable += 1;
+                tally.uncoverable_marked += usize::from(status == Some(RunStatus::NeedsAttention));
+            }
+            WorkKind::SpawnOnly => {
+                tally.spawn_only += 1;
+                tally.spawn_only_done += usize::from(ended > 0);
+            }
+            WorkKind::Normal => {}
+        }
+        tally.reclaimed += usize::from(entry.claims > 1);
+        if std::env::var_os("FLEET_DEBUG").is_some() && status == Some(RunStatus::NeedsAttention) {
+            let job = jobs.iter().find(|j| &j.spec.run_id == id).unwrap();
+            eprintln!("NA {id} {:?} at {} blocked {:?} prio {:?} ws {:?} ch {:?} owner {:?} caps {:?} claims {} diag {:?}", entry.kind, clock_text(job.at), job.blocked_for, job.spec.priority, job.spec.workspace_id, job.spec.channel, job.spec.owner, job.spec.required_capabilities, entry.claims, service.diagnostic(id));
+        }
+    }
+    // Every lease the service holds is one the books know about, and vice versa.
+    for active in service.active() {
+        if books.holders.get(&active.run_id) != Some(&active.session_id) {
+            let detail = format!("the service has {} held by {}; the books do not", active.run_id, active.session_id);
+            lost.push((ViolationKind::RunLost, detail));
+        }
+    }
+    for (run_id, session_id) in &books.holders {
+        if service.record(run_id).and_then(|r| r.session_id).as_ref() != Some(session_id) {
+            let detail = format!("the books have {run_id} held by {session_id}; the service does not");
+            lost.push((ViolationKind::RunLost, detail));
+        }
+    }
+    // The scheduler's statistics agree with what the fleet saw.
+    let c = &books.counters;
+    let checks = [
+        ("wakes succeeded", stats.wake_succeeded, c.wakes_delivered),
+        ("wakes failed", stats.wake_failed, c.wakes_unreachable),
+        ("leases recovered", stats.recovered_leases, c.recovered),
+        ("spawns requested", stats.spawns_requested, c.sessions_spawned),
+        ("needs attention", stats.needs_attention, c.marked),
+    ];
+    for (what, theirs, ours) in checks {
+        if theirs != ours {
+            lost.push((ViolationKind::StatsMismatch, format!("{what}: scheduler says {theirs}, the fleet saw {ours}")));
+        }
+    }
+    for (kind, detail) in lost {
+        books.violate(kind, at, detail);
+    }
+
+    let c = books.counters.clone();
+    FleetReport {
+        config: config.clone(),
+        simulated: at,
+        runs: tally,
+        activity: Activity {
+            wakes_delivered: c.wakes_delivered,
+            wakes_unreachable: c.wakes_unreachable,
+            claims_won: c.claims_won,
+            claim_misses: c.claim_misses,
+            claims_refused_paused: c.claims_refused_paused,
+            leases_recovered: c.recovered,
+            leases_lost: c.leases_lost,
+            crashes: c.crashes,
+            restarts: c.restarts,
+            spawn_requests: c.spawn_requests,
+            sessions_spawned: c.sessions_spawned,
+            spawns_deferred: c.spawns_deferred,
+            spawns_unresolvable: c.spawns_unresolvable,
+            retired: c.retired,
+            starved_events: c.starved_events,
+            prompts: c.prompts,
+            run_now: c.run_now,
+            cycle_errors: c.cycle_errors,
+        },
+        pause: config.pause.map(|(at, length)| PauseTally {
+            at,
+            length,
+            paused_cycles: c.paused_cycles,
+            wakes: c.wakes_while_paused,
+            recovered: c.recovered_while_paused,
+        }),
+        time_to_claim: Latency::of(books.time_to_claim.clone()),
+        stats,
+        last_cycle_error: books.last_cycle_error.clone(),
+        violations: books.violations.clone(),
+        violation_count: books.violation_count,
+    }
+}
+
+/// A simulated duration, compactly: `42.0s`, `3m05s`, `1h02m`.
+pub(crate) fn span_text(d: Duration) -> String {
+    let secs = d.as_secs();
+    if secs < 60 {
+        format!("{:.1}s", d.as_secs_f64())
+    } else if secs < 3600 {
+        format!("{}m{:02}s", secs / 60, secs % 60)
+    } else {
+        format!("{}h{:02}m", secs / 3600, (secs % 3600) / 60)
+    }
+}
+
+/// A point in simulated time since the start, as `h:mm:ss`.
+pub(crate) fn clock_text(d: Duration) -> String {
+    let secs = d.as_secs();
+    format!("{}:{:02}:{:02}", secs / 3600, (secs % 3600) / 60, secs % 60)
+}
+
+struct Table<'a, 'b>(&'a mut fmt::Formatter<'b>);
+
+impl Table<'_, '_> {
+    fn section(&mut self, title: &str) -> fmt::Result {
+        writeln!(self.0, "{title}")
+    }
+
+    fn row(&mut self, label: &str, value: impl fmt::Display, note: &str) -> fmt::Result {
+        if note.is_empty() {
+            writeln!(self.0, "  {label:<24}{value:>10}")
+        } else {
+            writeln!(self.0, "  {label:<24}{value:>10}   {note}")
+        }
+    }
+}
+
+impl fmt::Display for FleetReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (cfg, r, a, s) = (&self.config, &self.runs, &self.activity, &self.stats);
+        writeln!(
+            f,
+            "fleet: {} sessions, {} runs over {} in {} workspaces; seed {}, interval {}; simulated {}",
+            cfg.sessions,
+            cfg.runs,
+            span_text(cfg.duration),
+            cfg.workspaces,
+            cfg.seed,
+            span_text(cfg.interval),
+            span_text(self.simulated),
+        )?;
+        let mut t = Table(f);
+        t.section("runs")?;
+        t.row("enqueued", r.enqueued, "")?;
+        t.row("completed", r.completed, "")?;
+        t.row("failed", r.failed, "the agent reported a failure")?;
+        t.row(
+            "needs-attention",
+            r.needs_attention,
+            &format!("uncoverable work: {} of {} marked", r.uncoverable_marked, r.uncoverable),
+        )?;
+        t.row("still open", r.open, "")?;
+        t.row("spawn-only work", r.spawn_only, &format!("{} worked on by spawned sessions", r.spawn_only_done))?;
+        t.row("claimed again", r.reclaimed, "after their lease was recovered")?;
+        t.section("fleet")?;
+        t.row("wakes sent", a.wakes_delivered, &format!("{} undeliverable (crashed sessions)", a.wakes_unreachable))?;
+        t.row(
+            "claims won",
+            a.claims_won,
+            &format!("{} found nothing, {} refused while paused", a.claim_misses, a.claims_refused_paused),
+        )?;
+        t.row("leases recovered", a.leases_recovered, &format!("{} lost by live sessions", a.leases_lost))?;
+        t.row("sessions crashed", a.crashes, &format!("{} restarted", a.restarts))?;
+        t.row(
+            "spawns",
+            a.sessions_spawned,
+            &format!(
+                "of {} requests: {} deferred at the cap of {}, {} unresolvable; {} retired idle",
+                a.spawn_requests, a.spawns_deferred, cfg.max_spawned, a.spawns_unresolvable, a.retired
+            ),
+        )?;
+        t.row("starved events", a.starved_events, "")?;
+        t.row("human prompts", a.prompts, "")?;
+        t.row("run-now requests", a.run_now, "urgent arrivals and the resume")?;
+        let l = &self.time_to_claim;
+        t.row("time to claim, median", span_text(l.median), &format!("simulated time, over {} claimed runs", l.count))?;
+        t.row("time to claim, p99", span_text(l.p99), &format!("max {}", span_text(l.max)))?;
+        if let Some(p) = &self.pause {
+            t.row(
+                "pause",
+                span_text(p.length),
+                &format!(
+                    "at {}: {} cycles paused (swept, woke no one), {} wakes, {} leases recovered",
+                    clock_text(p.at),
+                    p.paused_cycles,
+                    p.wakes,
+                    p.recovered
+                ),
+            )?;
+        }
+        t.section("scheduler statistics")?;
+        t.row("cycles", s.cycles, &format!("{} panicked", s.cycle_panics))?;
+        t.row("wake attempts", s.wake_attempts, &format!("{} succeeded, {} failed", s.wake_succeeded, s.wake_failed))?;
+        t.row("recovered leases", s.recovered_leases, &format!("{} sweep errors", s.recovery_errors))?;
+        t.row("no-match runs", s.no_match, "summed over cycles")?;
+        t.row("recently notified", s.recently_notified, "summed over cycles")?;
+        t.row("unclaimable runs", s.unclaimable, "summed over cycles (blocked tasks)")?;
+        t.row("starved runs", s.starved, "summed over cycles")?;
+        t.row("spawns requested", s.spawns_requested, "")?;
+        t.row("needs attention", s.needs_attention, "")?;
+        let f = t.0;
+        if self.is_clean() {
+            writeln!(
+                f,
+                "invariants: OK (no run lost, no run claimed twice at once, no wake to a busy or prompting session, no wake while paused)"
+            )
+        } else {
+            writeln!(f, "invariants: {} BROKEN", self.violation_count)?;
+            for v in &self.violations {
+                writeln!(f, "  {v}")?;
+            }
+            Ok(())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percentiles_use_the_nearest_rank() {
+        let samples: Vec<Duration> = (1..=200).map(Duration::from_secs).collect();
+        let l = Latency::of(samples);
+        assert_eq!((l.count, l.median, l.p99, l.max), (200, Duration::from_secs(100), Duration::from_secs(198), Duration::from_secs(200)));
+        assert_eq!(Latency::of(vec![Duration::from_secs(7)]).p99, Duration::from_secs(7));
+        assert_eq!(Latency::of(Vec::new()), Latency::default());
+    }
+
+    #[test]
+    fn spans_read_well() {
+        assert_eq!(span_text(Duration::from_millis(4_240)), "4.2s");
+        assert_eq!(span_text(Duration::from_secs(185)), "3m05s");
+        assert_eq!(span_text(Duration::from_secs(3_720)), "1h02m");
+        assert_eq!(clock_text(Duration::from_secs(3_725)), "1:02:05");
+    }
+}

@@ -1,0 +1,170 @@
+//! The fleet's own seams: the waker that notifies agent sessions (and checks every
+//! wake against the task service), the escalation actor that launches workers, and the
+//! observer that keeps the books in step with the sweep.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use scheduler_core::model::{RunStatus, Scope};
+use scheduler_core::observer::Observer;
+use scheduler_core::seam::{EscalationActor, MarkOutcome, SpawnOutcome, WakeTarget, Waker};
+use scheduler_core::CycleCounts;
+use scheduler_testkit::service::LeaseError;
+use scheduler_testkit::snapshot::{OwnerRef, RunSnapshot, SessionSnapshot};
+
+use super::agent::{Fleet, Role, launch};
+use super::workload::{PROFILES, covers};
+use super::world::ViolationKind;
+
+/// A wake could not be delivered: the session's process is gone.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Unreachable {
+    /// The session.
+    pub(crate) session_id: String,
+}
+
+impl fmt::Display for Unreachable {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "session {:?} is unreachable (its process is gone)", self.session_id)
+    }
+}
+
+impl std::error::Error for Unreachable {}
+
+/// Delivers wakes to the agents' inboxes, after checking that the session is idle by
+/// the task service's own active runs, not prompting, the scheduler not paused, and the
+/// run still queued.
+#[derive(Debug, Clone)]
+pub(crate) struct FleetWaker(pub(crate) Arc<Fleet>);
+
+impl Waker<Arc<RunSnapshot>, Arc<SessionSnapshot>> for FleetWaker {
+    type Error = Unreachable;
+
+    async fn wake(&self, target: WakeTarget<'_, Arc<RunSnapshot>, Arc<SessionSnapshot>>) -> Result<(), Unreachable> {
+        let fleet = &self.0;
+        let (run_id, session_id) = (target.run.run_id.as_str(), target.session.session_id.as_str());
+        let world = &fleet.world;
+        if let Some(held) = fleet.service.active().into_iter().find(|a| a.session_id == session_id) {
+            let detail = format!("{session_id} woken for {run_id} while it holds {} ({})", held.run_id, held.status);
+            world.violate(ViolationKind::WakeToBusySession, detail);
+        }
+        if fleet.registry.get(session_id).is_some_and(|s| s.prompting) {
+            world.violate(ViolationKind::WakeToPromptingSession, format!("{session_id} woken for {run_id}"));
+        }
+        if fleet.pause.state().is_some() {
+            world.count(|c| c.wakes_while_paused += 1);
+            world.violate(ViolationKind::WakeWhilePaused, format!("{session_id} woken for {run_id}"));
+        }
+        let status = fleet.service.status(run_id);
+        if status != Some(RunStatus::Queued) {
+            world.violate(ViolationKind::WakeForUnqueuedRun, format!("{session_id} woken for {run_id} ({status:?})"));
+        }
+        let at = world.elapsed();
+        let mut books = world.books();
+        let working = books.agents.get(session_id).and_then(|s| s.working.clone());
+        if let Some(working) = working {
+            let detail = format!("{session_id} woken for {run_id} while working on {working} (by its own account)");
+            books.violate(ViolationKind::WakeToBusySession, at, detail);
+        }
+        let delivered = books.agents.get(session_id).is_some_and(|s| s.alive && s.inbox.send(run_id.to_owned()).is_ok());
+        if delivered {
+            books.counters.wakes_delivered += 1;
+            Ok(())
+        } else {
+            books.counters.wakes_unreachable += 1;
+            Err(Unreachable { session_id: session_id.to_owned() })
+        }
+    }
+}
+
+/// Answers the ladder: spawns a capability-matched session for a starved run when an
+/// agent kind covers it (up to a cap of live spawned sessions), says `Unresolvable`
+/// when none does, and marks runs `needs_attention` through the task service.
+#[derive(Debug, Clone)]
+pub(crate) struct FleetActor(pub(crate) Arc<Fleet>);
+
+impl EscalationActor<Arc<RunSnapshot>> for FleetActor {
+    type Error = LeaseError;
+
+    async fn request_spawn(&self, run: &Arc<RunSnapshot>) -> Result<SpawnOutcome, LeaseError> {
+        let fleet = &self.0;
+        let caps = &run.required_capabilities;
+        let profile = match &run.owner {
+            OwnerRef::None => PROFILES.iter().filter(|p| covers(p, caps)).min_by_key(|p| p.caps.len()),
+            OwnerRef::Pool(agent) => PROFILES.iter().find(|p| p.agent == agent.as_str() && covers(p, caps)),
+            // A particular session cannot be spawned; an unknown owner matches nobody.
+            OwnerRef::AgentSession(_) | OwnerRef::Unknown => None,
+        };
+        let session = {
+            let mut books = fleet.world.books();
+            books.counters.spawn_requests += 1;
+            let Some(profile) = profile else {
+                books.counters.spawns_unresolvable += 1;
+                return Ok(SpawnOutcome::Unresolvable);
+            };
+            let live = books.agents.values().filter(|a| a.spawned && a.alive).count();
+            if live >= fleet.max_spawned {
+                // No capacity now: "no capable agent"; the ladder asks again next cycle.
+                books.counters.spawns_deferred += 1;
+                return Ok(SpawnOutcome::Unresolvable);
+            }
+            books.counters.sessions_spawned += 1;
+            let id = format!("x{:03}-{}", books.counters.sessions_spawned, profile.agent);
+            let workspace = if run.scope == Scope::Workspace { run.workspace_id.as_str() } else { "" };
+            SessionSnapshot::active(id)
+                .agent(profile.agent)
+                .caps(profile.caps.iter().copied())
+                .workspace(workspace)
+                .channel(run.channel.as_str())
+        };
+        launch(fleet, session, Role::Spawned);
+        Ok(SpawnOutcome::Requested)
+    }
+
+    async fn emit_starved(&self, _run: &Arc<RunSnapshot>, _age: Duration) -> Result<(), LeaseError> {
+        self.0.world.count(|c| c.starved_events += 1);
+        Ok(())
+    }
+
+    async fn mark_needs_attention(&self, run: &Arc<RunSnapshot>, diagnostic: &str) -> Result<MarkOutcome, LeaseError> {
+        let fleet = &self.0;
+        match fleet.service.mark_needs_attention(&run.run_id, diagnostic, fleet.world.now()) {
+            Ok(()) => {
+                let mut books = fleet.world.books();
+                books.counters.marked += 1;
+                if let Some(entry) = books.runs.get_mut(&run.run_id) {
+                    entry.marked = true;
+                }
+                Ok(MarkOutcome::Marked)
+            }
+            Err(LeaseError::InvalidTransition { .. }) => Ok(MarkOutcome::InvalidTransition),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+/// Keeps the books in step with what the scheduler did: recovered leases, paused
+/// cycles, errors.
+#[derive(Debug, Clone)]
+pub(crate) struct FleetObserver(pub(crate) Arc<Fleet>);
+
+impl Observer for FleetObserver {
+    fn lease_recovered(&self, run_id: &str, previous_session_id: &str) {
+        self.0.world.books().on_recovered(run_id, previous_session_id);
+    }
+
+    fn cycle_error<E: std::error::Error>(&self, error: &E) {
+        let mut books = self.0.world.books();
+        books.counters.cycle_errors += 1;
+        books.last_cycle_error = Some(error.to_string());
+    }
+
+    fn cycle_finished(&self, counts: &CycleCounts) {
+        let mut books = self.0.world.books();
+        books.counters.cycles += 1;
+        if counts.paused {
+            books.counters.paused_cycles += 1;
+        }
+    }
+}

@@ -1,0 +1,260 @@
+//! A reusable open-addressing hash table of small integer entries, and the seeded
+//! string hash it is used with.
+//!
+//! The table never stores keys: it stores each entry's hash, and a lookup asks the
+//! caller whether entry `e` holds the key (the caller knows where entry `e`'s string
+//! lives: in this cycle's snapshots). That lets the table outlive the borrowed snapshots
+//! it indexes and keep its capacity from cycle to cycle, so a steady workload interns
+//! without allocating.
+
+use std::hash::{BuildHasher, RandomState};
+
+const MUL: u64 = 0x9E37_79B9_7F4A_7C15;
+const MUL2: u64 = 0xD6E8_FEB8_6659_FD93;
+
+#[inline]
+fn word(b: &[u8], at: usize) -> u64 {
+    u64::from_le_bytes(b[at..at + 8].try_into().expect("8 bytes"))
+}
+
+#[inline]
+fn fold(a: u64, b: u64) -> u64 {
+    let m = u128::from(a) * u128::from(b);
+    (m as u64) ^ ((m >> 64) as u64)
+}
+
+/// A fast seeded hash: a per-process random seed (so crafted ids cannot be made to
+/// collide in advance) and one folded multiply per 8 bytes.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Seed(u64);
+
+impl Default for Seed {
+    fn default() -> Self {
+        // `RandomState` draws per-process random keys; it allocates nothing.
+        Seed(RandomState::new().hash_one(0x5eed_u64) | 1)
+    }
+}
+
+impl Seed {
+    /// Hashes a string's bytes.
+    #[inline]
+    pub(crate) fn str(self, s: &str) -> u64 {
+        let bytes = s.as_bytes();
+        let n = bytes.len();
+        let mut h = self.0 ^ (n as u64).wrapping_mul(MUL);
+        if n <= 8 {
+            return fold(h ^ super::key::short_be(bytes), MUL2);
+        }
+        let mut at = 0;
+        while at + 8 < n {
+            h = fold(h ^ word(bytes, at), MUL);
+            at += 8;
+        }
+        // The last eight bytes, overlapping the previous word (the length is mixed in).
+        fold(h ^ word(bytes, n - 8), MUL2)
+    }
+
+    /// Hashes a sequence of integers.
+    #[inline]
+    pub(crate) fn words(self, words: impl IntoIterator<Item = u64>) -> u64 {
+        let mut h = self.0;
+        for w in words {
+            h = fold(h ^ w, MUL);
+        }
+        fold(h, MUL2)
+    }
+}
+
+/// Entries `0..len()` found by hash; see the module docs.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Table {
+    /// 0: empty; otherwise entry + 1.
+    slots: Vec<u32>,
+    hashes: Vec<u64>,
+}
+
+impl Table {
+    /// Forgets every entry and makes room for `expected` entries without growing. Never
+    /// shrinks, so a steady workload reuses the same capacity.
+    pub(crate) fn reset(&mut self, expected: usize) {
+        let want = (expected.max(4) * 2).next_power_of_two().max(self.slots.len());
+        self.slots.clear();
+        self.slots.resize(want, 0);
+        self.hashes.clear();
+    }
+
+    /// How many entries the table holds.
+    pub(crate) fn len(&self) -> usize {
+        self.hashes.len()
+    }
+
+    #[inline]
+    fn mask(&self) -> usize {
+        self.slots.len() - 1
+    }
+
+    /// The entry with `hash` for which `is(entry)` holds.
+    #[inline]
+    pub(crate) fn find(&self, hash: u64, mut is: impl FnMut(u32) -> bool) -> Option<u32> {
+        let mask = self.mask();
+        let mut i = hash as usize & mask;
+        loop {
+            let slot = self.slots[i];
+            if slot == 0 {
+                return None;
+            }
+            let e = slot - 1;
+            if self.hashes[e as usize] == hash && is(e) {
+                return Some(e);
+            }
+            i = (i + 1) & mask;
+        }
+    }
+
+    /// The entry with `hash` for which `is(entry)` holds, or a new entry (numbered
+    /// `len()` before the call). Returns the entry and whether it is new.
+    #[inline]
+    pub(crate) fn intern(&mut self, hash: u64, mut is: impl FnMut(u32) -> bool) -> (u32, bool) {
+        if (self.hashes.len() + 1) * 2 > self.slots.len() {
+            self.grow();
+        }
+        let mask = self.mask();
+        let mut i = hash as usize & mask;
+        loop {
+            let slot = self.slots[i];
+            if slot == 0 {
+                let e = self.hashes.len() as u32;
+                self.hashes.push(hash);
+                self.slots[i] = e + 1;
+                return (e, true);
+            }
+            let e = slot - 1;
+            if self.hashes[e as usize] == hash && is(e) {
+                return (e, false);
+            }
+            i = (i + 1) & mask;
+        }
+    }
+
+    fn grow(&mut self) {
+        let cap = (self.slots.len() * 2).max(8);
+        self.slots.clear();
+        self.slots.resize(cap, 0);
+        let mask = cap - 1;
+        for (e, &h) in self.hashes.iter().enumerate() {
+            let mut i = h as usize & mask;
+            while self.slots[i] != 0 {
+                i = (i + 1) & mask;
+            }
+            self.slots[i] = e as u32 + 1;
+        }
+    }
+}
+
+/// A [`Table`] of strings: each entry also keeps its string's length and first sixteen
+/// bytes, so strings of up to sixteen bytes are compared without reading them back, and
+/// longer ones only when length and head agree.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct StrTable {
+    table: Table,
+    heads: Vec<(u128, usize)>,
+}
+
+#[inline]
+fn head(s: &str) -> (u128, usize) {
+    (super::key::id_prefix(s), s.len())
+}
+
+impl StrTable {
+    /// See [`Table::reset`].
+    pub(crate) fn reset(&mut self, expected: usize) {
+        self.table.reset(expected);
+        self.heads.clear();
+    }
+
+    /// How many strings the table holds.
+    pub(crate) fn len(&self) -> usize {
+        self.table.len()
+    }
+
+    /// The entry holding `s`; `long_is(e)` says whether entry `e`, whose string is
+    /// longer than sixteen bytes, holds `s`.
+    #[inline]
+    pub(crate) fn find(&self, seed: Seed, s: &str, mut long_is: impl FnMut(u32) -> bool) -> Option<u32> {
+        let h = head(s);
+        let heads = &self.heads;
+        self.table.find(seed.str(s), |e| heads[e as usize] == h && (h.1 <= 16 || long_is(e)))
+    }
+
+    /// The entry holding `s`, or a new one; returns it and whether it is new.
+    #[inline]
+    pub(crate) fn intern(&mut self, seed: Seed, s: &str, mut long_is: impl FnMut(u32) -> bool) -> (u32, bool) {
+        let h = head(s);
+        let heads = &self.heads;
+        let (e, new) = self.table.intern(seed.str(s), |e| heads[e as usize] == h && (h.1 <= 16 || long_is(e)));
+        if new {
+            self.heads.push(h);
+        }
+        (e, new)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn interns_and_finds() {
+        let seed = Seed::default();
+        let words = ["a", "b", "a", "", "ccccccccccccc", "b"];
+        let mut t = Table::default();
+        t.reset(2); // grows past this
+        let mut ids = Vec::new();
+        for w in words {
+            let (e, _) = t.intern(seed.str(w), |e| words[ids_rep(&ids, e)] == w);
+            if e as usize == ids.len() {
+                ids.push(words.iter().position(|x| *x == w).unwrap());
+            }
+        }
+        assert_eq!(t.len(), 4);
+        assert_eq!(t.find(seed.str("b"), |e| words[ids[e as usize]] == "b"), Some(1));
+        assert_eq!(t.find(seed.str("zz"), |_| true), None);
+        t.reset(2);
+        assert_eq!(t.len(), 0);
+        assert_eq!(t.find(seed.str("a"), |_| true), None);
+    }
+
+    fn ids_rep(ids: &[usize], e: u32) -> usize {
+        ids[e as usize]
+    }
+
+    #[test]
+    fn str_table_compares_long_strings_in_full() {
+        let seed = Seed::default();
+        let words = ["short", "0123456789abcdef-one", "0123456789abcdef-two", "short"];
+        let mut t = StrTable::default();
+        t.reset(4);
+        let mut rep: Vec<usize> = Vec::new();
+        let mut got = Vec::new();
+        for (i, w) in words.iter().enumerate() {
+            let (e, new) = t.intern(seed, w, |e| words[rep[e as usize]] == *w);
+            if new {
+                rep.push(i);
+            }
+            got.push(e);
+        }
+        assert_eq!(got, [0, 1, 2, 0]);
+        assert_eq!(t.find(seed, "0123456789abcdef-two", |e| words[rep[e as usize]] == "0123456789abcdef-two"), Some(2));
+        assert_eq!(t.find(seed, "0123456789abcdef-xxx", |e| words[rep[e as usize]] == "0123456789abcdef-xxx"), None);
+        assert_eq!(t.len(), 3);
+    }
+
+    #[test]
+    fn hash_depends_on_every_byte_and_length() {
+        let seed = Seed::default();
+        assert_ne!(seed.str("run-1"), seed.str("run-2"));
+        assert_ne!(seed.str("abcdefgh1"), seed.str("abcdefgh2"));
+        assert_ne!(seed.str("a"), seed.str("a\0"));
+        assert_ne!(seed.words([1, 2]), seed.words([2, 1]));
+    }
+}

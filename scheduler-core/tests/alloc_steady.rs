@@ -1,0 +1,156 @@
+//! A steady-state cycle allocates nothing (design: "the hot path allocates nothing").
+//!
+//! This binary installs the testkit's counting allocator. Counters are per thread and
+//! every cycle runs on the test's own thread (`block_on_ready`), so tests running in
+//! parallel do not disturb each other's counts. "Steady state" means: the same workload
+//! as the previous cycle, after at least one warm-up cycle (buffers have grown).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use scheduler_core::selection::{Selection, SelectionInput};
+use scheduler_core::{CycleCounts, Scheduler};
+use scheduler_testkit::alloc::{AllocStats, CountingAllocator, measure};
+use scheduler_testkit::snapshot::RunSnapshot;
+use scheduler_testkit::stores::MemoryStarvationStore;
+use scheduler_testkit::workload::{
+    CYCLE_STEP, NoopActor, NoopWaker, Variant, Workload, block_on_ready, clock_start, cycle, t0,
+};
+
+#[global_allocator]
+static ALLOC: CountingAllocator = CountingAllocator::new();
+
+fn assert_none(what: &str, stats: AllocStats) {
+    assert_eq!(stats.allocations(), 0, "{what} allocated: {stats}");
+}
+
+#[test]
+fn steady_w1000_100_cycles_allocate_nothing() {
+    let w = Workload::steady(1000, 100);
+    let (mut scheduler, clock) = w.steady_scheduler();
+    let warm = cycle(&mut scheduler, &clock);
+    assert!(warm.wake_succeeded > 0 && warm.no_match_runs > 0, "the workload does real work: {warm:?}");
+    for k in 1..=3 {
+        let (counts, stats) = measure(|| cycle(&mut scheduler, &clock));
+        assert_eq!(counts, warm, "same workload, same decisions");
+        assert_none(&format!("steady W(1000,100) cycle {k}"), stats);
+    }
+    assert_eq!(scheduler.cooldown().len(), warm.wake_succeeded, "every wake keeps its cooldown key");
+}
+
+/// Wakes with the cooldown cooling (keys refreshed, new keys recorded, expired ones
+/// pruned, runs recently notified), cycle after cycle: once the key set has reached its
+/// usual size, none of it allocates.
+#[test]
+fn cooling_cooldown_churn_allocates_nothing() {
+    let w = Workload::steady(100, 10);
+    let (mut scheduler, clock) = w.steady_scheduler();
+    // 10 s per cycle against a 60 s cooldown: pairs cool for six cycles, so runs move
+    // on to other sessions, are recently notified, and keys expire and come back.
+    let mut run = || {
+        clock.advance(Duration::from_secs(10));
+        block_on_ready(async { *scheduler.run_once().await.counts() })
+    };
+    for _ in 0..30 {
+        run();
+    }
+    let mut total = CycleCounts::default();
+    for k in 0..30 {
+        let (counts, stats) = measure(&mut run);
+        assert_none(&format!("cooling cycle {k}"), stats);
+        total.wake_succeeded += counts.wake_succeeded;
+        total.recently_notified += counts.recently_notified;
+    }
+    assert!(total.wake_succeeded > 0, "wakes happened");
+    assert!(total.recently_notified > 0, "the cooldown held some runs back");
+}
+
+/// A cycle with wakes, cooldown updates and a starved run on the ladder (store loads,
+/// upserts, list and reconcile; spawn and event escalations through an actor).
+#[test]
+fn ladder_cycles_allocate_nothing() {
+    // The W(100, 10) sessions; runs of unknown queued-at (never starved) plus one
+    // global run queued at T0, starved from the first cycle on.
+    let base = Workload::steady(100, 10);
+    let mut runs: Vec<Arc<RunSnapshot>> =
+        (0..100).map(|i| Arc::new(RunSnapshot { queued_at: None, ..Workload::run(i, Variant::Steady) })).collect();
+    runs.push(Arc::new(RunSnapshot::queued("starved-run", "starved-task").queued_at(t0())));
+    let w = Workload { runs: runs.into(), ..base };
+    let store = MemoryStarvationStore::new();
+    let clock = Workload::clock();
+    let mut scheduler = Scheduler::builder(w.tasks(), w.session_source(), NoopWaker)
+        .clock(clock.clone())
+        .wake_cooldown(Duration::from_secs(60))
+        .starvation_store(store.clone())
+        .escalation_actor(NoopActor)
+        .build()
+        .unwrap();
+
+    let warm = cycle(&mut scheduler, &clock); // ladder cycle 1: the budget row is created
+    assert_eq!(warm.starved_runs, 1);
+    assert!(warm.wake_succeeded > 1, "the starved run fans out, others wake too: {warm:?}");
+    // Cycles 2..=9: the budget climbs (spawn at 4, event at 6) and is updated in place.
+    // (Cycle 10 marks the run and clears the row; the in-memory store allocates a new
+    // row when the ladder starts over: the store's allocation, not the scheduler's.)
+    for k in 2..=9u32 {
+        let (counts, stats) = measure(|| cycle(&mut scheduler, &clock));
+        assert_none(&format!("ladder cycle {k}"), stats);
+        assert_eq!(counts.starved_runs, 1);
+        assert_eq!(counts.spawn_requested, usize::from(k == 4), "cycle {k}");
+        assert!(scheduler.cooldown().len() > 0);
+        assert_eq!(store.get("starved-run").expect("budget row").wake_count, k);
+    }
+}
+
+/// The starved variant at W(1000, 100): a thousand budgets loaded, advanced, upserted,
+/// listed and reconciled each cycle, without allocating once the rows exist.
+#[test]
+fn starved_w1000_100_ladder_cycles_allocate_nothing() {
+    let w = Workload::starved(1000, 100);
+    let store = MemoryStarvationStore::new();
+    let (mut scheduler, clock) = w.starved_scheduler_with_store(store.clone());
+    let warm = cycle(&mut scheduler, &clock);
+    assert_eq!(warm.starved_runs, 1000);
+    assert_eq!(store.rows().len(), 1000);
+    for k in 2..=9 {
+        let (counts, stats) = measure(|| cycle(&mut scheduler, &clock));
+        assert_none(&format!("starved cycle {k}"), stats);
+        assert_eq!(counts.starved_runs, 1000);
+    }
+    assert_eq!(store.get("run-7").unwrap().wake_count, 9);
+}
+
+/// Selection alone, reused over the same rows: nothing after the first call, in both
+/// variants and at a size where every index structure is exercised.
+#[test]
+fn selection_reuse_allocates_nothing() {
+    for variant in [Variant::Steady, Variant::Starved] {
+        let w = Workload::new(3000, 300, variant);
+        let min_queued_age = if variant == Variant::Steady { Duration::ZERO } else { Duration::from_secs(120) };
+        let input = || SelectionInput {
+            runs: &w.runs[..],
+            active: &w.active[..],
+            sessions: &w.sessions[..],
+            now: clock_start() + CYCLE_STEP,
+            min_queued_age,
+        };
+        let mut selection = Selection::new();
+        selection.select(input(), |_, _| false);
+        let targets = selection.targets().len();
+        assert!(targets > 0);
+        let ((), stats) = measure(|| selection.select(input(), |_, _| false));
+        assert_none(&format!("{variant:?} selection"), stats);
+        assert_eq!(selection.targets().len(), targets);
+    }
+}
+
+/// The measurement bites: the first cycle of a fresh scheduler allocates (its buffers
+/// grow to the workload), and is seen doing so.
+#[test]
+fn a_cold_cycle_is_seen_allocating() {
+    let w = Workload::steady(1000, 100);
+    let (mut scheduler, clock) = w.steady_scheduler();
+    let (counts, stats) = measure(|| cycle(&mut scheduler, &clock));
+    assert!(counts.wake_succeeded > 0);
+    assert!(stats.allocations() > 0, "{stats}");
+}
