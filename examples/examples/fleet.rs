@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 
 use clap::Parser;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use scheduler_core::ladder::Thresholds;
 use scheduler_examples::fleet::{FleetConfig, Progress, run};
 
 /// Simulate an agent fleet under the scheduler.
@@ -24,7 +25,7 @@ use scheduler_examples::fleet::{FleetConfig, Progress, run};
 #[command(version, about)]
 struct Args {
     /// Sessions in the initial fleet.
-    #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    #[arg(long, default_value_t = 48, value_parser = clap::value_parser!(u32).range(1..=10_000))]
     sessions: u32,
     /// Runs that arrive over the simulated duration.
     #[arg(long, default_value_t = 600)]
@@ -51,11 +52,17 @@ struct Args {
     #[arg(long, default_value_t = 0.01)]
     impossible_rate: f64,
     /// At most this many spawned sessions alive at once.
-    #[arg(long, default_value_t = 12)]
+    #[arg(long, default_value_t = 16)]
     max_spawned: usize,
     /// Length of the pause at 40 % of the duration, in simulated minutes (0: no pause).
     #[arg(long, default_value_t = 3)]
     pause_minutes: u64,
+    /// Starved cycles before a run is marked needs-attention (the ladder's last rung).
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..))]
+    needs_attention_after: u32,
+    /// List every run that ended needs-attention, with the scheduler's diagnostic.
+    #[arg(long)]
+    list_attention: bool,
     /// No progress bar.
     #[arg(long, short)]
     quiet: bool,
@@ -75,6 +82,8 @@ fn main() -> ExitCode {
         impossible_rate: args.impossible_rate,
         max_spawned: args.max_spawned,
         pause: (args.pause_minutes > 0).then(|| (duration.mul_f64(0.4), Duration::from_secs(args.pause_minutes * 60))),
+        thresholds: Thresholds { needs_attention_after: args.needs_attention_after, ..Thresholds::DEFAULT }
+            .normalized(),
         ..FleetConfig::default()
     }
     .with_duration(duration);
@@ -84,7 +93,7 @@ fn main() -> ExitCode {
     } else {
         let bar = ProgressBar::with_draw_target(Some(duration.as_secs()), ProgressDrawTarget::stdout());
         bar.set_style(
-            ProgressStyle::with_template("{prefix} [{bar:40}] {msg}")
+            ProgressStyle::with_template("{prefix} [{wide_bar}] {msg}")
                 .unwrap_or_else(|_| ProgressStyle::default_bar())
                 .progress_chars("=> "),
         );
@@ -92,10 +101,10 @@ fn main() -> ExitCode {
     };
     let on_progress = |p: &Progress| {
         let minutes = p.elapsed.as_secs() / 60;
-        bar.set_prefix(if p.draining { format!("drain {minutes:>4} min") } else { format!("sim {minutes:>6} min") });
+        bar.set_prefix(if p.draining { format!("drain {minutes:>4}m") } else { format!("sim {minutes:>6}m") });
         bar.set_position(p.elapsed.as_secs().min(p.duration.as_secs()));
         bar.set_message(format!(
-            "{} enqueued, {} completed, {} failed, {} needs-attention, {} sessions",
+            "runs: {} in, {} done, {} failed, {} attention; {} sessions",
             p.enqueued, p.completed, p.failed, p.needs_attention, p.sessions
         ));
     };
@@ -113,6 +122,12 @@ fn main() -> ExitCode {
     bar.finish_and_clear();
 
     print!("{report}");
+    if args.list_attention {
+        println!("runs that need attention:");
+        for line in &report.attention {
+            println!("  {line}");
+        }
+    }
     println!("real time: {:.2} s", real.as_secs_f64());
     if report.is_clean() { ExitCode::SUCCESS } else { ExitCode::FAILURE }
 }

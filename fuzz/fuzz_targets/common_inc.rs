@@ -25,10 +25,34 @@ impl Text {
 }
 
 pub const IDS: &[&str] = &["a", " a ", "b", "c", "d", "e", "", " ", "a\t", "f"];
-pub const RUN_STATUS: &[&str] =
-    &["queued", " Queued ", "QUEUED", "claimed", "starting", "running", "completed", "failed", "canceled", "needs attention", "needs-attention", "queue", ""];
-pub const TASK_STATUS: &[&str] =
-    &["ready", "pending", "in progress", "In_Progress", "draft", "Blocked", "canceled", "completed", "failed", "???", ""];
+pub const RUN_STATUS: &[&str] = &[
+    "queued",
+    " Queued ",
+    "QUEUED",
+    "claimed",
+    "starting",
+    "running",
+    "completed",
+    "failed",
+    "canceled",
+    "needs attention",
+    "needs-attention",
+    "queue",
+    "",
+];
+pub const TASK_STATUS: &[&str] = &[
+    "ready",
+    "pending",
+    "in progress",
+    "In_Progress",
+    "draft",
+    "Blocked",
+    "canceled",
+    "completed",
+    "failed",
+    "???",
+    "",
+];
 pub const PRIORITY: &[&str] = &["low", "medium", "high", "urgent", " URGENT ", "", "critical"];
 pub const SCOPE: &[&str] = &["global", "workspace", " Workspace ", "", "galaxy"];
 pub const WORKSPACES: &[&str] = &["", " ", "ws-1", " ws-1", "ws-2"];
@@ -137,6 +161,10 @@ impl FSession {
 
 impl FActive {
     pub fn snapshot(&self) -> ActiveRun {
-        ActiveRun::new(self.run_id.get(IDS), self.session_id.get(IDS), RunStatus::from_text(&self.status.get(RUN_STATUS)))
+        ActiveRun::new(
+            self.run_id.get(IDS),
+            self.session_id.get(IDS),
+            RunStatus::from_text(&self.status.get(RUN_STATUS)),
+        )
     }
 }

@@ -13,7 +13,8 @@ use crate::seam::{
     EscalationActor, MarkOutcome, NoEscalation, NoPauseStore, NoStarvationStore, PauseStore, Recovery, SessionSource,
     SpawnOutcome, StarvationStore, TaskSource, WakeBatch, Waker,
 };
-use crate::selection::{Selection, SelectionInput};
+use crate::selection::table::{Seed, StrTable};
+use crate::selection::{Selection, SelectionInput, trim};
 use crate::settings::{Builder, Settings};
 use crate::stats::{Stats, StatsHandle};
 use crate::view::{RecoveredView, RunView, SessionView};
@@ -93,6 +94,8 @@ struct Buffers<T: TaskSource, S: SessionSource, W: Waker<T::Run, S::Session>, B:
     listed: Vec<(B::Key, Budget)>,
     reconcile: Vec<u32>,
     candidates_by_id: Vec<u32>,
+    candidate_ids: StrTable,
+    seed: Seed,
     diagnostic: String,
     errors: Vec<E>,
 }
@@ -127,6 +130,8 @@ impl<T: TaskSource, S: SessionSource, W: Waker<T::Run, S::Session>, B: Starvatio
             listed: Vec::new(),
             reconcile: Vec::new(),
             candidates_by_id: Vec::new(),
+            candidate_ids: StrTable::default(),
+            seed: Seed::default(),
             diagnostic: String::new(),
             errors: Vec::new(),
         }
@@ -549,7 +554,12 @@ where
         let b = &mut self.buf;
         let runs = &b.runs;
         let candidates = b.selection.starved();
-        let run_id = |i: u32| runs[i as usize].run_id().trim();
+        let run_id = |i: u32| trim(runs[i as usize].run_id());
+        // Size the per-candidate lists for the worst case up front, so that a tier
+        // firing for the first time in a later cycle does not allocate.
+        b.spawn_requested.reserve(candidates.len());
+        b.needs_attention.reserve(candidates.len());
+        b.clears.reserve(candidates.len());
 
         // Re-read every candidate's status in one batch.
         if !candidates.is_empty() {
@@ -668,12 +678,20 @@ where
         match store.list(&mut b.listed).await {
             Err(source) => b.errors.push(Error::ListBudgets(source)),
             Ok(()) => {
-                b.candidates_by_id.extend_from_slice(candidates);
-                b.candidates_by_id.sort_unstable_by(|&x, &y| run_id(x).cmp(run_id(y)));
-                let by_id = &b.candidates_by_id;
+                // The candidates' ids in a reused hash table (no sort, no allocation);
+                // `candidates_by_id` maps its entries back to runs.
+                b.candidate_ids.reset(candidates.len());
+                for &i in candidates {
+                    let reps = &b.candidates_by_id;
+                    let (_, new) = b.candidate_ids.intern(b.seed, run_id(i), |e| run_id(reps[e as usize]) == run_id(i));
+                    if new {
+                        b.candidates_by_id.push(i);
+                    }
+                }
+                let (ids, reps) = (&b.candidate_ids, &b.candidates_by_id);
                 for (j, (key, _)) in b.listed.iter().enumerate() {
-                    let key = key.as_ref().trim();
-                    if by_id.binary_search_by(|&i| run_id(i).cmp(key)).is_err() {
+                    let key = trim(key.as_ref());
+                    if ids.find(b.seed, key, |e| run_id(reps[e as usize]) == key).is_none() {
                         b.reconcile.push(j as u32);
                     }
                 }

@@ -51,22 +51,28 @@
 //!    and each session's capabilities become a bit set, so matching a run against a
 //!    session compares integers and words, never strings.
 //! 2. **Runs are read once.** Claimability, starvation, the run's partition and a
-//!    compact sort key (priority and queued-at packed in a `u128`, the first eight bytes
-//!    of the id in a `u64`) are computed for every run in one pass, and the claimable
-//!    runs are bucketed by partition. A run whose scope names no partition is a no-match
-//!    at once.
+//!    compact sort key (priority band, queued-at, and the first sixteen bytes of the id
+//!    as a `u128`, so comparisons read the row again only on exact ties) are computed
+//!    for every run in one pass, and the claimable runs are bucketed by partition and
+//!    priority band. A run whose scope names no partition is a no-match at once.
 //! 3. **Partitions are independent.** A run can only ever target sessions of its own
 //!    partition, so each partition's runs are walked in selection order on their own.
 //!    Within a partition, runs with the same requirements (channel, owner, capability
 //!    set) form a *class*; a class's candidate sessions (in session order) are computed
 //!    the first time one of its runs is walked, and a cursor skips the ones targeted
 //!    since, so a run whose class can match nobody any more costs O(1).
-//! 4. **Sorting costs what it must.** A partition's runs are ordered incrementally
-//!    (select the next chunk, sort just that chunk, chunks doubling in size); once
-//!    every available session of the partition is targeted, the rest of its runs are
-//!    no-matches and are never ordered. Only the runs that got targets are then sorted
-//!    into the global selection order, and the starved runs (the ladder walks them in
-//!    order).
+//! 4. **Sorting costs what it must.** A partition's runs are bucketed by priority band
+//!    and ordered lazily, band after band: the first few runs of a band (a small
+//!    multiple of the partition's sessions left) are selected in linear time and
+//!    sorted, and if the walk needs more, the rest of the band becomes a binary heap
+//!    popped one run at a time. Once every available session of the partition is
+//!    targeted, the rest of its runs are no-matches and are never ordered. Only the
+//!    runs that got targets are then sorted into the global selection order, and the
+//!    starved runs (the ladder walks them in order).
+//!
+//! Nothing here allocates once the buffers have grown to the workload: the interning
+//! tables store no strings (an entry remembers where its string lives in this cycle's
+//! rows, and its length and first sixteen bytes), and every list is a reused `Vec`.
 //!
 //! The results are those of the straightforward algorithm: identical targets in
 //! identical order, identical counts, identical starved list in selection order; only
@@ -85,7 +91,8 @@ use std::time::{Duration, SystemTime};
 use crate::model::{Owner, RunStatus, Scope, SessionState};
 use crate::view::{ActiveRunView, RunView, SessionView};
 
-use key::{RunKey, SessionKey, trim};
+pub(crate) use key::trim;
+use key::{RunKey, SessionKey};
 use table::{Seed, StrTable, Table};
 
 /// What one selection looks at.
@@ -535,9 +542,10 @@ impl Selection {
         self.target_runs.clear();
         self.target_sessions.clear();
         let mut buckets = mem::take(&mut self.buckets);
-        for b in 0..self.part_left.len() * BANDS {
+        let used = self.part_left.len() * BANDS;
+        for (b, bucket) in buckets[..used].iter_mut().enumerate() {
             let p = b / BANDS;
-            let bucket = &mut buckets[b][..];
+            let bucket = &mut bucket[..];
             let mut decide = |sel: &mut Self, key: RunKey| {
                 let run = &runs[key.idx as usize];
                 sel.decide(key, run, is_starved(run, starve_before), sessions, in_cooldown);
@@ -547,7 +555,8 @@ impl Selection {
                 self.no_match.extend(bucket.iter().map(|k| k.idx));
             } else {
                 // The first runs, sorted: likely all the walk needs.
-                let first = (FIRST_CHUNK_PER_SESSION * self.part_left[p] as usize).max(MIN_FIRST_CHUNK).min(bucket.len());
+                let first =
+                    (FIRST_CHUNK_PER_SESSION * self.part_left[p] as usize).max(MIN_FIRST_CHUNK).min(bucket.len());
                 if first < bucket.len() {
                     bucket.select_nth_unstable_by(first - 1, |a, b| a.cmp(b, runs));
                 }

@@ -520,10 +520,8 @@ fn broken_select(
             } else {
                 out.no_match.push(ri);
             }
-        } else if chosen.is_empty() {
-            if !starved {
-                c.recently_notified += 1;
-            }
+        } else if chosen.is_empty() && !starved {
+            c.recently_notified += 1;
         }
         for si in chosen {
             if !is(Broken::RetargetSessions) {

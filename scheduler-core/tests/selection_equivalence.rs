@@ -143,25 +143,26 @@ fn case() -> impl Strategy<Value = Case> {
     let small = (vec(any::<[u8; 12]>(), 0..12), vec(any::<[u8; 8]>(), 0..8)).boxed();
     // Large cases crowd most runs and sessions into the global partition, so that a
     // partition's walk runs past the selection's first ordering chunks.
-    let large = (vec(any::<[u8; 12]>(), 40..120), vec(any::<[u8; 8]>(), 0..16)).prop_map(|(mut runs, mut sessions)| {
-        for b in &mut runs {
-            if b[5] % 5 != 4 {
-                b[5] = 2; // Scope::Global
+    let large = (vec(any::<[u8; 12]>(), 40..120), vec(any::<[u8; 8]>(), 0..16))
+        .prop_map(|(mut runs, mut sessions)| {
+            for b in &mut runs {
+                if b[5] % 5 != 4 {
+                    b[5] = 2; // Scope::Global
+                }
+                if b[2] % 10 != 9 {
+                    // Mostly claimable: queued, ready, non-empty ids, not paused.
+                    (b[0], b[1], b[2], b[3]) = (2 + b[0] % 11, 2 + b[1] % 6, 0, 0);
+                    b[11] |= 1;
+                }
             }
-            if b[2] % 10 != 9 {
-                // Mostly claimable: queued, ready, non-empty ids, not paused.
-                (b[0], b[1], b[2], b[3]) = (2 + b[0] % 11, 2 + b[1] % 6, 0, 0);
-                b[11] |= 1;
+            for b in &mut sessions {
+                if b[2] % 3 != 2 {
+                    b[2] = 0; // no workspace
+                }
             }
-        }
-        for b in &mut sessions {
-            if b[2] % 3 != 2 {
-                b[2] = 0; // no workspace
-            }
-        }
-        (runs, sessions)
-    })
-    .boxed();
+            (runs, sessions)
+        })
+        .boxed();
     (prop_oneof![6 => small, 1 => large], vec(any::<[u8; 2]>(), 0..4), vec(any::<[u8; 2]>(), 0..8), any::<u8>())
         .prop_map(|((runs, sessions), active, cooling, min_age)| Case {
             runs: runs.into_iter().map(run).collect(),
@@ -283,7 +284,13 @@ fn benchmark_workloads_match_reference() {
             let min_age = if variant == Variant::Steady { Duration::ZERO } else { Duration::from_secs(120) };
             let mut selection = Selection::new();
             selection.select(
-                SelectionInput { runs: &w.runs, active: &w.active, sessions: &w.sessions, now, min_queued_age: min_age },
+                SelectionInput {
+                    runs: &w.runs,
+                    active: &w.active,
+                    sessions: &w.sessions,
+                    now,
+                    min_queued_age: min_age,
+                },
                 |_, _| false,
             );
             let expected = reference_select(&w.runs, &w.active, &w.sessions, now, min_age, |_, _| false);

@@ -258,7 +258,10 @@ impl Workload {
 /// # Panics
 /// When the cycle's future is not ready after many polls (a seam that waits on
 /// something else).
-pub fn cycle<T, S, W, P, B, A, O>(scheduler: &mut Scheduler<T, S, W, FakeClock, P, B, A, O>, clock: &FakeClock) -> CycleCounts
+pub fn cycle<T, S, W, P, B, A, O>(
+    scheduler: &mut Scheduler<T, S, W, FakeClock, P, B, A, O>,
+    clock: &FakeClock,
+) -> CycleCounts
 where
     T: TaskSource,
     S: SessionSource,

@@ -52,6 +52,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use scheduler_core::Scheduler;
+use scheduler_core::ladder::Thresholds;
 use scheduler_core::model::{Priority, RunStatus, TaskStatus};
 use scheduler_testkit::registry::MemorySessions;
 use scheduler_testkit::service::MemoryTaskService;
@@ -97,15 +98,19 @@ pub struct FleetConfig {
     pub max_spawned: usize,
     /// When (from the start) the scheduler is paused, and for how long; `None`: never.
     pub pause: Option<(Duration, Duration)>,
+    /// The ladder's thresholds (starved cycles before fan-out, spawn, event and
+    /// needs-attention) and the minimum queued age.
+    pub thresholds: Thresholds,
 }
 
 impl Default for FleetConfig {
-    /// 32 sessions, 600 runs over two simulated hours, seed 42, a 15 s interval, four
-    /// workspaces, a three-minute pause at 40 % of the duration.
+    /// 48 sessions, 600 runs over two simulated hours, seed 42, a 15 s interval, four
+    /// workspaces, at most 16 spawned sessions, a three-minute pause at 40 % of the
+    /// duration, the scheduler's default ladder.
     fn default() -> Self {
         let duration = Duration::from_secs(2 * 3600);
         FleetConfig {
-            sessions: 32,
+            sessions: 48,
             runs: 600,
             seed: 42,
             duration,
@@ -115,8 +120,9 @@ impl Default for FleetConfig {
             crash_rate: 0.03,
             gpu_rate: 0.03,
             impossible_rate: 0.01,
-            max_spawned: 12,
+            max_spawned: 16,
             pause: Some((duration.mul_f64(0.4), Duration::from_secs(180))),
+            thresholds: Thresholds::DEFAULT,
         }
     }
 }
@@ -248,6 +254,7 @@ async fn simulate<F: FnMut(&Progress)>(config: &FleetConfig, progress: &mut F) -
         .clock(clock)
         .interval(config.interval)
         .wake_cooldown(Duration::from_secs(60))
+        .starvation_thresholds(config.thresholds)
         .pause_store(fleet.pause.clone())
         .starvation_store(MemoryStarvationStore::new())
         .escalation_actor(FleetActor(Arc::clone(&fleet)))

@@ -6,11 +6,12 @@ use std::time::Duration;
 
 use scheduler_core::Stats;
 use scheduler_core::model::RunStatus;
+use scheduler_testkit::snapshot::OwnerRef;
 
+use super::FleetConfig;
 use super::agent::Fleet;
 use super::workload::{Job, WorkKind};
 use super::world::{Violation, ViolationKind};
-use super::FleetConfig;
 
 /// What became of the runs, as the task service has them at the end.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -135,6 +136,9 @@ pub struct FleetReport {
     pub time_to_claim: Latency,
     /// The scheduler's own statistics at the end.
     pub stats: Stats,
+    /// One line per run that ended `needs_attention`: what it needed and the
+    /// scheduler's diagnostic.
+    pub attention: Vec<String>,
     /// The last error a cycle reported, if any.
     pub last_cycle_error: Option<String>,
     /// Broken invariants (the first 50).
@@ -158,9 +162,11 @@ pub(crate) fn account(config: &FleetConfig, fleet: &Fleet, jobs: &[Job], stats: 
     let mut books = fleet.world.books();
     let mut tally = RunTally { enqueued: books.runs.len(), ..RunTally::default() };
     let mut lost: Vec<(ViolationKind, String)> = Vec::new();
+    let mut attention = Vec::new();
 
     if books.runs.len() != jobs.len() || service.len() != jobs.len() {
-        let detail = format!("{} jobs, {} in the books, {} in the service", jobs.len(), books.runs.len(), service.len());
+        let detail =
+            format!("{} jobs, {} in the books, {} in the service", jobs.len(), books.runs.len(), service.len());
         lost.push((ViolationKind::RunLost, detail));
     }
     for (id, entry) in &books.runs {
@@ -176,7 +182,8 @@ pub(crate) fn account(config: &FleetConfig, fleet: &Fleet, jobs: &[Job], stats: 
             Some(RunStatus::Claimed | RunStatus::Starting | RunStatus::Running) => {
                 ended == 0
                     && !entry.marked
-                    && record.as_ref().and_then(|r| r.session_id.as_deref()) == books.holders.get(id).map(String::as_str)
+                    && record.as_ref().and_then(|r| r.session_id.as_deref())
+                        == books.holders.get(id).map(String::as_str)
             }
             Some(_) => false,
         };
@@ -209,9 +216,10 @@ pub(crate) fn account(config: &FleetConfig, fleet: &Fleet, jobs: &[Job], stats: 
             WorkKind::Normal => {}
         }
         tally.reclaimed += usize::from(entry.claims > 1);
-        if std::env::var_os("FLEET_DEBUG").is_some() && status == Some(RunStatus::NeedsAttention) {
-            let job = jobs.iter().find(|j| &j.spec.run_id == id).unwrap();
-            eprintln!("NA {id} {:?} at {} blocked {:?} prio {:?} ws {:?} ch {:?} owner {:?} caps {:?} claims {} diag {:?}", entry.kind, clock_text(job.at), job.blocked_for, job.spec.priority, job.spec.workspace_id, job.spec.channel, job.spec.owner, job.spec.required_capabilities, entry.claims, service.diagnostic(id));
+        if status == Some(RunStatus::NeedsAttention)
+            && let Some(job) = jobs.iter().find(|j| &j.spec.run_id == id)
+        {
+            attention.push(attention_line(job, entry.kind, service.diagnostic(id).unwrap_or_default()));
         }
     }
     // Every lease the service holds is one the books know about, and vice versa.
@@ -279,10 +287,34 @@ pub(crate) fn account(config: &FleetConfig, fleet: &Fleet, jobs: &[Job], stats: 
         }),
         time_to_claim: Latency::of(books.time_to_claim.clone()),
         stats,
+        attention,
         last_cycle_error: books.last_cycle_error.clone(),
         violations: books.violations.clone(),
         violation_count: books.violation_count,
     }
+}
+
+fn attention_line(job: &Job, kind: WorkKind, diagnostic: String) -> String {
+    let spec = &job.spec;
+    let or_none = |s: &str| if s.is_empty() { "-".to_owned() } else { s.to_owned() };
+    let owner = match &spec.owner {
+        OwnerRef::Pool(agent) => format!("pool {agent}"),
+        OwnerRef::AgentSession(session) => format!("session {session}"),
+        OwnerRef::None | OwnerRef::Unknown => "-".to_owned(),
+    };
+    let why = match kind {
+        WorkKind::Uncoverable => "no agent kind covers it",
+        WorkKind::SpawnOnly | WorkKind::Normal => "coverable, waited too long",
+    };
+    format!(
+        "{} ({:?}, workspace {}, channel {}, owner {}, needs [{}]): {why}; {diagnostic}",
+        spec.run_id,
+        spec.priority,
+        or_none(&spec.workspace_id),
+        or_none(&spec.channel),
+        owner,
+        spec.required_capabilities.join(", "),
+    )
 }
 
 /// A simulated duration, compactly: `42.0s`, `3m05s`, `1h02m`.
@@ -341,7 +373,12 @@ impl fmt::Display for FleetReport {
         t.row(
             "needs-attention",
             r.needs_attention,
-            &format!("uncoverable work: {} of {} marked", r.uncoverable_marked, r.uncoverable),
+            &format!(
+                "{} uncoverable (of {}), {} coverable that waited too long",
+                r.uncoverable_marked,
+                r.uncoverable,
+                r.needs_attention - r.uncoverable_marked
+            ),
         )?;
         t.row("still open", r.open, "")?;
         t.row("spawn-only work", r.spawn_only, &format!("{} worked on by spawned sessions", r.spawn_only_done))?;
@@ -374,7 +411,7 @@ impl fmt::Display for FleetReport {
                 "pause",
                 span_text(p.length),
                 &format!(
-                    "at {}: {} cycles paused (swept, woke no one), {} wakes, {} leases recovered",
+                    "at {}: {} cycles paused (swept, woke no one), {} wakes, {} recovered by the sweep",
                     clock_text(p.at),
                     p.paused_cycles,
                     p.wakes,
@@ -410,13 +447,107 @@ impl fmt::Display for FleetReport {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+    use std::time::SystemTime;
+
+    use scheduler_testkit::registry::MemorySessions;
+    use scheduler_testkit::service::{ClaimCriteria, MemoryTaskService};
+    use scheduler_testkit::snapshot::RunSnapshot;
+    use scheduler_testkit::stores::MemoryPauseStore;
+    use scheduler_tokio::TokioClock;
+
     use super::*;
+    use crate::fleet::agent::Timing;
+    use crate::fleet::workload::Plan;
+    use crate::fleet::world::{RunEntry, World};
+
+    /// A fleet whose books and service both hold `run` (queued), and the job for it.
+    fn booked(run: &str) -> (Arc<Fleet>, Vec<Job>) {
+        let pause = MemoryPauseStore::new();
+        let fleet = Arc::new(Fleet {
+            world: World::new(TokioClock::anchored_at(SystemTime::UNIX_EPOCH + Duration::from_secs(1_000))),
+            service: MemoryTaskService::with_pause(pause.clone()),
+            registry: MemorySessions::new(),
+            pause,
+            timing: Timing::default(),
+            seed: 1,
+            max_spawned: 1,
+        });
+        let plan = Plan { work: Duration::from_secs(60), fails: false, crash_at: None };
+        let job = Job {
+            at: Duration::ZERO,
+            spec: RunSnapshot::queued(run, "task"),
+            kind: WorkKind::Normal,
+            plan,
+            blocked_for: None,
+        };
+        let now = fleet.world.now();
+        fleet.service.enqueue(&job.spec, now).unwrap();
+        let entry = RunEntry {
+            kind: WorkKind::Normal,
+            plan,
+            claimable_since: now,
+            first_claim_at: None,
+            claims: 0,
+            completions: 0,
+            failures: 0,
+            recoveries: 0,
+            marked: false,
+        };
+        fleet.world.books().runs.insert(run.to_owned(), entry);
+        (fleet, vec![job])
+    }
+
+    fn kinds(report: &FleetReport) -> Vec<ViolationKind> {
+        report.violations.iter().map(|v| v.kind).collect()
+    }
+
+    #[test]
+    fn a_queued_run_the_books_agree_on_is_open_not_lost() {
+        let (fleet, jobs) = booked("r1");
+        let report = account(&FleetConfig::default(), &fleet, &jobs, Stats::default());
+        assert!(report.is_clean(), "{:?}", report.violations);
+        assert_eq!((report.runs.enqueued, report.runs.open), (1, 1));
+    }
+
+    #[test]
+    fn a_run_completed_behind_the_books_back_is_lost() {
+        let (fleet, jobs) = booked("r1");
+        let now = fleet.world.now();
+        let claim = fleet.service.claim(&ClaimCriteria::session("s1"), Duration::from_secs(60), now).unwrap().unwrap();
+        fleet.service.complete("r1", &claim.token, now).unwrap();
+        let report = account(&FleetConfig::default(), &fleet, &jobs, Stats::default());
+        assert_eq!(kinds(&report), [ViolationKind::RunLost]);
+        assert_eq!(report.runs.completed, 1);
+    }
+
+    #[test]
+    fn a_lease_the_books_do_not_know_is_lost() {
+        let (fleet, jobs) = booked("r1");
+        let now = fleet.world.now();
+        fleet.service.claim(&ClaimCriteria::session("s1"), Duration::from_secs(60), now).unwrap().unwrap();
+        let report = account(&FleetConfig::default(), &fleet, &jobs, Stats::default());
+        // The run's holder disagrees, and the service's lease is unknown to the books.
+        assert_eq!(kinds(&report), [ViolationKind::RunLost, ViolationKind::RunLost]);
+    }
+
+    #[test]
+    fn statistics_that_disagree_with_the_fleet_are_reported() {
+        let (fleet, jobs) = booked("r1");
+        let mut stats = Stats::default();
+        stats.recovered_leases = 3;
+        let report = account(&FleetConfig::default(), &fleet, &jobs, stats);
+        assert_eq!(kinds(&report), [ViolationKind::StatsMismatch]);
+    }
 
     #[test]
     fn percentiles_use_the_nearest_rank() {
         let samples: Vec<Duration> = (1..=200).map(Duration::from_secs).collect();
         let l = Latency::of(samples);
-        assert_eq!((l.count, l.median, l.p99, l.max), (200, Duration::from_secs(100), Duration::from_secs(198), Duration::from_secs(200)));
+        assert_eq!(
+            (l.count, l.median, l.p99, l.max),
+            (200, Duration::from_secs(100), Duration::from_secs(198), Duration::from_secs(200))
+        );
         assert_eq!(Latency::of(vec![Duration::from_secs(7)]).p99, Duration::from_secs(7));
         assert_eq!(Latency::of(Vec::new()), Latency::default());
     }

@@ -6,10 +6,10 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
+use scheduler_core::CycleCounts;
 use scheduler_core::model::{RunStatus, Scope};
 use scheduler_core::observer::Observer;
 use scheduler_core::seam::{EscalationActor, MarkOutcome, SpawnOutcome, WakeTarget, Waker};
-use scheduler_core::CycleCounts;
 use scheduler_testkit::service::LeaseError;
 use scheduler_testkit::snapshot::{OwnerRef, RunSnapshot, SessionSnapshot};
 
@@ -67,7 +67,8 @@ impl Waker<Arc<RunSnapshot>, Arc<SessionSnapshot>> for FleetWaker {
             let detail = format!("{session_id} woken for {run_id} while working on {working} (by its own account)");
             books.violate(ViolationKind::WakeToBusySession, at, detail);
         }
-        let delivered = books.agents.get(session_id).is_some_and(|s| s.alive && s.inbox.send(run_id.to_owned()).is_ok());
+        let delivered =
+            books.agents.get(session_id).is_some_and(|s| s.alive && s.inbox.send(run_id.to_owned()).is_ok());
         if delivered {
             books.counters.wakes_delivered += 1;
             Ok(())
@@ -166,5 +167,150 @@ impl Observer for FleetObserver {
         if counts.paused {
             books.counters.paused_cycles += 1;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, SystemTime};
+
+    use scheduler_core::seam::{EscalationActor, MarkOutcome, SpawnOutcome, WakeTarget, Waker};
+    use scheduler_testkit::registry::MemorySessions;
+    use scheduler_testkit::service::{ClaimCriteria, MemoryTaskService};
+    use scheduler_testkit::snapshot::{RunSnapshot, SessionSnapshot};
+    use scheduler_testkit::stores::MemoryPauseStore;
+    use scheduler_tokio::TokioClock;
+    use tokio::sync::mpsc;
+
+    use super::*;
+    use crate::fleet::agent::Timing;
+    use crate::fleet::world::{AgentSlot, World};
+
+    fn fleet() -> Arc<Fleet> {
+        let pause = MemoryPauseStore::new();
+        Arc::new(Fleet {
+            world: World::new(TokioClock::anchored_at(SystemTime::UNIX_EPOCH + Duration::from_secs(1_000))),
+            service: MemoryTaskService::with_pause(pause.clone()),
+            registry: MemorySessions::new(),
+            pause,
+            timing: Timing::default(),
+            seed: 1,
+            max_spawned: 1,
+        })
+    }
+
+    /// Registers `id` and books a live slot for it; returns its inbox.
+    fn session(fleet: &Fleet, id: &str) -> (Arc<SessionSnapshot>, mpsc::UnboundedReceiver<String>) {
+        fleet.registry.register(SessionSnapshot::active(id)).unwrap();
+        let (tx, rx) = mpsc::unbounded_channel();
+        let slot = AgentSlot { inbox: tx, alive: true, working: None, spawned: false, abort: None };
+        fleet.world.books().agents.insert(id.to_owned(), slot);
+        (fleet.registry.get(id).unwrap(), rx)
+    }
+
+    fn queued(fleet: &Fleet, id: &str) -> Arc<RunSnapshot> {
+        fleet.service.enqueue(&RunSnapshot::queued(id, format!("task-{id}")), fleet.world.now()).unwrap();
+        fleet.service.snapshot(id).unwrap()
+    }
+
+    fn wake(fleet: &Arc<Fleet>, run: &Arc<RunSnapshot>, session: &Arc<SessionSnapshot>) -> Result<(), Unreachable> {
+        let waker = FleetWaker(Arc::clone(fleet));
+        futures::executor::block_on(waker.wake(WakeTarget { run, session, reason: "pending_task_run" }))
+    }
+
+    fn violations(fleet: &Fleet) -> Vec<ViolationKind> {
+        fleet.world.books().violations.iter().map(|v| v.kind).collect()
+    }
+
+    #[test]
+    fn a_wake_to_an_idle_session_is_delivered_and_clean() {
+        let fleet = fleet();
+        let run = queued(&fleet, "r1");
+        let (s1, mut inbox) = session(&fleet, "s1");
+        assert_eq!(wake(&fleet, &run, &s1), Ok(()));
+        assert_eq!(inbox.try_recv().as_deref(), Ok("r1"));
+        assert!(violations(&fleet).is_empty());
+        assert_eq!(fleet.world.books().counters.wakes_delivered, 1);
+    }
+
+    #[test]
+    fn a_wake_to_a_session_holding_a_lease_is_a_violation() {
+        let fleet = fleet();
+        queued(&fleet, "r1");
+        let run2 = queued(&fleet, "r2");
+        let (s1, _inbox) = session(&fleet, "s1");
+        let now = fleet.world.now();
+        fleet.service.claim(&ClaimCriteria::session("s1"), Duration::from_secs(60), now).unwrap().unwrap();
+        let _ = wake(&fleet, &run2, &s1);
+        assert_eq!(violations(&fleet), [ViolationKind::WakeToBusySession]);
+    }
+
+    #[test]
+    fn wakes_while_paused_or_to_prompting_sessions_or_for_unqueued_runs_are_violations() {
+        let fleet = fleet();
+        let run = queued(&fleet, "r1");
+        let (_, _inbox) = session(&fleet, "s1");
+        fleet.registry.set_prompting("s1", true).unwrap();
+        let s1 = fleet.registry.get("s1").unwrap();
+        fleet.pause.pause("test", fleet.world.now(), "test");
+        fleet.service.mark_needs_attention("r1", "test", fleet.world.now()).unwrap();
+        let _ = wake(&fleet, &run, &s1);
+        assert_eq!(
+            violations(&fleet),
+            [ViolationKind::WakeToPromptingSession, ViolationKind::WakeWhilePaused, ViolationKind::WakeForUnqueuedRun]
+        );
+    }
+
+    #[test]
+    fn a_wake_to_a_crashed_session_fails() {
+        let fleet = fleet();
+        let run = queued(&fleet, "r1");
+        let (s1, inbox) = session(&fleet, "s1");
+        drop(inbox);
+        assert_eq!(wake(&fleet, &run, &s1), Err(Unreachable { session_id: "s1".into() }));
+        assert_eq!(fleet.world.books().counters.wakes_unreachable, 1);
+    }
+
+    #[test]
+    fn spawns_need_a_covering_kind_and_capacity() {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_time().start_paused(true).build().unwrap();
+        runtime.block_on(async {
+            let fleet = fleet();
+            let actor = FleetActor(Arc::clone(&fleet));
+            let impossible = Arc::new(RunSnapshot::queued("r1", "t1").caps(["mainframe"]));
+            assert_eq!(actor.request_spawn(&impossible).await, Ok(SpawnOutcome::Unresolvable));
+            let pinned = Arc::new(RunSnapshot::queued("r2", "t2").session_owner("s9"));
+            assert_eq!(actor.request_spawn(&pinned).await, Ok(SpawnOutcome::Unresolvable));
+            let gpu = Arc::new(RunSnapshot::queued("r3", "t3").workspace("ws-1").channel("ch-infra").caps(["gpu"]));
+            assert_eq!(actor.request_spawn(&gpu).await, Ok(SpawnOutcome::Requested));
+            // At the cap of one live spawned session: "no capable agent" for now.
+            assert_eq!(actor.request_spawn(&gpu).await, Ok(SpawnOutcome::Unresolvable));
+            tokio::time::sleep(Duration::from_secs(60)).await; // the worker boots and registers
+            let spawned = fleet.registry.all();
+            assert_eq!(spawned.len(), 1);
+            let worker = &spawned[0];
+            assert_eq!((worker.agent_name.as_str(), worker.workspace_id.as_str()), ("trainer", "ws-1"));
+            assert_eq!(worker.channel, "ch-infra");
+            assert!(worker.capabilities.iter().any(|c| c == "gpu"));
+            let c = fleet.world.books().counters.clone();
+            assert_eq!((c.spawn_requests, c.sessions_spawned, c.spawns_unresolvable, c.spawns_deferred), (4, 1, 2, 1));
+        });
+    }
+
+    #[test]
+    fn marking_goes_through_the_service_and_a_claimed_run_is_an_invalid_transition() {
+        let fleet = fleet();
+        let actor = FleetActor(Arc::clone(&fleet));
+        let r1 = queued(&fleet, "r1");
+        let now = fleet.world.now();
+        assert_eq!(futures::executor::block_on(actor.mark_needs_attention(&r1, "why")), Ok(MarkOutcome::Marked));
+        assert_eq!(fleet.service.status("r1"), Some(RunStatus::NeedsAttention));
+        let r2 = queued(&fleet, "r2");
+        fleet.service.claim(&ClaimCriteria::session("s1"), Duration::from_secs(60), now).unwrap().unwrap();
+        assert_eq!(
+            futures::executor::block_on(actor.mark_needs_attention(&r2, "why")),
+            Ok(MarkOutcome::InvalidTransition)
+        );
+        assert_eq!(fleet.world.books().counters.marked, 1);
     }
 }

@@ -164,7 +164,10 @@ pub(crate) fn jobs(config: &FleetConfig) -> Vec<Job> {
             );
             let roll: f64 = rng.random();
             let (kind, caps): (WorkKind, Vec<&str>) = if roll < config.impossible_rate {
-                (WorkKind::Uncoverable, if rng.random_bool(0.5) { vec![UNCOVERABLE] } else { vec!["rust", UNCOVERABLE] })
+                (
+                    WorkKind::Uncoverable,
+                    if rng.random_bool(0.5) { vec![UNCOVERABLE] } else { vec!["rust", UNCOVERABLE] },
+                )
             } else if roll < config.impossible_rate + config.gpu_rate {
                 (WorkKind::SpawnOnly, if rng.random_bool(0.5) { vec![SPAWN_ONLY] } else { vec!["python", SPAWN_ONLY] })
             } else {
@@ -213,10 +216,11 @@ pub(crate) fn jobs(config: &FleetConfig) -> Vec<Job> {
         ensure(&mut jobs, n / 2, WorkKind::Uncoverable, &[UNCOVERABLE]);
     }
     let plain = |j: &Job| j.kind == WorkKind::Normal && j.blocked_for.is_none();
-    if config.crash_rate > 0.0 && !jobs.iter().any(|j| plain(j) && j.plan.crash_at.is_some()) {
-        if let Some(job) = jobs.iter_mut().skip(n / 4).find(|j| plain(j)) {
-            job.plan.crash_at = Some(0.5);
-        }
+    if config.crash_rate > 0.0
+        && !jobs.iter().any(|j| plain(j) && j.plan.crash_at.is_some())
+        && let Some(job) = jobs.iter_mut().skip(n / 4).find(|j| plain(j))
+    {
+        job.plan.crash_at = Some(0.5);
     }
     jobs
 }
@@ -237,7 +241,8 @@ mod tests {
 
     #[test]
     fn rare_kinds_are_guaranteed_when_their_rate_is_positive() {
-        let config = FleetConfig { runs: 12, gpu_rate: 1e-9, impossible_rate: 1e-9, crash_rate: 1e-9, ..FleetConfig::default() };
+        let config =
+            FleetConfig { runs: 12, gpu_rate: 1e-9, impossible_rate: 1e-9, crash_rate: 1e-9, ..FleetConfig::default() };
         let jobs = jobs(&config);
         assert!(jobs.iter().any(|j| j.kind == WorkKind::SpawnOnly));
         assert!(jobs.iter().any(|j| j.kind == WorkKind::Uncoverable));

@@ -265,10 +265,10 @@ impl Books {
         if self.held_by.get(previous_session_id).is_some_and(|r| r == run_id) {
             self.held_by.remove(previous_session_id);
         }
-        if let Some(slot) = self.agents.get_mut(previous_session_id) {
-            if slot.working.as_deref() == Some(run_id) {
-                slot.working = None;
-            }
+        if let Some(slot) = self.agents.get_mut(previous_session_id)
+            && slot.working.as_deref() == Some(run_id)
+        {
+            slot.working = None;
         }
         if let Some(entry) = self.runs.get_mut(run_id) {
             entry.recoveries += 1;

@@ -199,7 +199,8 @@ mod tests {
 
     #[test]
     fn trim_is_str_trim() {
-        for s in ["", " ", "a", " a", "a ", "\ta\n", "\u{a0}a", "a\u{3000}", "\u{85}", "\x0b", "\x1c", "é", " é ", "ab"] {
+        for s in ["", " ", "a", " a", "a ", "\ta\n", "\u{a0}a", "a\u{3000}", "\u{85}", "\x0b", "\x1c", "é", " é ", "ab"]
+        {
             assert_eq!(trim(s), s.trim(), "{s:?}");
         }
     }

@@ -188,11 +188,7 @@ impl<R: RunView + Sync, S: SessionView + Sync> Waker<R, S> for Wake {
         self.inner.wake(t).await
     }
 
-    async fn wake_batch<'a>(
-        &'a self,
-        batch: WakeBatch<'a, R, S>,
-        out: &'a mut Vec<Result<(), FakeError>>,
-    )
+    async fn wake_batch<'a>(&'a self, batch: WakeBatch<'a, R, S>, out: &'a mut Vec<Result<(), FakeError>>)
     where
         R: Sync,
         S: Sync,
@@ -282,11 +278,7 @@ impl StarvationStore for Store {
         self.gate.pass("load_many").await;
         self.inner.load_many(run_ids, out).await
     }
-    async fn upsert_many<'a, I>(
-        &'a self,
-        rows: I,
-        out: &'a mut Vec<Result<(), FakeError>>,
-    ) -> Result<(), FakeError>
+    async fn upsert_many<'a, I>(&'a self, rows: I, out: &'a mut Vec<Result<(), FakeError>>) -> Result<(), FakeError>
     where
         I: Iterator<Item = (&'a str, &'a Budget)> + Send + 'a,
     {
@@ -300,11 +292,7 @@ impl StarvationStore for Store {
         self.log("upsert", &ids, &results);
         r
     }
-    async fn clear_many<'a, I>(
-        &'a self,
-        run_ids: I,
-        out: &'a mut Vec<Result<(), FakeError>>,
-    ) -> Result<(), FakeError>
+    async fn clear_many<'a, I>(&'a self, run_ids: I, out: &'a mut Vec<Result<(), FakeError>>) -> Result<(), FakeError>
     where
         I: Iterator<Item = &'a str> + Send + 'a,
     {
@@ -403,6 +391,8 @@ pub struct CycleRecord {
     pub other_errors: Vec<String>,
     pub recovered: Vec<String>,
     pub wakes: Vec<WakeRecord>,
+    /// Wake outcomes the observer was told of.
+    pub observed_wakes: usize,
     pub delivered: Vec<(String, String)>,
     pub escalations: Vec<(String, Tier)>,
     pub actor_calls: Vec<EscalationCall>,
@@ -579,6 +569,7 @@ impl World {
 
         let wakes = self.waker.wakes()[wakes_before..].to_vec();
         let logged = self.log.take_wakes();
+        let observed_wakes = logged.len();
         // A wrong-length batch fails every target without telling the observer.
         let triples: Vec<(String, String, bool)> = if logged.len() == wakes.len() {
             logged
@@ -627,6 +618,7 @@ impl World {
             other_errors,
             recovered,
             wakes,
+            observed_wakes,
             delivered,
             escalations: fired.into_iter().map(|e| (e.run_id, e.tier)).collect(),
             actor_calls: self.actor.calls()[calls_before..].to_vec(),
