@@ -300,6 +300,16 @@ where
     ///
     /// Errors do not stop the cycle unless a snapshot read fails; every error met is in
     /// the report. The report borrows the scheduler's reused buffers.
+    ///
+    /// # Cancellation
+    ///
+    /// Dropping the future mid-cycle is safe: the next cycle starts from clean buffers,
+    /// and durable state (budgets, run statuses) is only changed through the seams, so a
+    /// retry converges. It is not *exactly-once*, though: a cycle dropped after it began
+    /// waking loses its statistics (they are recorded when the cycle ends) and records no
+    /// cooldown for the wakes it delivered, so the retry may deliver them again (wakes
+    /// are advisory, so a repeat is harmless), and escalations already requested before
+    /// the budget save may be requested again. The background loop never drops a cycle.
     pub async fn run_once(&mut self) -> SchedulerReport<'_, T, S, W, P, B, A> {
         #[cfg(feature = "tracing")]
         {
@@ -505,12 +515,14 @@ where
                 for &(ri, si) in targets {
                     let (run_id, session_id) = pair_ids(&b.runs, &b.sessions, ri, si);
                     counts.wake_failed += 1;
-                    b.errors.push(Error::WakeBatchLength {
+                    let error = Error::WakeBatchLength {
                         run_id: run_id.to_owned(),
                         session_id: session_id.to_owned(),
                         expected,
                         actual,
-                    });
+                    };
+                    self.observer.wake_failed(run_id, session_id, &error);
+                    b.errors.push(error);
                 }
                 if let Some(e) = b.errors.last() {
                     self.stats.record_wake_error(e);

@@ -181,7 +181,7 @@ fn a_cycle_dropped_after_it_acted_loses_and_doubles_nothing_durable() {
 /// the cooldown are committed only when `run_once` completes, and starved runs fan out
 /// again on the retry.
 #[test]
-#[ignore = "finding: run_once is not cancel-safe once it has dispatched"]
+#[ignore = "known limitation, documented under Scheduler::run_once (Cancellation): not exactly-once"]
 fn a_dropped_cycle_neither_redelivers_nor_loses_counts() {
     let mut broken = Vec::new();
     for &(op, n, batch, saved) in AFTER_ACTING {

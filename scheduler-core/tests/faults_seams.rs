@@ -346,7 +346,6 @@ fn a_batch_waker_answering_the_wrong_length_fails_every_wake() {
 /// it agree with the statistics. Not so for a wrong-length batch today: the scheduler
 /// fails its targets (counts, statistics, errors) without telling the observer.
 #[test]
-#[ignore = "finding: wrong-length batch failures are not reported to Observer::wake_failed"]
 fn the_observer_hears_of_every_failed_wake() {
     let mut w = World::new(true);
     w.step();

@@ -50,7 +50,6 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, SystemTime};
 
-use scheduler_core::clock::Clock;
 use scheduler_core::ladder::Thresholds;
 use scheduler_core::model::{Priority, RunStatus, Scope, SessionState};
 use scheduler_core::observer::Observer;
@@ -270,7 +269,6 @@ where
     B: StarvationStore,
     A: EscalationActor<T::Run>,
     O: Observer,
-    FakeClock: Clock,
 {
     clock.advance(CYCLE_STEP);
     block_on_ready(async { *scheduler.run_once().await.counts() })
