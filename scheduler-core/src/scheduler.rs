@@ -490,7 +490,7 @@ where
                 now,
                 min_queued_age: self.settings.thresholds.min_queued_age,
             },
-            |run, session| cooldown.is_cooling(run.run_id().trim(), session.session_id().trim(), now),
+            |run, session| cooldown.is_cooling(trim(run.run_id()), trim(session.session_id()), now),
         );
         let sel = b.selection.counts();
         counts.unclaimable_runs = sel.unclaimable;
@@ -499,7 +499,7 @@ where
         counts.starved_runs = b.selection.starved().len();
         for &ri in b.selection.starved() {
             let run = &b.runs[ri as usize];
-            self.observer.run_starved(run.run_id().trim(), run.task_id().trim(), queued_age(now, run.queued_at()));
+            self.observer.run_starved(trim(run.run_id()), trim(run.task_id()), queued_age(now, run.queued_at()));
         }
     }
 
@@ -620,7 +620,7 @@ where
         for k in 0..b.advanced.len() {
             let (ri, mut budget) = b.advanced[k];
             let run = &runs[ri as usize];
-            let (id, task_id) = (run.run_id().trim(), run.task_id().trim());
+            let (id, task_id) = (trim(run.run_id()), trim(run.task_id()));
             let mut cleared = false;
             if budget.spawn_due(&th) {
                 match actor.request_spawn(run).await {
@@ -801,5 +801,5 @@ impl<TE, SE, WE, PE, BE, AE> FromBatchLength for Error<TE, SE, WE, PE, BE, AE> {
 }
 
 fn pair_ids<'a, R: RunView, S: SessionView>(runs: &'a [R], sessions: &'a [S], ri: u32, si: u32) -> (&'a str, &'a str) {
-    (runs[ri as usize].run_id().trim(), sessions[si as usize].session_id().trim())
+    (trim(runs[ri as usize].run_id()), trim(sessions[si as usize].session_id()))
 }

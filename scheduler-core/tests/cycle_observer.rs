@@ -6,9 +6,9 @@ use std::time::{Duration, SystemTime};
 
 use futures::executor::block_on;
 use scheduler_core::CycleCounts;
+use scheduler_core::Scheduler;
 use scheduler_core::ladder::{Budget, Tier};
 use scheduler_core::observer::Observer;
-use scheduler_core::Scheduler;
 use scheduler_testkit::clock::FakeClock;
 use scheduler_testkit::escalation::RecordingActor;
 use scheduler_testkit::scripted::{ScriptedSessions, ScriptedTasks};
@@ -124,5 +124,8 @@ fn a_failed_snapshot_still_reports_its_errors_and_finishes() {
         Scheduler::builder(tasks, sessions, waker).clock(FakeClock::at_unix(10)).observer(log.clone()).build().unwrap();
     block_on(scheduler.run_once());
     let events = log.take();
-    assert!(matches!(events.as_slice(), [Event::Started(_), Event::Error(e), Event::Finished(_)] if e == "reading sessions failed"), "{events:?}");
+    assert!(
+        matches!(events.as_slice(), [Event::Started(_), Event::Error(e), Event::Finished(_)] if e == "reading sessions failed"),
+        "{events:?}"
+    );
 }

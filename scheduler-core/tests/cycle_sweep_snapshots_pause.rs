@@ -69,7 +69,10 @@ fn sweep_error_does_not_stop_the_cycle() {
     assert!(c.result.recovered_run_ids.is_empty());
     let stats = s.stats();
     assert_eq!(stats.recovery_errors, 1);
-    assert_eq!(stats.last_recovery_error.as_deref(), Some("expired-lease sweep failed: injected failure in recover_expired_leases (call 1)"));
+    assert_eq!(
+        stats.last_recovery_error.as_deref(),
+        Some("expired-lease sweep failed: injected failure in recover_expired_leases (call 1)")
+    );
     assert_eq!(stats.cycles, 1);
     assert_eq!(stats.wake_succeeded, 1);
 
