@@ -101,7 +101,6 @@
 //! `dead_worker_recovered_before_replacement_woken`, `no_eligible_session_changes_nothing`,
 //! `restart_resumes_ladder`.
 
-mod adapters;
 mod memory;
 pub mod scenarios;
 pub mod stores;

@@ -19,7 +19,6 @@ use scheduler_core::seam::{EscalationActor, MarkOutcome, SpawnOutcome, Starvatio
 use scheduler_core::view::{RecoveredView, RunView};
 use scheduler_core::{CycleResult, Scheduler};
 
-use super::adapters::Shared;
 use super::task_service::{LEASE, Observed, claim, enqueue, observe, record, status};
 use super::{Check, ConformanceFailure, ErrorKind, LeaseService, at};
 use crate::clock::FakeClock;
@@ -108,7 +107,7 @@ pub async fn wake_leaves_claim_to_service<S: LeaseService>(svc: &S) -> Outcome {
     let new = session("sess-new", 1).caps(["rust"]);
     let w = World::new(c, 5, &[old.clone(), new.clone()])?;
     let mut scheduler = c.ok(
-        Scheduler::builder(Shared(svc), w.sessions.clone(), w.waker.clone())
+        Scheduler::builder(svc, w.sessions.clone(), w.waker.clone())
             .clock(w.clock.clone())
             .starvation_age(Duration::ZERO)
             .build(),
@@ -160,7 +159,7 @@ pub async fn expired_lease_recovered_next_cycle<S: LeaseService>(svc: &S) -> Out
     c.ok(svc.start("run-e", &got.token, at(1)).await, "scenario.setup", "start run-e")?;
     let w = World::new(c, 10, &[worker])?;
     let mut scheduler = c.ok(
-        Scheduler::builder(Shared(svc), w.sessions.clone(), w.waker.clone())
+        Scheduler::builder(svc, w.sessions.clone(), w.waker.clone())
             .clock(w.clock.clone())
             .starvation_age(Duration::ZERO)
             .build(),
@@ -214,7 +213,7 @@ pub async fn dead_worker_recovered_before_replacement_woken<S: LeaseService>(svc
     c.ok(w.sessions.remove("sess-dead"), "scenario.setup", "remove the dead session")?;
     c.ok(w.sessions.register(replacement.clone()), "scenario.setup", "register the replacement")?;
     let mut scheduler = c.ok(
-        Scheduler::builder(Shared(svc), w.sessions.clone(), w.waker.clone())
+        Scheduler::builder(svc, w.sessions.clone(), w.waker.clone())
             .clock(w.clock.clone())
             .starvation_age(Duration::ZERO)
             .build(),
@@ -254,7 +253,7 @@ pub async fn no_eligible_session_changes_nothing<S: LeaseService>(svc: &S) -> Ou
     )?;
     let before: Observed = observe(c, svc, &["run-n"], "scenario.nothing_changed").await?;
     let mut scheduler = c.ok(
-        Scheduler::builder(Shared(svc), w.sessions.clone(), w.waker.clone())
+        Scheduler::builder(svc, w.sessions.clone(), w.waker.clone())
             .clock(w.clock.clone())
             .starvation_age(Duration::ZERO)
             .build(),
@@ -318,10 +317,10 @@ pub async fn restart_resumes_ladder<S: LeaseService, B: StarvationStore>(svc: &S
     {
         let rule = "scenario.ladder_counts";
         let mut first = c.ok(
-            Scheduler::builder(Shared(svc), w.sessions.clone(), w.waker.clone())
+            Scheduler::builder(svc, w.sessions.clone(), w.waker.clone())
                 .clock(w.clock.clone())
                 .starvation_thresholds(thresholds)
-                .starvation_store(Shared(budgets))
+                .starvation_store(budgets)
                 .escalation_actor(actor())
                 .build(),
             "scenario.setup",
@@ -346,10 +345,10 @@ pub async fn restart_resumes_ladder<S: LeaseService, B: StarvationStore>(svc: &S
 
     // Restart: a new scheduler over the same service and store.
     let mut second = c.ok(
-        Scheduler::builder(Shared(svc), w.sessions.clone(), w.waker.clone())
+        Scheduler::builder(svc, w.sessions.clone(), w.waker.clone())
             .clock(w.clock.clone())
             .starvation_thresholds(thresholds)
-            .starvation_store(Shared(budgets))
+            .starvation_store(budgets)
             .escalation_actor(actor())
             .build(),
         "scenario.setup",
