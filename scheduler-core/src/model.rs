@@ -39,14 +39,10 @@ pub struct UnknownValue {
 /// Compares `text` to an ASCII lowercase `name`, ignoring case, surrounding white space
 /// and `-`/`_`/space differences inside the word (`"In Progress"` is `in_progress`).
 fn text_is(text: &str, name: &str) -> bool {
-    let mut a = text
-        .trim()
-        .bytes()
-        .map(|b| match b {
-            b'-' | b' ' => b'_',
-            b => b.to_ascii_lowercase(),
-        })
-        .peekable();
+    let mut a = text.trim().bytes().map(|b| match b {
+        b'-' | b' ' => b'_',
+        b => b.to_ascii_lowercase(),
+    });
     let mut b = name.bytes();
     loop {
         match (a.next(), b.next()) {
