@@ -101,3 +101,40 @@ impl Faults {
         if plan.always || plan.fail_calls.contains(&call) { Err(FakeError { op, call }) } else { Ok(()) }
     }
 }
+
+/// A future that returns `Pending` once (waking itself at once), then `Ready`: the
+/// smallest honest suspension point, for cancellation tests and for overlapping
+/// futures that would otherwise run straight through.
+///
+/// ```
+/// use scheduler_testkit::fault::YieldOnce;
+/// futures::executor::block_on(YieldOnce::pending());
+/// ```
+#[derive(Debug, Clone, Copy)]
+pub struct YieldOnce(bool);
+
+impl YieldOnce {
+    /// Pending on its first poll, ready on the next.
+    pub fn pending() -> Self {
+        YieldOnce(false)
+    }
+
+    /// Ready on its first poll (no suspension), for code paths that only sometimes yield.
+    pub fn ready() -> Self {
+        YieldOnce(true)
+    }
+}
+
+impl std::future::Future for YieldOnce {
+    type Output = ();
+
+    fn poll(mut self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<()> {
+        if self.0 {
+            std::task::Poll::Ready(())
+        } else {
+            self.0 = true;
+            cx.waker().wake_by_ref();
+            std::task::Poll::Pending
+        }
+    }
+}

@@ -10,11 +10,8 @@
 //! - pause store: `resume` does nothing; the pause reason is lost.
 
 use std::collections::HashMap;
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll};
 use std::time::{Duration, SystemTime};
 
 use scheduler_core::eligibility::{is_potentially_claimable, session_matches};
@@ -26,7 +23,7 @@ use scheduler_testkit::conformance::task_service::RACE_CLAIMANTS;
 use scheduler_testkit::conformance::{
     self, Backend, ConformanceReport, ErrorKind, LeaseService, PauseControl, PauseState,
 };
-use scheduler_testkit::fault::FakeError;
+use scheduler_testkit::fault::{FakeError, YieldOnce};
 use scheduler_testkit::service::{
     Claim, ClaimCriteria, ClaimToken, LeaseError, MemoryTaskService, RecoveredRun, RunRecord,
 };
@@ -138,7 +135,7 @@ impl Broken {
         while readers.load(Ordering::SeqCst) < RACE_CLAIMANTS && (parallel_only || waited < 10_000) {
             waited += 1;
             std::thread::yield_now();
-            YieldNow(false).await;
+            YieldOnce::pending().await;
         }
         match self.inner.claim(criteria, lease, now)? {
             Some(claim) => Ok(Some(claim)),
@@ -149,22 +146,6 @@ impl Broken {
                 token: ClaimToken::generate(),
                 lease_until: now + lease,
             })),
-        }
-    }
-}
-
-/// Returns `Pending` once (waking itself), then `Ready`.
-struct YieldNow(bool);
-
-impl Future for YieldNow {
-    type Output = ();
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        if self.0 {
-            Poll::Ready(())
-        } else {
-            self.0 = true;
-            cx.waker().wake_by_ref();
-            Poll::Pending
         }
     }
 }

@@ -10,7 +10,6 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
-use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll};
@@ -27,7 +26,7 @@ use scheduler_core::view::{RunView, SessionView};
 use scheduler_core::{Outcome, Scheduler, Stats};
 use scheduler_testkit::clock::FakeClock;
 use scheduler_testkit::escalation::{EscalationCall, RecordingActor};
-use scheduler_testkit::fault::{FakeError, Faults};
+use scheduler_testkit::fault::{FakeError, Faults, YieldOnce};
 use scheduler_testkit::invariants::{
     Counts, CycleInput, CycleLog, LadderCycle, LadderMonitor, LostWrites, ObservedCycle, Violation, WakeHistory,
     check_cycle,
@@ -51,22 +50,6 @@ pub fn start() -> SystemTime {
 
 // ---------------------------------------------------------------------------------
 // Gates: make the n-th call of an operation return `Pending` once.
-
-/// A future that is pending on its first poll (waking itself) and ready on the next.
-struct YieldOnce(bool);
-
-impl Future for YieldOnce {
-    type Output = ();
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        if self.0 {
-            Poll::Ready(())
-        } else {
-            self.0 = true;
-            cx.waker().wake_by_ref();
-            Poll::Pending
-        }
-    }
-}
 
 /// Which call of which operation yields once, shared by every gated seam.
 #[derive(Debug, Clone, Default)]
@@ -105,9 +88,9 @@ impl Gate {
         if g.armed == Some((op, n)) {
             g.fired = true;
             g.armed = None;
-            YieldOnce(false)
+            YieldOnce::pending()
         } else {
-            YieldOnce(true)
+            YieldOnce::ready()
         }
     }
 }
