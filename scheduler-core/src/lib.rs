@@ -25,6 +25,9 @@
 //!   [`observer`].
 //! - Pure decision logic: [`eligibility`], [`ordering`], [`cooldown`], [`selection`],
 //!   [`ladder`].
+//! - [`lease`]: the task-service contract (the sessions' side: enqueue, claim,
+//!   token-fenced leases; the session registry; the pause control) that backends
+//!   implement and the testkit's conformance suite checks.
 //! - [`Scheduler`]: the cycle ([`run_once`](Scheduler::run_once)),
 //!   [`rebuild`](Scheduler::rebuild), [`stats`](Scheduler::stats) and the loop
 //!   ([`run_until`](Scheduler::run_until)), built with [`Scheduler::builder`].
@@ -150,6 +153,7 @@ pub mod cooldown;
 pub mod eligibility;
 pub mod error;
 pub mod ladder;
+pub mod lease;
 pub mod model;
 pub mod observer;
 pub mod ordering;

@@ -262,6 +262,75 @@ impl<'a> Owner<'a> {
     }
 }
 
+/// Who may take a task, owned: what a task service stores and a
+/// [`TaskSpec`](crate::lease::TaskSpec) carries. [`as_owner`](Self::as_owner) lends it
+/// as the scheduler's [`Owner`].
+///
+/// For storage, [`kind`](Self::kind) and [`reference`](Self::reference) give the two
+/// columns, and [`from_parts`](Self::from_parts) reads them back (leniently, like
+/// [`Owner::from_parts`]).
+///
+/// ```
+/// use scheduler_core::model::{Owner, OwnerRef};
+/// let owner = OwnerRef::Pool("coder".into());
+/// assert_eq!(owner.as_owner(), Owner::Pool("coder"));
+/// assert_eq!((owner.kind(), owner.reference()), ("pool", "coder"));
+/// assert_eq!(OwnerRef::from_parts(" Pool ", "coder"), owner);
+/// assert_eq!(OwnerRef::from_parts("team", "x"), OwnerRef::Unknown);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
+pub enum OwnerRef {
+    /// Anyone may take it.
+    #[default]
+    None,
+    /// Sessions whose agent name equals the ref.
+    Pool(String),
+    /// The session whose id equals the ref.
+    AgentSession(String),
+    /// An owner kind this crate does not know; matches no session.
+    Unknown,
+}
+
+impl OwnerRef {
+    /// Borrowed as the scheduler's [`Owner`].
+    pub fn as_owner(&self) -> Owner<'_> {
+        match self {
+            OwnerRef::None => Owner::None,
+            OwnerRef::Pool(r) => Owner::Pool(r),
+            OwnerRef::AgentSession(r) => Owner::AgentSession(r),
+            OwnerRef::Unknown => Owner::Unknown,
+        }
+    }
+
+    /// The owner kind as stored: `none`, `pool`, `agent_session` or `unknown`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            OwnerRef::None => "none",
+            OwnerRef::Pool(_) => "pool",
+            OwnerRef::AgentSession(_) => "agent_session",
+            OwnerRef::Unknown => "unknown",
+        }
+    }
+
+    /// The owner ref as stored (empty for `none` and `unknown`).
+    pub fn reference(&self) -> &str {
+        match self {
+            OwnerRef::Pool(r) | OwnerRef::AgentSession(r) => r,
+            OwnerRef::None | OwnerRef::Unknown => "",
+        }
+    }
+
+    /// Reads an owner back from its stored kind and ref (see [`Owner::from_parts`]).
+    pub fn from_parts(kind: &str, reference: &str) -> Self {
+        match Owner::from_parts(kind, reference) {
+            Owner::None => OwnerRef::None,
+            Owner::Pool(r) => OwnerRef::Pool(r.to_owned()),
+            Owner::AgentSession(r) => OwnerRef::AgentSession(r.to_owned()),
+            Owner::Unknown => OwnerRef::Unknown,
+        }
+    }
+}
+
 /// Trims an id; the empty string afterwards means "no id".
 #[inline]
 pub fn id(raw: &str) -> &str {

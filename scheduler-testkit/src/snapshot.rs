@@ -16,31 +16,7 @@ use std::time::SystemTime;
 use scheduler_core::model::{Owner, Priority, RunStatus, Scope, SessionState, TaskStatus};
 use scheduler_core::view::{ActiveRunView, RecoveredView, RunView, SessionView};
 
-/// Who may take a task, owned.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
-pub enum OwnerRef {
-    /// Anyone.
-    #[default]
-    None,
-    /// Sessions of this agent name.
-    Pool(String),
-    /// The session with this id.
-    AgentSession(String),
-    /// An owner kind the scheduler does not know.
-    Unknown,
-}
-
-impl OwnerRef {
-    /// Borrowed as the core's [`Owner`].
-    pub fn as_owner(&self) -> Owner<'_> {
-        match self {
-            OwnerRef::None => Owner::None,
-            OwnerRef::Pool(r) => Owner::Pool(r),
-            OwnerRef::AgentSession(r) => Owner::AgentSession(r),
-            OwnerRef::Unknown => Owner::Unknown,
-        }
-    }
-}
+pub use scheduler_core::model::OwnerRef;
 
 /// A queued run joined with its task.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]

@@ -40,8 +40,6 @@
 //! # Ok::<(), scheduler_testkit::service::LeaseError>(())
 //! ```
 
-mod token;
-
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime};
@@ -56,7 +54,7 @@ use crate::fault::{FakeError, Faults};
 use crate::snapshot::{ActiveRun, OwnerRef, RunSnapshot};
 use crate::stores::MemoryPauseStore;
 
-pub use token::ClaimToken;
+pub use scheduler_core::lease::ClaimToken;
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
