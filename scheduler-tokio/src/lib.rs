@@ -10,6 +10,8 @@
 //!   [`CancellationToken`](tokio_util::sync::CancellationToken), triggers a cycle now
 //!   ([`run_now`](SchedulerHandle::run_now)), reads the statistics while it runs, and
 //!   shuts it down within a deadline. [`spawn`] is new-and-start in one call.
+//! - [`mailbox`]: in-process wake delivery: each session registers a mailbox, and
+//!   [`MailboxWaker`](mailbox::MailboxWaker) hands every wake to the session it targets.
 //!
 //! # A daemon's scheduler
 //!
@@ -61,6 +63,7 @@
 
 mod clock;
 mod handle;
+pub mod mailbox;
 mod trigger;
 
 pub use clock::TokioClock;
