@@ -147,6 +147,7 @@
 
 pub mod clock;
 pub mod cooldown;
+pub mod deadline;
 pub mod eligibility;
 pub mod error;
 pub mod ladder;
@@ -162,8 +163,8 @@ mod settings;
 pub mod stats;
 pub mod view;
 
-pub use error::{BatchStep, BuildError, Error, Stopped};
-pub use report::{CycleCounts, CycleReport, CycleResult, Outcome, RebuildReport};
+pub use error::{BatchStep, BuildError, Call, Concern, Error, Stopped};
+pub use report::{CycleCounts, CycleKind, CycleReport, CycleResult, Outcome, RebuildReport};
 pub use scheduler::{Scheduler, SchedulerError, SchedulerReport};
 pub use settings::{Builder, Settings};
 pub use stats::{Stats, StatsHandle};
