@@ -667,12 +667,16 @@ where
     /// one candidate never stops the others.
     async fn climb_ladder<L: Limit<C>>(&mut self, now: SystemTime, counts: &mut CycleCounts) {
         // Size the per-candidate lists for the worst case up front, so that a tier
-        // firing for the first time in a later cycle does not allocate.
+        // firing for the first time in a later cycle does not allocate, and the listed
+        // rows for as many rows as candidates (the rows this cycle's saves create).
         let b = &mut self.buf;
         let n = b.selection.starved().len();
         b.spawn_requested.reserve(n);
         b.needs_attention.reserve(n);
         b.clears.reserve(n);
+        b.listed.reserve(n);
+        b.listed_rep.reserve(n);
+        b.listed_first.reserve(n);
 
         self.list_budgets::<L>().await;
         self.read_candidate_statuses::<L>().await;
@@ -700,7 +704,7 @@ where
             return;
         }
         b.listed_ok = true;
-        b.listed_ids.reset(b.listed.len());
+        b.listed_ids.reset(b.listed.len().max(b.selection.starved().len()));
         for (j, (key, _)) in b.listed.iter().enumerate() {
             let (key, rep, listed) = (trim(key.as_ref()), &b.listed_rep, &b.listed);
             let (_, new) = b.listed_ids.intern(b.seed, key, |e| trim(listed[rep[e as usize] as usize].0.as_ref()) == key);
