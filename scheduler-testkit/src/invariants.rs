@@ -1029,7 +1029,9 @@ impl WakeHistory {
             let key = (run.run_id().trim().to_owned(), session.session_id().trim().to_owned());
             let is_starved = claimable(run) && starved(now, run.queued_at(), input.min_queued_age);
             if !is_starved && let Some(&at) = self.last.get(&key) {
-                let recent = now.duration_since(at).map_or(true, |age| age < self.period);
+                // A delivery stamped later than `now` (the clock stepped back) holds
+                // nothing (behaviour section 8).
+                let recent = now.duration_since(at).is_ok_and(|age| age < self.period);
                 if recent {
                     v.push(Violation::new(
                         names::REWOKEN_WITHIN_COOLDOWN,
