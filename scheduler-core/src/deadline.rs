@@ -154,7 +154,12 @@ pub(crate) async fn guarded<L: Limit<C>, C, F: Future + Send>(
 /// The text of a panic payload (`&str` or `String` payloads; anything else is named as
 /// such). The payload is the one `dyn` the core touches: std gives no other way to
 /// read a panic.
-pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> &str {
+///
+/// ```
+/// let payload = std::panic::catch_unwind(|| panic!("seam exploded")).unwrap_err();
+/// assert_eq!(scheduler_core::deadline::panic_message(payload.as_ref()), "seam exploded");
+/// ```
+pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> &str {
     payload
         .downcast_ref::<&str>()
         .copied()
