@@ -25,9 +25,23 @@
 //!   [`observer`].
 //! - Pure decision logic: [`eligibility`], [`ordering`], [`cooldown`], [`selection`],
 //!   [`ladder`].
-//! - [`Scheduler`]: the cycle ([`run_once`](Scheduler::run_once)),
-//!   [`rebuild`](Scheduler::rebuild), [`stats`](Scheduler::stats) and the loop
-//!   ([`run_until`](Scheduler::run_until)), built with [`Scheduler::builder`].
+//! - [`Scheduler`]: the cycle ([`run_once`](Scheduler::run_once),
+//!   [`run_cycle`](Scheduler::run_cycle)), [`rebuild`](Scheduler::rebuild),
+//!   [`stats`](Scheduler::stats) and the loop ([`run_until`](Scheduler::run_until)),
+//!   built with [`Scheduler::builder`].
+//! - [`deadline`]: the runtime-agnostic deadline every seam call of the loop runs
+//!   under.
+//!
+//! # When the world misbehaves
+//!
+//! Behaviour section 8, in short: cycles run on demand ([`CycleKind::OnDemand`]) wake
+//! but do not climb the ladder; every seam call of the loop has a deadline
+//! ([`Builder::seam_timeout`]) and its panics are contained (a failed call, never a lost
+//! cycle); shutdown abandons a hung cycle; a cooldown stamp in the future holds nothing;
+//! duplicate run and session rows are ignored and counted
+//! ([`CycleCounts::duplicate_runs`], [`CycleCounts::duplicate_sessions`]); a stored
+//! budget is handled under the key the store listed; a blank actor and a half-configured
+//! ladder are build errors; the escalation actor is told the cycle's `now`.
 //!
 //! # A complete minimal setup
 //!
