@@ -418,11 +418,11 @@ fn ladder_arithmetic_survives_a_backwards_step() {
 fn a_session_listed_twice_is_one_session_the_first_in_session_order() {
     let rig = Rig::new();
     let events = Events::default();
-    // Two runs; the session row created first has the capability they need, the
-    // padded duplicate created later does not.
-    for id in ["r1", "r2"] {
-        rig.tasks.push_pending(RunSnapshot::queued(id, "t").caps(["gpu"]));
-    }
+    // r1 needs the capability only the row created first has; r2 needs nothing, so
+    // either row alone could take it: read as two sessions, both runs would wake
+    // `sess-1`.
+    rig.tasks.push_pending(RunSnapshot::queued("r1", "t").caps(["gpu"]));
+    rig.tasks.push_pending(RunSnapshot::queued("r2", "t"));
     rig.sessions.set([
         SessionSnapshot::active("sess-1").created_at(at(secs(5))),
         SessionSnapshot::active(" sess-1 ").caps(["gpu"]).created_at(at(Duration::ZERO)),
@@ -430,7 +430,8 @@ fn a_session_listed_twice_is_one_session_the_first_in_session_order() {
     let mut s = rig.builder().observer(events.clone()).build().unwrap();
     let c = cycle(&mut s);
     assert_eq!(c.result.counts.wake_succeeded, 1, "woken once, for one run");
-    assert_eq!(rig.waker.pairs(), [("r1".to_owned(), "sess-1".to_owned())]);
+    assert_eq!(rig.waker.pairs(), [("r1".to_owned(), "sess-1".to_owned())], "the first row is the session");
+    assert_eq!(c.result.no_match_run_ids, ["r2"]);
     assert_eq!(c.result.counts.duplicate_sessions, 1);
     assert_eq!(events.take(), ["duplicate session sess-1"]);
     assert_eq!(s.stats().duplicate_sessions, 1);
