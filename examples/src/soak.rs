@@ -246,7 +246,12 @@ impl<R: RunView + Sync> EscalationActor<R> for Actor {
         self.faults.check("emit_starved")?;
         Ok(())
     }
-    async fn mark_needs_attention(&self, run: &R, diagnostic: &str, now: SystemTime) -> Result<MarkOutcome, LeaseError> {
+    async fn mark_needs_attention(
+        &self,
+        run: &R,
+        diagnostic: &str,
+        now: SystemTime,
+    ) -> Result<MarkOutcome, LeaseError> {
         self.faults.check("mark_needs_attention")?;
         match self.tasks.get().mark_needs_attention(run.run_id(), diagnostic, now) {
             Ok(()) => Ok(MarkOutcome::Marked),

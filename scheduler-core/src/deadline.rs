@@ -120,7 +120,11 @@ pub(crate) trait Limit<C> {
 pub(crate) enum Unbounded {}
 
 impl<C> Limit<C> for Unbounded {
-    fn limit<F: Future + Send>(_: &C, _: Duration, future: F) -> impl Future<Output = Result<F::Output, Elapsed>> + Send {
+    fn limit<F: Future + Send>(
+        _: &C,
+        _: Duration,
+        future: F,
+    ) -> impl Future<Output = Result<F::Output, Elapsed>> + Send {
         Deadline::unbounded(future)
     }
 }

@@ -154,7 +154,8 @@ where
         St: Stream<Item = ()>,
     {
         let sleep = pin!(self.clock.sleep(delay));
-        let next = if trigger.is_done() { Either::Left(futures::future::pending()) } else { Either::Right(trigger.next()) };
+        let next =
+            if trigger.is_done() { Either::Left(futures::future::pending()) } else { Either::Right(trigger.next()) };
         match select(shutdown, select(sleep, next)).await {
             Either::Left(_) => None,
             Either::Right((Either::Left(_), _)) => Some(CycleKind::Interval),

@@ -372,7 +372,8 @@ where
         #[cfg(feature = "tracing")]
         {
             use tracing::Instrument as _;
-            let span = tracing::info_span!(target: "scheduler", "scheduler.cycle", on_demand = kind == CycleKind::OnDemand);
+            let span =
+                tracing::info_span!(target: "scheduler", "scheduler.cycle", on_demand = kind == CycleKind::OnDemand);
             let (outcome, now, counts) = self.cycle::<L>(kind).instrument(span).await;
             self.report(kind, outcome, now, counts)
         }
@@ -614,8 +615,12 @@ where
         for &(ri, si) in b.selection.targets() {
             let (run_id, session_id) = pair_ids(&b.runs, &b.sessions, ri, si);
             counts.wake_failed += 1;
-            let error =
-                Error::WakeBatchLength { run_id: run_id.to_owned(), session_id: session_id.to_owned(), expected, actual };
+            let error = Error::WakeBatchLength {
+                run_id: run_id.to_owned(),
+                session_id: session_id.to_owned(),
+                expected,
+                actual,
+            };
             self.observer.wake_failed(run_id, session_id, &error);
             b.errors.push(error);
         }
@@ -707,7 +712,8 @@ where
         b.listed_ids.reset(b.listed.len().max(b.selection.starved().len()));
         for (j, (key, _)) in b.listed.iter().enumerate() {
             let (key, rep, listed) = (trim(key.as_ref()), &b.listed_rep, &b.listed);
-            let (_, new) = b.listed_ids.intern(b.seed, key, |e| trim(listed[rep[e as usize] as usize].0.as_ref()) == key);
+            let (_, new) =
+                b.listed_ids.intern(b.seed, key, |e| trim(listed[rep[e as usize] as usize].0.as_ref()) == key);
             if new {
                 b.listed_rep.push(j as u32);
             }
@@ -727,11 +733,15 @@ where
         let ids = candidates.iter().map(|&i| trim(runs[i as usize].run_id()));
         let result = guard.call(self.tasks.run_statuses(ids, &mut b.statuses)).await;
         let step = |runs, source| Error::RunStatusBatch { runs, source };
-        let Some(results) = check_batch(result, &mut b.statuses, candidates.len(), &mut b.errors, step, STATUSES) else {
+        let Some(results) = check_batch(result, &mut b.statuses, candidates.len(), &mut b.errors, step, STATUSES)
+        else {
             return;
         };
         for (&ri, status) in candidates.iter().zip(results) {
-            let keyed = Keyed { run: ri, listed: listed_row(b.listed_ok, &b.listed_ids, &b.listed_rep, b.seed, &b.listed, runs, ri) };
+            let keyed = Keyed {
+                run: ri,
+                listed: listed_row(b.listed_ok, &b.listed_ids, &b.listed_rep, b.seed, &b.listed, runs, ri),
+            };
             match status.map(candidate_action) {
                 Ok(StatusAction::Climb) => b.climbing.push(keyed),
                 Ok(StatusAction::Keep) => {}
@@ -751,7 +761,8 @@ where
         if climbing.is_empty() {
             return;
         }
-        let result = guard.call(store.load_many(climbing.iter().map(|&k| budget_key(runs, listed, k)), &mut b.loaded)).await;
+        let result =
+            guard.call(store.load_many(climbing.iter().map(|&k| budget_key(runs, listed, k)), &mut b.loaded)).await;
         let step = |runs, source| Error::StoreBatch { step: BatchStep::LoadBudgets, runs, source };
         let Some(results) = check_batch(result, &mut b.loaded, climbing.len(), &mut b.errors, step, LOADS) else {
             return;

@@ -6,10 +6,10 @@ mod common;
 use std::time::{Duration, SystemTime};
 
 use common::{Expected, LadderSched, Rig, cycle, debug_all, fake, ids, mins, secs, sorted};
-use scheduler_core::{BatchStep, BuildError};
 use scheduler_core::ladder::{Budget, Thresholds, Tier};
 use scheduler_core::model::RunStatus;
 use scheduler_core::seam::{MarkOutcome, SpawnOutcome};
+use scheduler_core::{BatchStep, BuildError};
 use scheduler_testkit::escalation::EscalationCall;
 use scheduler_testkit::snapshot::{RunSnapshot, SessionSnapshot};
 

@@ -64,7 +64,8 @@ pub trait EscalationActor<R>: Send + Sync {
 
     /// Spawn tier: asks for a worker whose capabilities cover the run, at the cycle's
     /// `now`.
-    fn request_spawn(&self, run: &R, now: SystemTime) -> impl Future<Output = Result<SpawnOutcome, Self::Error>> + Send;
+    fn request_spawn(&self, run: &R, now: SystemTime)
+    -> impl Future<Output = Result<SpawnOutcome, Self::Error>> + Send;
 
     /// Event tier: reports that the run has been queued for `age` without a claim, at
     /// the cycle's `now`.
