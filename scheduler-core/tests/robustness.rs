@@ -466,6 +466,54 @@ fn a_run_listed_twice_is_one_run_escalated_at_most_once_per_cycle() {
     assert_eq!(events.take(), ["duplicate run r1"]);
 }
 
+/// The testkit's invariant checkers (used by the property tests, the soak and the fuzz
+/// target) read duplicate rows by the same rule: a selection over duplicates keeps every
+/// invariant, and waking an ignored duplicate row is caught.
+#[test]
+fn the_invariant_checkers_know_the_duplicate_rule() {
+    use scheduler_core::cooldown::Cooldown;
+    use scheduler_core::selection::{Selection, SelectionInput};
+    use scheduler_testkit::invariants::{CycleInput, CycleOutput, check_cycle, names};
+    use scheduler_testkit::snapshot::ActiveRun;
+
+    let now = at(mins(30));
+    let runs = [
+        RunSnapshot::queued("r1", "t").priority(Priority::Low).queued_at(at(Duration::ZERO)),
+        RunSnapshot::queued(" r1", "t").priority(Priority::Urgent),
+        RunSnapshot::queued("r2", "t").caps(["gpu"]),
+        RunSnapshot::queued("r2 ", "t").paused(),
+    ];
+    let sessions = [
+        SessionSnapshot::active("s1").created_at(at(secs(9))),
+        SessionSnapshot::active(" s1").caps(["gpu"]).created_at(at(secs(1))),
+        SessionSnapshot::active("s2").prompting(),
+        SessionSnapshot::active("s2 "),
+    ];
+    let active: [ActiveRun; 0] = [];
+    let cooldown = Cooldown::new(mins(1));
+    let input = CycleInput {
+        runs: &runs,
+        active: &active,
+        sessions: &sessions,
+        now,
+        min_queued_age: mins(2),
+        wake_cooldown: cooldown.period(),
+        cooldown_before: &cooldown,
+    };
+    let mut selection = Selection::new();
+    selection.select(
+        SelectionInput { runs: &runs, active: &active, sessions: &sessions, now, min_queued_age: mins(2) },
+        |_, _| false,
+    );
+    assert_eq!((selection.duplicate_runs().len(), selection.duplicate_sessions().len()), (2, 2));
+    let output = CycleOutput::from_selection(&selection, runs.len());
+    assert_eq!(check_cycle(input, &output), []);
+    // Waking the ignored "s1" row (created later) is a violation.
+    let targets = [(1, 0)];
+    let broken = CycleOutput { targets: &targets, ..output };
+    assert!(check_cycle(input, &broken).iter().any(|v| v.name == names::TARGET_DUPLICATE_SESSION));
+}
+
 // ---- budget keys ----
 
 #[test]
