@@ -74,6 +74,13 @@
 //! tables store no strings (an entry remembers where its string lives in this cycle's
 //! rows, and its length and first sixteen bytes), and every list is a reused `Vec`.
 //!
+//! **Duplicate rows** (behaviour section 8): ids are compared after trimming. Of the
+//! session rows sharing an id, the first in session order is the session and the others
+//! are ignored (never targeted); of the pending rows sharing a run id, the first in run
+//! order is the run and the others are ignored (not counted, not starved). Both are
+//! interned once per cycle in the same reused tables, and reported by
+//! [`Selection::duplicate_runs`] and [`Selection::duplicate_sessions`].
+//!
 //! The results are those of the straightforward algorithm: identical targets in
 //! identical order, identical counts, identical starved list in selection order; only
 //! the order of [`Selection::no_match`] is left unspecified. Where the contract leaves
@@ -330,36 +337,7 @@ impl Selection {
     fn index_sessions<A: ActiveRunView, S: SessionView>(&mut self, active: &[A], sessions: &[S]) {
         let seed = self.seed;
 
-        // Sessions interned by trimmed id. Of the rows sharing an id, the first in
-        // session order (created-at, then input order) is the session (`sid_rep`); the
-        // others are ignored duplicates.
-        self.sid_table.reset(sessions.len());
-        self.sid_rep.clear();
-        self.sid_of.clear();
-        self.duplicate_sessions.clear();
-        for (i, s) in sessions.iter().enumerate() {
-            let id = trim(s.session_id());
-            if id.is_empty() {
-                self.sid_of.push(NONE);
-                continue;
-            }
-            let rep = &self.sid_rep;
-            let (e, new) =
-                self.sid_table.intern(seed, id, |e| trim(sessions[rep[e as usize] as usize].session_id()) == id);
-            let i = i as u32;
-            if new {
-                self.sid_rep.push(i);
-            } else {
-                let first = &mut self.sid_rep[e as usize];
-                let ignored = if s.created_at() < sessions[*first as usize].created_at() {
-                    std::mem::replace(first, i)
-                } else {
-                    i
-                };
-                self.duplicate_sessions.push(ignored);
-            }
-            self.sid_of.push(e);
-        }
+        self.dedup_sessions(sessions);
 
         // Busy: the id of a session holding a claimed, starting or running run.
         self.sid_busy.clear();
@@ -559,6 +537,40 @@ impl Selection {
             } else {
                 self.buckets[part as usize * BANDS + key.band()].push(key);
             }
+        }
+    }
+
+    /// Interns the sessions by trimmed id: of the rows sharing an id, the first in
+    /// session order (created-at, then input order) is the session (`sid_rep`), the
+    /// others are ignored duplicates.
+    fn dedup_sessions<S: SessionView>(&mut self, sessions: &[S]) {
+        let seed = self.seed;
+        self.sid_table.reset(sessions.len());
+        self.sid_rep.clear();
+        self.sid_of.clear();
+        self.duplicate_sessions.clear();
+        for (i, s) in sessions.iter().enumerate() {
+            let id = trim(s.session_id());
+            if id.is_empty() {
+                self.sid_of.push(NONE);
+                continue;
+            }
+            let rep = &self.sid_rep;
+            let (e, new) =
+                self.sid_table.intern(seed, id, |e| trim(sessions[rep[e as usize] as usize].session_id()) == id);
+            let i = i as u32;
+            if new {
+                self.sid_rep.push(i);
+            } else {
+                let first = &mut self.sid_rep[e as usize];
+                let ignored = if s.created_at() < sessions[*first as usize].created_at() {
+                    std::mem::replace(first, i)
+                } else {
+                    i
+                };
+                self.duplicate_sessions.push(ignored);
+            }
+            self.sid_of.push(e);
         }
     }
 
