@@ -62,6 +62,6 @@ fn every_rule_has_a_check_and_the_docs_list_it() {
         assert!(docs.contains(&format!("`{rule}`")), "the rules table lists {rule}");
     }
     for check in catalogue() {
-        assert!(docs.contains(&format!("{}]", check.check)), "the rules table links {}", check.check);
+        assert!(docs.contains(&format!("(checks::{})", check.check)), "the rules table links {}", check.check);
     }
 }

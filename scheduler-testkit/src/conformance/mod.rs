@@ -116,7 +116,89 @@
 //!
 //! # Rules and checks
 //!
-//! RULES_TABLE
+//! | area | rule of `task-service.md` | rule id | check |
+//! | --- | --- | --- | --- |
+//! | Enqueue | enqueue makes the run `queued` with queued-at = `now` | `enqueue.queued` | [`enqueue_queues_the_run_at_now`](checks::enqueue_queues_the_run_at_now) |
+//! | Enqueue | enqueueing an existing run id is an error and changes nothing, the task included | `enqueue.duplicate` | [`duplicate_enqueue_changes_nothing`](checks::duplicate_enqueue_changes_nothing) |
+//! | Enqueue | runs of one task share it: a re-described task reaches all its runs | `enqueue.task_shared` | [`task_redescription_reaches_every_run`](checks::task_redescription_reaches_every_run) |
+//! | Enqueue | an empty run or task id is refused (`InvalidInput`) | `enqueue.invalid_input` | [`enqueue_refuses_empty_ids`](checks::enqueue_refuses_empty_ids) |
+//! | Enqueue | ids are compared exactly after trimming | `ids.trimmed` | [`ids_are_trimmed`](checks::ids_are_trimmed) |
+//! | Enqueue | times are the caller's `now`, kept to the millisecond | `time.millis` | [`times_keep_milliseconds`](checks::times_keep_milliseconds) |
+//! | Claims | claim leases the run: `claimed`, session, `lease_until = now + lease` | `claim.lease` | [`claim_hands_out_a_lease`](checks::claim_hands_out_a_lease) |
+//! | Claims | best run: highest priority, oldest queued-at, smallest run id | `claim.order` | [`claim_takes_the_best_run`](checks::claim_takes_the_best_run) |
+//! | Claims | unknown priority counts as medium | `claim.unknown_priority` | [`claim_ranks_unknown_priority_as_medium`](checks::claim_ranks_unknown_priority_as_medium) |
+//! | Claims | claimable: queued, task not paused, not draft/blocked/canceled | `claim.claimable` | [`claim_skips_unclaimable_runs`](checks::claim_skips_unclaimable_runs) |
+//! | Claims | only `queued` runs are claimable (an ended, unswept lease is not) | `claim.queued_only` | [`expired_unswept_lease_is_not_claimable`](checks::expired_unswept_lease_is_not_claimable) |
+//! | Claims | scope matches (unknown scope matches nothing) | `claim.scope` | [`claim_matches_scope`](checks::claim_matches_scope) |
+//! | Claims | channel matches | `claim.channel` | [`claim_matches_channel`](checks::claim_matches_channel) |
+//! | Claims | owner matches (unknown kind or empty ref matches nothing) | `claim.owner` | [`claim_matches_owner`](checks::claim_matches_owner) |
+//! | Claims | capabilities cover the required ones | `claim.capabilities` | [`claim_matches_capabilities`](checks::claim_matches_capabilities) |
+//! | Claims | claims are refused while the scheduler-wide pause is on | `claim.paused` | [`claims_refused_while_paused`](checks::claims_refused_while_paused) |
+//! | Claims | nothing to claim is an answer, not an error | `claim.none` | [`nothing_to_claim_is_none`](checks::nothing_to_claim_is_none) |
+//! | Claims | an empty session id or an overflowing lease is refused | `claim.invalid_input` | [`claim_refuses_invalid_input`](checks::claim_refuses_invalid_input) |
+//! | Claims | two concurrent claims never both win the same run | `claim.atomic` | [`claim_is_atomic`](checks::claim_is_atomic) |
+//! | One lease per session | a session holding a `claimed`/`starting`/`running` run is busy; its claim is refused | `busy.one_lease` | [`busy_session_cannot_claim`](checks::busy_session_cannot_claim) |
+//! | One lease per session | an ended lease not yet recovered keeps its session busy | `busy.expired_unswept` | [`expired_unswept_lease_keeps_session_busy`](checks::expired_unswept_lease_keeps_session_busy) |
+//! | One lease per session | `release`, `complete`, `fail` and recovery free the session | `busy.freed` | [`ending_a_lease_frees_the_session`](checks::ending_a_lease_frees_the_session) |
+//! | One lease per session | two concurrent claims by one session never both win | `busy.atomic` | [`one_session_wins_one_claim_at_a_time`](checks::one_session_wins_one_claim_at_a_time) |
+//! | Tokens | every fenced operation refuses a wrong token | `token.fenced` | [`wrong_token_is_refused`](checks::wrong_token_is_refused) |
+//! | Tokens | a refused operation changes nothing at all | `token.changes_nothing` | [`wrong_token_is_refused`](checks::wrong_token_is_refused) |
+//! | Tokens | tokens compare exactly: no case folding, trimming or prefix match | `token.exact` | [`token_is_compared_exactly`](checks::token_is_compared_exactly) |
+//! | Tokens | a token is new for every claim and at least 128 bits | `token.fresh` | [`tokens_are_fresh_and_long`](checks::tokens_are_fresh_and_long) |
+//! | Tokens | a stale token (lease released, ended, re-claimed) is refused | `token.stale` | [`stale_token_is_refused`](checks::stale_token_is_refused) |
+//! | Tokens | an ended, unswept lease still answers to its token | `token.expired_unswept` | [`expired_unswept_lease_answers_to_its_token`](checks::expired_unswept_lease_answers_to_its_token) |
+//! | Tokens | a token never appears in `Debug` output or error text | `token.secret` | [`tokens_stay_secret`](checks::tokens_stay_secret) |
+//! | Lease lifecycle | `start` moves `claimed` to `running` | `lifecycle.start` | [`start_moves_the_run_to_running`](checks::start_moves_the_run_to_running) |
+//! | Lease lifecycle | `heartbeat` extends the lease to `now + lease` | `lifecycle.heartbeat` | [`heartbeat_extends_the_lease`](checks::heartbeat_extends_the_lease) |
+//! | Lease lifecycle | `complete` ends the run from `claimed` or `running` | `lifecycle.complete` | [`complete_ends_the_run`](checks::complete_ends_the_run) |
+//! | Lease lifecycle | `fail` ends the run from `claimed` or `running` | `lifecycle.fail` | [`fail_ends_the_run`](checks::fail_ends_the_run) |
+//! | Lease lifecycle | `release` returns the run to `queued`, keeping its queued-at | `lifecycle.release` | [`release_requeues_keeping_queued_at`](checks::release_requeues_keeping_queued_at) |
+//! | Recovery | every leased run with `lease_until <= now` is recovered, no other | `recovery.expired` | [`sweep_recovers_ended_leases`](checks::sweep_recovers_ended_leases) |
+//! | Recovery | a recovered run is `queued`, session cleared, queued-at kept | `recovery.requeues` | [`recovery_requeues_keeping_queued_at`](checks::recovery_requeues_keeping_queued_at) |
+//! | Recovery | recovery clears the token: the old one is refused before any re-claim | `recovery.clears_token` | [`recovery_clears_the_token`](checks::recovery_clears_the_token) |
+//! | Recovery | oldest lease first, at most `limit` (0: no limit) | `recovery.order_limit` | [`recovery_takes_oldest_first_within_limit`](checks::recovery_takes_oldest_first_within_limit) |
+//! | Recovery | each result reports status, previous status, session, lease end, reason, actor | `recovery.details` | [`recovery_reports_details`](checks::recovery_reports_details) |
+//! | Recovery | recovering twice recovers each run once | `recovery.once` | [`recovering_twice_recovers_once`](checks::recovering_twice_recovers_once) |
+//! | Recovery | two sweeps at once recover each run once | `recovery.atomic_sweeps` | [`concurrent_sweeps_recover_each_run_once`](checks::concurrent_sweeps_recover_each_run_once) |
+//! | Recovery | a heartbeat racing a sweep either extends the lease or loses and is refused | `recovery.atomic_heartbeat` | [`heartbeat_racing_a_sweep_wins_or_loses_cleanly`](checks::heartbeat_racing_a_sweep_wins_or_loses_cleanly) |
+//! | Reads | pending runs are every `queued` run, claimable or not, joined with its task | `reads.pending` | [`pending_lists_every_queued_run`](checks::pending_lists_every_queued_run) |
+//! | Reads | the pending read has no implicit page limit | `reads.pending_unbounded` | [`pending_has_no_page_limit`](checks::pending_has_no_page_limit) |
+//! | Reads | active runs are the runs in `claimed`, `starting` or `running` | `reads.active` | [`active_lists_every_live_lease`](checks::active_lists_every_live_lease) |
+//! | Reads | `get_run_status` answers any run that exists, finished ones included, or not found | `reads.status` | [`status_answers_for_every_run`](checks::status_answers_for_every_run) |
+//! | Reads | the batch status read answers one result per id, in the order asked | `reads.status_batch` | [`batch_status_keeps_the_order_asked`](checks::batch_status_keeps_the_order_asked) |
+//! | Needs attention | a `queued` run may move to `needs_attention` | `needs_attention.from_queued` | [`needs_attention_from_queued`](checks::needs_attention_from_queued) |
+//! | Needs attention | any other status answers *invalid status transition* and changes nothing | `needs_attention.only_queued` | [`needs_attention_only_from_queued`](checks::needs_attention_only_from_queued) |
+//! | Starvation budgets | one budget per run id: load (or none), upsert replaces the whole row | `budgets.round_trip` | [`budget_round_trip`](checks::budget_round_trip) |
+//! | Starvation budgets | clear removes a row; clearing a missing row is not an error | `budgets.clear` | [`budget_clear`](checks::budget_clear) |
+//! | Starvation budgets | list returns every row | `budgets.list` | [`budget_list`](checks::budget_list) |
+//! | Starvation budgets | list has no implicit page limit | `budgets.list_unbounded` | [`budget_list_has_no_page_limit`](checks::budget_list_has_no_page_limit) |
+//! | Starvation budgets | the batch forms answer one result per input, in order | `budgets.batches` | [`budget_batches`](checks::budget_batches) |
+//! | Pause | a fresh store is not paused | `pause.initially_off` | [`pause_starts_off`](checks::pause_starts_off) |
+//! | Pause | the flag keeps who paused, when (to the second) and why | `pause.round_trip` | [`pause_round_trip`](checks::pause_round_trip) |
+//! | Pause | pausing again replaces all three | `pause.replace` | [`pausing_again_replaces`](checks::pausing_again_replaces) |
+//! | Pause | resume turns it off | `pause.resume` | [`resume_turns_it_off`](checks::resume_turns_it_off) |
+//! | Pause | the flag is the store's: every handle reads it | `pause.shared` | [`pause_is_shared_by_handles`](checks::pause_is_shared_by_handles) |
+//! | Sessions | register (a duplicate or blank id is refused) | `sessions.register` | [`register_lists_the_session`](checks::register_lists_the_session) |
+//! | Sessions | update state / prompting / capabilities | `sessions.update` | [`updates_change_one_field`](checks::updates_change_one_field) |
+//! | Sessions | remove | `sessions.remove` | [`remove_forgets_the_session`](checks::remove_forgets_the_session) |
+//! | Sessions | mark stale every session not seen since a given time (strictly before) | `sessions.mark_stale` | [`mark_stale_stops_unseen_sessions`](checks::mark_stale_stops_unseen_sessions) |
+//! | Sessions | a woken session claims; the wake changes nothing in the task service | `scenario.wake_does_not_claim` | [`wake_leaves_claim_to_service`](checks::wake_leaves_claim_to_service) |
+//! | Durability and concurrency | every rule holds across independent handles on one store | `durable.shared` | [`handles_share_one_store`](checks::handles_share_one_store) |
+//! | Durability and concurrency | leases and their tokens survive a reopen | `durable.leases` | [`leases_survive_a_reopen`](checks::leases_survive_a_reopen) |
+//! | Durability and concurrency | budgets survive a reopen | `durable.budgets` | [`budgets_survive_a_reopen`](checks::budgets_survive_a_reopen) |
+//! | Durability and concurrency | the pause survives a reopen | `durable.pause` | [`pause_survives_a_reopen`](checks::pause_survives_a_reopen) |
+//! | Durability and concurrency | sessions survive a reopen | `durable.sessions` | [`sessions_survive_a_reopen`](checks::sessions_survive_a_reopen) |
+//! | Durability and concurrency | a lease that expired while closed is recovered by the first sweep after | `durable.recovery` | [`expired_lease_recovered_after_reopen`](checks::expired_lease_recovered_after_reopen) |
+//! | Scenarios | a cycle wakes but never claims; the service decides who wins; a claimed run is not woken for again | `scenario.cycle_ok`, `scenario.wake_targets`, `scenario.wake_does_not_claim`, `scenario.claim_decides`, `scenario.claimed_not_woken` | [`wake_leaves_claim_to_service`](checks::wake_leaves_claim_to_service) |
+//! | Scenarios | the next cycle's sweep recovers an ended lease, wakes for it, and recovers it once | `scenario.live_lease_kept`, `scenario.sweep_recovers`, `scenario.claimable_again`, `scenario.sweep_once` | [`expired_lease_recovered_next_cycle`](checks::expired_lease_recovered_next_cycle) |
+//! | Scenarios | a dead worker's run is recovered and offered to a replacement in one cycle | `scenario.recover_before_wake` | [`dead_worker_recovered_before_replacement_woken`](checks::dead_worker_recovered_before_replacement_woken) |
+//! | Scenarios | no eligible session: no wake, the service unchanged | `scenario.no_match`, `scenario.nothing_changed`, `scenario.service_agrees` | [`no_eligible_session_changes_nothing`](checks::no_eligible_session_changes_nothing) |
+//! | Scenarios | a restarted scheduler resumes the ladder from the stored budgets | `scenario.ladder_counts`, `scenario.restart_keeps_budget`, `scenario.restart_resumes_ladder`, `scenario.needs_attention` | [`restart_resumes_ladder`](checks::restart_resumes_ladder) |
+//!
+//! The concurrency checks (`claim.atomic`, `busy.atomic`, `recovery.atomic_*`) run
+//! only when [`Backend::independent_handles`] is true, the reopening durability checks
+//! only when [`Backend::reopen`] works; otherwise the report lists them as skipped.
+//! A `setup` failure means a step the check needs (an enqueue, a claim) failed.
 
 mod busy;
 mod claim;

@@ -45,6 +45,7 @@ pub async fn pending_lists_every_queued_run<B: Backend + ?Sized>(fx: Fixture<'_,
     }
     claim_run(c, svc, "sess-1", "r-claimed", LEASE, at(11)).await?;
     let done = claim_run(c, svc, "sess-2", "r-done", LEASE, at(11)).await?;
+    c.setup(svc.start("r-done", &done.token, at(12)).await, "start r-done")?;
     c.setup(svc.complete("r-done", &done.token, at(12)).await, "complete r-done")?;
     c.setup(svc.mark_needs_attention("r-marked", "stuck", at(12)).await, "mark r-marked")?;
     expected.sort_by(|a, b| a.run_id.cmp(&b.run_id));
@@ -77,6 +78,7 @@ pub async fn active_lists_every_live_lease<B: Backend + ?Sized>(fx: Fixture<'_, 
     let two = claim_run(c, svc, "sess-2", "run-2", LEASE, at(1)).await?;
     c.setup(svc.start("run-2", &two.token, at(2)).await, "start run-2")?;
     let three = claim_run(c, svc, "sess-3", "run-3", LEASE, at(1)).await?;
+    c.setup(svc.start("run-3", &three.token, at(2)).await, "start run-3")?;
     c.setup(svc.complete("run-3", &three.token, at(2)).await, "complete run-3")?;
     let expected = vec![
         ("run-1".to_owned(), "sess-1".to_owned(), RunStatus::Claimed),
@@ -97,7 +99,9 @@ pub(super) async fn every_status<S: LeaseService>(c: Check, svc: &S) -> Result<V
     for (i, id) in runs[1..5].iter().enumerate() {
         tokens.push(claim_run(c, svc, &format!("sess-{i}"), id, LEASE, at(11)).await?.token);
     }
-    c.setup(svc.start("r-running", &tokens[1], at(12)).await, "start r-running")?;
+    for (id, token) in [("r-running", &tokens[1]), ("r-completed", &tokens[2]), ("r-failed", &tokens[3])] {
+        c.setup(svc.start(id, token, at(12)).await, format_args!("start {id}"))?;
+    }
     c.setup(svc.complete("r-completed", &tokens[2], at(12)).await, "complete r-completed")?;
     c.setup(svc.fail("r-failed", &tokens[3], "boom", at(12)).await, "fail r-failed")?;
     put_plain(c, svc, "r-queued", at(13)).await?;
