@@ -40,8 +40,9 @@ pub async fn pending_lists_every_queued_run<B: Backend + ?Sized>(fx: Fixture<'_,
         put(c, svc, task, run, at(i as u64)).await?;
         expected.push(PendingRow::of(task, run, at(i as u64)));
     }
-    for id in ["r-claimed", "r-done", "r-marked"] {
-        put_plain(c, svc, id, at(10)).await?;
+    for (i, id) in ["r-claimed", "r-done", "r-marked"].into_iter().enumerate() {
+        let urgent = TaskSpec::new(format!("t-{id}")).priority(Priority::Urgent);
+        put(c, svc, &urgent, &RunSpec::new(id), at(10 + i as u64)).await?;
     }
     claim_run(c, svc, "sess-1", "r-claimed", LEASE, at(11)).await?;
     let done = claim_run(c, svc, "sess-2", "r-done", LEASE, at(11)).await?;
@@ -71,8 +72,8 @@ pub async fn active_lists_every_live_lease<B: Backend + ?Sized>(fx: Fixture<'_, 
     let c = Check("active_lists_every_live_lease");
     let rule = "reads.active";
     let svc = fx.tasks();
-    for id in ["run-1", "run-2", "run-3"] {
-        put_plain(c, svc, id, at(0)).await?;
+    for (i, id) in ["run-1", "run-2", "run-3"].into_iter().enumerate() {
+        put_plain(c, svc, id, at(i as u64)).await?;
     }
     claim_run(c, svc, "sess-1", "run-1", LEASE, at(1)).await?;
     let two = claim_run(c, svc, "sess-2", "run-2", LEASE, at(1)).await?;

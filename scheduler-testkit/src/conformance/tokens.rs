@@ -160,8 +160,9 @@ pub async fn stale_token_is_refused<B: Backend + ?Sized>(fx: Fixture<'_, B>) -> 
     for op in Op::ALL {
         refused(c, svc, op, "run-1", &old.token, "the previous lease's token", rule).await?;
     }
-    let expected = leased(RunStatus::Claimed, "sess-b", at(64), at(0));
-    c.eq(record(c, svc, "run-1", rule).await?, Some(expected), rule, "record of run-1 (sess-b's lease)")?;
+    let lease = record(c, svc, "run-1", rule).await?.map(|r| (r.status, r.session_id, r.lease_until));
+    let expected = (RunStatus::Claimed, Some("sess-b".to_owned()), Some(at(64)));
+    c.eq(lease, Some(expected), rule, "(status, session, lease end) of run-1: sess-b's lease")?;
     c.setup(svc.start("run-1", &new.token, at(5)).await, "start run-1")?;
     c.setup(svc.complete("run-1", &new.token, at(5)).await, "complete run-1")?;
     refused(c, svc, Op::Release, "run-1", &new.token, "the completed lease's token", rule).await?;
@@ -170,7 +171,8 @@ pub async fn stale_token_is_refused<B: Backend + ?Sized>(fx: Fixture<'_, B>) -> 
     c.setup(svc.start("run-2", &done.token, at(7)).await, "start run-2")?;
     c.setup(svc.fail("run-2", &done.token, "boom", at(7)).await, "fail run-2")?;
     refused(c, svc, Op::Complete, "run-2", &done.token, "the failed lease's token", rule).await?;
-    c.eq(record(c, svc, "run-2", rule).await?, Some(unleased(RunStatus::Failed, at(6))), rule, "record of run-2")
+    let status = record(c, svc, "run-2", rule).await?.map(|r| r.status);
+    c.eq(status, Some(RunStatus::Failed), rule, "status of run-2")
 }
 
 /// `token.expired_unswept`: a lease that ended but was not recovered yet still answers
