@@ -1,4 +1,5 @@
 use super::*;
+use scheduler_core::lease::{ErrorKind, RecoveredDetails, ServiceError};
 use scheduler_core::model::Priority;
 
 fn t(secs: u64) -> SystemTime {
