@@ -147,8 +147,14 @@ async fn failures_name_the_rule_and_what_was_expected_and_observed_in_relative_t
     let report = conformance::run_area(&independent(Defect::ReleaseResetsQueuedAt), Area::Lifecycle).await;
     let failure = report.failures().next().expect("a failure");
     assert_eq!((failure.check, failure.rule), ("release_requeues_keeping_queued_at", "lifecycle.release"));
-    assert_eq!(failure.expected, "Some(RunRecord { status: Queued, session_id: None, lease_until: None, queued_at: Some(T0+0s) })");
-    assert_eq!(failure.observed, "Some(RunRecord { status: Queued, session_id: None, lease_until: None, queued_at: Some(T0+20s) })");
+    assert_eq!(
+        failure.expected,
+        "Some(RunRecord { status: Queued, session_id: None, lease_until: None, queued_at: Some(T0+0s) })"
+    );
+    assert_eq!(
+        failure.observed,
+        "Some(RunRecord { status: Queued, session_id: None, lease_until: None, queued_at: Some(T0+20s) })"
+    );
     let text = report.to_string();
     assert!(text.contains("FAILED release_requeues_keeping_queued_at [lifecycle.release]: record of run-b"), "{text}");
     assert!(!text.contains("SystemTime"), "{text}");
@@ -179,12 +185,16 @@ async fn non_atomic_variants_are_caught_only_over_independent_handles() {
         assert!(report.skipped().contains(&(check, Skip::NoIndependentHandles)), "{report}");
 
         let report = conformance::run_all(&independent(defect)).await;
-        assert!(report.failed_pairs().iter().any(|(c, _)| *c == check), "{defect:?} over independent handles:\n{report}");
+        assert!(
+            report.failed_pairs().iter().any(|(c, _)| *c == check),
+            "{defect:?} over independent handles:\n{report}"
+        );
     }
 }
 
 #[test]
 fn the_suite_runs_without_a_runtime_too() {
-    let report = futures::executor::block_on(conformance::run_area(&independent(Defect::ClaimNotAtomic), Area::Concurrency));
+    let report =
+        futures::executor::block_on(conformance::run_area(&independent(Defect::ClaimNotAtomic), Area::Concurrency));
     assert_eq!(report.failed_pairs(), [("claim_is_atomic", "claim.atomic")]);
 }

@@ -29,7 +29,10 @@ fn a_scheduler_drives_work_through_the_service_from_wake_to_completion() {
     let sessions = MemorySessions::new();
     let waker = RecordingWaker::batch();
     service
-        .enqueue_snapshot(&RunSnapshot::queued("run-rust", "task-1").caps(["rust"]).priority(Priority::High), clock.now())
+        .enqueue_snapshot(
+            &RunSnapshot::queued("run-rust", "task-1").caps(["rust"]).priority(Priority::High),
+            clock.now(),
+        )
         .unwrap();
     service.enqueue_snapshot(&RunSnapshot::queued("run-go", "task-2").caps(["go"]), clock.now()).unwrap();
     let rusty = SessionSnapshot::active("sess-rust").caps(["rust"]);
@@ -183,7 +186,9 @@ fn claims_race_on_many_threads_with_one_winner_per_run() {
     let service = MemoryTaskService::new();
     let now = std::time::SystemTime::UNIX_EPOCH;
     for rep in 0..50 {
-        service.enqueue_snapshot(&RunSnapshot::queued(format!("run-{rep}"), "task").caps([format!("c{rep}")]), now).unwrap();
+        service
+            .enqueue_snapshot(&RunSnapshot::queued(format!("run-{rep}"), "task").caps([format!("c{rep}")]), now)
+            .unwrap();
         let barrier = std::sync::Barrier::new(6);
         let winners: Vec<String> = std::thread::scope(|s| {
             let threads: Vec<_> = (0..6)

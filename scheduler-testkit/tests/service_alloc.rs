@@ -32,7 +32,9 @@ fn steady_state_reads_allocate_nothing() {
     let service = MemoryTaskService::new();
     let sessions = MemorySessions::new();
     for i in 0..200 {
-        service.enqueue_snapshot(&RunSnapshot::queued(format!("run-{i}"), format!("task-{i}")).caps(["rust"]), t0).unwrap();
+        service
+            .enqueue_snapshot(&RunSnapshot::queued(format!("run-{i}"), format!("task-{i}")).caps(["rust"]), t0)
+            .unwrap();
     }
     for j in 0..20 {
         sessions.register(SessionSnapshot::active(format!("sess-{j}")).caps(["rust"])).unwrap();

@@ -213,7 +213,9 @@ impl Tables {
 
     fn fenced(&mut self, run_id: &str, token: &ClaimToken) -> Result<&mut Row, ToyError> {
         let run_id = id(run_id, "run")?;
-        let Some(row) = self.runs.get_mut(&run_id) else { return fail(ErrorKind::UnknownRun, format!("unknown run {run_id:?}")) };
+        let Some(row) = self.runs.get_mut(&run_id) else {
+            return fail(ErrorKind::UnknownRun, format!("unknown run {run_id:?}"));
+        };
         match &row.lease {
             Some(held) if held.token == *token => Ok(row),
             _ => fail(ErrorKind::TokenRejected, format!("claim token rejected for run {run_id:?}")),
@@ -309,7 +311,13 @@ impl LeaseService for ToyStore {
             return fail(ErrorKind::DuplicateRun, format!("run {run_id:?} exists"));
         }
         t.tasks.insert(task_id.clone(), TaskSpec { task_id: task_id.clone(), ..task.clone() });
-        let row = Row { spec: RunSpec { run_id: run_id.clone(), ..run.clone() }, task_id, status: RunStatus::Queued, queued_at: now, lease: None };
+        let row = Row {
+            spec: RunSpec { run_id: run_id.clone(), ..run.clone() },
+            task_id,
+            status: RunStatus::Queued,
+            queued_at: now,
+            lease: None,
+        };
         t.runs.insert(run_id, row);
         Ok(())
     }
@@ -360,7 +368,13 @@ impl LeaseService for ToyStore {
         Ok(())
     }
 
-    async fn heartbeat(&self, run_id: &str, token: &ClaimToken, lease: Duration, now: SystemTime) -> Result<SystemTime, ToyError> {
+    async fn heartbeat(
+        &self,
+        run_id: &str,
+        token: &ClaimToken,
+        lease: Duration,
+        now: SystemTime,
+    ) -> Result<SystemTime, ToyError> {
         let Some(until) = now.checked_add(lease) else { return fail(ErrorKind::InvalidInput, "lease overflows") };
         let mut t = self.t();
         let row = t.fenced(run_id, token)?;

@@ -25,7 +25,10 @@ fn the_readme_dev_dependencies_are_this_crates() {
     assert!(snippet.starts_with("[dev-dependencies]\n"), "{snippet}");
     for line in snippet.lines().skip(1) {
         let name = line.split(" = ").next().unwrap_or_default();
-        let ours = MANIFEST.lines().find(|l| l.starts_with(&format!("{name} = "))).unwrap_or_else(|| panic!("{name} is a dev-dependency here"));
+        let ours = MANIFEST
+            .lines()
+            .find(|l| l.starts_with(&format!("{name} = ")))
+            .unwrap_or_else(|| panic!("{name} is a dev-dependency here"));
         if let Some(features) = line.split("features = ").nth(1) {
             assert!(ours.contains(features.trim_end_matches(" }")), "{name}: {ours} has {features}");
         }

@@ -346,7 +346,10 @@ fn arrive(fleet: &Fleet, handle: &SchedulerHandle, job: &Job) -> Result<(), Flee
             marked: false,
         },
     );
-    fleet.service.enqueue_snapshot(&job.spec, now).map_err(|e| FleetError::Scheduler(format!("enqueue failed: {e}")))?;
+    fleet
+        .service
+        .enqueue_snapshot(&job.spec, now)
+        .map_err(|e| FleetError::Scheduler(format!("enqueue failed: {e}")))?;
     if job.spec.priority == Priority::Urgent {
         // The daemon kicks the scheduler when urgent work arrives.
         handle.run_now();

@@ -34,7 +34,12 @@ pub fn budget(n: u32) -> Budget {
     }
 }
 
-async fn load<S: StarvationStore>(c: Check, store: &S, run_id: &str, rule: &'static str) -> Result<Option<Budget>, Failure> {
+async fn load<S: StarvationStore>(
+    c: Check,
+    store: &S,
+    run_id: &str,
+    rule: &'static str,
+) -> Result<Option<Budget>, Failure> {
     c.ok(store.load(run_id).await, rule, format_args!("load({run_id:?})"))
 }
 
@@ -43,7 +48,11 @@ async fn upsert<S: StarvationStore>(c: Check, store: &S, run_id: &str, b: &Budge
 }
 
 /// Every listed row, by run id.
-pub(super) async fn listed<S: StarvationStore>(c: Check, store: &S, rule: &'static str) -> Result<Vec<(String, Budget)>, Failure> {
+pub(super) async fn listed<S: StarvationStore>(
+    c: Check,
+    store: &S,
+    rule: &'static str,
+) -> Result<Vec<(String, Budget)>, Failure> {
     let mut out = Vec::new();
     c.ok(store.list(&mut out).await, rule, "list")?;
     let mut rows: Vec<(String, Budget)> = out.into_iter().map(|(k, b)| (k.as_ref().trim().to_owned(), b)).collect();
@@ -93,7 +102,8 @@ pub async fn budget_list<B: Backend + ?Sized>(fx: Fixture<'_, B>) -> Outcome {
     for (run, n) in [("run-c", 1), ("run-a", 5), ("run-b", 9)] {
         upsert(c, store, run, &budget(n), rule).await?;
     }
-    let expected = vec![("run-a".to_owned(), budget(5)), ("run-b".to_owned(), budget(9)), ("run-c".to_owned(), budget(1))];
+    let expected =
+        vec![("run-a".to_owned(), budget(5)), ("run-b".to_owned(), budget(9)), ("run-c".to_owned(), budget(1))];
     c.eq(listed(c, store, rule).await?, expected, rule, "rows listed after three upserts")?;
     upsert(c, store, "run-a", &budget(8), rule).await?;
     c.ok(store.clear("run-c").await, rule, "clear(run-c)")?;

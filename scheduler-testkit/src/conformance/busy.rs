@@ -77,13 +77,15 @@ pub async fn ending_a_lease_frees_the_session<B: Backend + ?Sized>(fx: Fixture<'
     c.setup(svc.release("run-1", &first.token, at(11)).await, "release run-1")?;
     let after_release = claim(c, svc, &me, LEASE, at(12), rule).await?;
     c.ensure(after_release.is_some(), rule, "claim after release", "a lease", || "None".to_owned())?;
-    let token = after_release.as_ref().map(|l| l.token.clone()).ok_or_else(|| c.fail("setup", "claim", "a lease", "None"))?;
+    let token =
+        after_release.as_ref().map(|l| l.token.clone()).ok_or_else(|| c.fail("setup", "claim", "a lease", "None"))?;
     let run = after_release.as_ref().map(|l| l.run_id.clone()).unwrap_or_default();
     c.setup(svc.start(&run, &token, at(13)).await, "start")?;
     c.setup(svc.complete(&run, &token, at(13)).await, "complete")?;
     let after_complete = claim(c, svc, &me, LEASE, at(14), rule).await?;
     c.ensure(after_complete.is_some(), rule, "claim after complete", "a lease", || "None".to_owned())?;
-    let (run, token) = after_complete.map(|l| (l.run_id, l.token)).ok_or_else(|| c.fail("setup", "claim", "a lease", "None"))?;
+    let (run, token) =
+        after_complete.map(|l| (l.run_id, l.token)).ok_or_else(|| c.fail("setup", "claim", "a lease", "None"))?;
     c.setup(svc.start(&run, &token, at(15)).await, "start")?;
     c.setup(svc.fail(&run, &token, "boom", at(16)).await, "fail")?;
     let after_fail = claim(c, svc, &me, LEASE, at(17), rule).await?;
@@ -91,5 +93,7 @@ pub async fn ending_a_lease_frees_the_session<B: Backend + ?Sized>(fx: Fixture<'
     let sweep = Recovery { now: at(500), reason: "scheduler_sweep", limit: 0, actor: "conformance" };
     c.setup(svc.recover_expired_leases(sweep, &mut Vec::new()).await, "sweep at T0+500s")?;
     let after_recovery = claim(c, svc, &me, LEASE, at(501), rule).await?;
-    c.ensure(after_recovery.is_some(), rule, "claim after the sweep recovered the last lease", "a lease", || "None".to_owned())
+    c.ensure(after_recovery.is_some(), rule, "claim after the sweep recovered the last lease", "a lease", || {
+        "None".to_owned()
+    })
 }

@@ -88,7 +88,12 @@ pub async fn claim_takes_the_best_run<B: Backend + ?Sized>(fx: Fixture<'_, B>) -
 pub async fn claim_ranks_unknown_priority_as_medium<B: Backend + ?Sized>(fx: Fixture<'_, B>) -> Outcome {
     let c = Check("claim_ranks_unknown_priority_as_medium");
     let svc = fx.tasks();
-    let runs = [("r-low", Priority::Low, 0), ("r-unknown", Priority::Unknown, 1), ("r-medium", Priority::Medium, 2), ("r-high", Priority::High, 3)];
+    let runs = [
+        ("r-low", Priority::Low, 0),
+        ("r-unknown", Priority::Unknown, 1),
+        ("r-medium", Priority::Medium, 2),
+        ("r-high", Priority::High, 3),
+    ];
     for (id, priority, secs) in runs {
         put(c, svc, &task(&format!("t-{id}")).priority(priority), &RunSpec::new(id), at(secs)).await?;
     }
@@ -108,12 +113,17 @@ pub async fn claim_skips_unclaimable_runs<B: Backend + ?Sized>(fx: Fixture<'_, B
     let svc = fx.tasks();
     let urgent = |id: &str| task(id).priority(Priority::Urgent);
     put(c, svc, &urgent("t-paused").paused(true), &RunSpec::new("r-paused"), at(0)).await?;
-    for (id, st) in [("draft", TaskStatus::Draft), ("blocked", TaskStatus::Blocked), ("canceled", TaskStatus::Canceled)] {
+    for (id, st) in [("draft", TaskStatus::Draft), ("blocked", TaskStatus::Blocked), ("canceled", TaskStatus::Canceled)]
+    {
         put(c, svc, &urgent(&format!("t-{id}")).status(st), &RunSpec::new(format!("r-{id}")), at(0)).await?;
     }
     put(c, svc, &urgent("t-marked"), &RunSpec::new("r-marked"), at(0)).await?;
     c.setup(svc.mark_needs_attention("r-marked", "stuck", at(1)).await, "mark r-marked")?;
-    let fine = [("pending", TaskStatus::Pending, 2), ("ready", TaskStatus::Ready, 3), ("in-progress", TaskStatus::InProgress, 4)];
+    let fine = [
+        ("pending", TaskStatus::Pending, 2),
+        ("ready", TaskStatus::Ready, 3),
+        ("in-progress", TaskStatus::InProgress, 4),
+    ];
     for (id, st, secs) in fine {
         put(c, svc, &task(&format!("t-{id}")).status(st), &RunSpec::new(format!("r-{id}")), at(secs)).await?;
     }
@@ -133,7 +143,8 @@ pub async fn claim_matches_scope<B: Backend + ?Sized>(fx: Fixture<'_, B>) -> Out
     let svc = fx.tasks();
     put(c, svc, &task("t-ws").workspace("ws-1").priority(Priority::High), &RunSpec::new("r-ws"), at(0)).await?;
     put(c, svc, &task("t-global"), &RunSpec::new("r-global"), at(1)).await?;
-    put(c, svc, &task("t-odd").scope(Scope::Unknown, "ws-1").priority(Priority::Urgent), &RunSpec::new("r-odd"), at(2)).await?;
+    put(c, svc, &task("t-odd").scope(Scope::Unknown, "ws-1").priority(Priority::Urgent), &RunSpec::new("r-odd"), at(2))
+        .await?;
     let turns = [
         (ClaimRequest::session("sess-ws2").workspace("ws-2"), None),
         (ClaimRequest::session("sess-ws1").workspace("ws-1"), Some("r-ws")),
@@ -191,7 +202,8 @@ pub async fn claim_matches_owner<B: Backend + ?Sized>(fx: Fixture<'_, B>) -> Out
 pub async fn claim_matches_capabilities<B: Backend + ?Sized>(fx: Fixture<'_, B>) -> Outcome {
     let c = Check("claim_matches_capabilities");
     let svc = fx.tasks();
-    put(c, svc, &task("t-both").priority(Priority::High), &RunSpec::new("r-both").caps(["rust", "sqlite"]), at(0)).await?;
+    put(c, svc, &task("t-both").priority(Priority::High), &RunSpec::new("r-both").caps(["rust", "sqlite"]), at(0))
+        .await?;
     put(c, svc, &task("t-blank"), &RunSpec::new("r-blank").caps(["rust", " ", ""]), at(1)).await?;
     let turns = [
         (ClaimRequest::session("sess-go").caps(["go"]), None),
@@ -226,7 +238,8 @@ pub async fn nothing_to_claim_is_none<B: Backend + ?Sized>(fx: Fixture<'_, B>) -
     let got = c.ok(svc.claim(&ClaimRequest::session("sess-1"), LEASE, at(0)).await, rule, "claim in an empty store")?;
     c.eq(won(&got), None, rule, "claim in an empty store")?;
     put(c, svc, &task("t-gpu"), &RunSpec::new("r-gpu").caps(["gpu"]), at(0)).await?;
-    let got = c.ok(svc.claim(&ClaimRequest::session("sess-1"), LEASE, at(1)).await, rule, "claim of nothing eligible")?;
+    let got =
+        c.ok(svc.claim(&ClaimRequest::session("sess-1"), LEASE, at(1)).await, rule, "claim of nothing eligible")?;
     c.eq(won(&got), None, rule, "claim when nothing is eligible")
 }
 

@@ -47,7 +47,11 @@ fn claimed<E: ServiceError>(r: Result<Option<Lease>, E>) -> Claimed {
     r.map(|l| won(&l)).map_err(|e| (e.kind(), e.to_string()))
 }
 
-fn claim_future<S: LeaseService + Clone + 'static>(svc: &S, request: ClaimRequest, now: u64) -> BoxFuture<'static, Claimed> {
+fn claim_future<S: LeaseService + Clone + 'static>(
+    svc: &S,
+    request: ClaimRequest,
+    now: u64,
+) -> BoxFuture<'static, Claimed> {
     let svc = svc.clone();
     Box::pin(async move { claimed(svc.claim(&request, LEASE, at(now)).await) })
 }
@@ -75,12 +79,21 @@ pub async fn claim_is_atomic<B: Backend + ?Sized>(fx: Fixture<'_, B>) -> Outcome
     for (round, joined) in rounds() {
         let cap = format!("race-{round}");
         for r in 0..RACE_RUNS {
-            put(c, fx.tasks(), &TaskSpec::new(format!("{cap}-task")), &RunSpec::new(format!("{cap}-run-{r}")).caps([cap.as_str()]), at(0)).await?;
+            put(
+                c,
+                fx.tasks(),
+                &TaskSpec::new(format!("{cap}-task")),
+                &RunSpec::new(format!("{cap}-run-{r}")).caps([cap.as_str()]),
+                at(0),
+            )
+            .await?;
         }
         let futures = hs
             .iter()
             .enumerate()
-            .map(|(k, h)| claim_future(&h.tasks, ClaimRequest::session(format!("{cap}-sess-{k}")).caps([cap.as_str()]), 1))
+            .map(|(k, h)| {
+                claim_future(&h.tasks, ClaimRequest::session(format!("{cap}-sess-{k}")).caps([cap.as_str()]), 1)
+            })
             .collect();
         let (how, results) = race(joined, futures).await;
         let what = format!("round {round} ({how})");
@@ -89,7 +102,9 @@ pub async fn claim_is_atomic<B: Backend + ?Sized>(fx: Fixture<'_, B>) -> Outcome
             match result {
                 Some(Ok(Some(run))) => wins.push((run, format!("{cap}-sess-{k}"))),
                 Some(Ok(None)) => {}
-                Some(Err((_, e))) => return Err(c.fail(rule, &what, "every claim answered", format!("racer {k}: error: {e}"))),
+                Some(Err((_, e))) => {
+                    return Err(c.fail(rule, &what, "every claim answered", format!("racer {k}: error: {e}")));
+                }
                 None => return Err(c.fail(rule, &what, "every claim answered", format!("racer {k} panicked"))),
             }
         }
@@ -98,7 +113,8 @@ pub async fn claim_is_atomic<B: Backend + ?Sized>(fx: Fixture<'_, B>) -> Outcome
         let expected: Vec<String> = (0..RACE_RUNS).map(|r| format!("{cap}-run-{r}")).collect();
         c.eq(runs, expected, rule, format_args!("{what}: runs won, one entry per winning claim"))?;
         for (run, session) in &wins {
-            let holder = record(c, fx.tasks(), run, rule).await?.and_then(|r| r.session_id).map(|s| s.trim().to_owned());
+            let holder =
+                record(c, fx.tasks(), run, rule).await?.and_then(|r| r.session_id).map(|s| s.trim().to_owned());
             c.eq(holder, Some(session.clone()), rule, format_args!("{what}: holder of {run}"))?;
         }
     }
@@ -114,15 +130,25 @@ pub async fn one_session_wins_one_claim_at_a_time<B: Backend + ?Sized>(fx: Fixtu
     for (round, joined) in rounds() {
         let cap = format!("twice-{round}");
         for r in 0..2 {
-            put(c, fx.tasks(), &TaskSpec::new(format!("{cap}-task")), &RunSpec::new(format!("{cap}-run-{r}")).caps([cap.as_str()]), at(0)).await?;
+            put(
+                c,
+                fx.tasks(),
+                &TaskSpec::new(format!("{cap}-task")),
+                &RunSpec::new(format!("{cap}-run-{r}")).caps([cap.as_str()]),
+                at(0),
+            )
+            .await?;
         }
         let me = ClaimRequest::session(format!("{cap}-sess")).caps([cap.as_str()]);
         let futures = hs.iter().map(|h| claim_future(&h.tasks, me.clone(), 1)).collect();
         let (how, results) = race(joined, futures).await;
-        let wins: Vec<String> = results.iter().filter_map(|r| match r {
-            Some(Ok(Some(run))) => Some(run.clone()),
-            _ => None,
-        }).collect();
+        let wins: Vec<String> = results
+            .iter()
+            .filter_map(|r| match r {
+                Some(Ok(Some(run))) => Some(run.clone()),
+                _ => None,
+            })
+            .collect();
         let what = format!("round {round} ({how}): runs won by one session claiming twice at once");
         c.ensure(wins.len() == 1, rule, what, "exactly one win", || format!("{wins:?} (all results: {results:?})"))?;
     }
@@ -130,19 +156,31 @@ pub async fn one_session_wins_one_claim_at_a_time<B: Backend + ?Sized>(fx: Fixtu
 }
 
 /// Enqueues and leases `n` runs for a round (leases end at `base + 60`).
-async fn leased_runs<S: LeaseService>(c: Check, svc: &S, tag: &str, n: usize, base: u64) -> Result<Vec<(String, Lease)>, Failure> {
+async fn leased_runs<S: LeaseService>(
+    c: Check,
+    svc: &S,
+    tag: &str,
+    n: usize,
+    base: u64,
+) -> Result<Vec<(String, Lease)>, Failure> {
     let mut out = Vec::new();
     for r in 0..n {
         let run = format!("{tag}-run-{r}");
         put(c, svc, &TaskSpec::new(format!("{tag}-task")), &RunSpec::new(&run).caps([tag]), at(base)).await?;
-        let got = c.setup(svc.claim(&ClaimRequest::session(format!("{tag}-sess-{r}")).caps([tag]), LEASE, at(base)).await, "claim")?;
+        let got = c.setup(
+            svc.claim(&ClaimRequest::session(format!("{tag}-sess-{r}")).caps([tag]), LEASE, at(base)).await,
+            "claim",
+        )?;
         let lease = got.ok_or_else(|| c.fail("setup", format_args!("claim of {run}"), "a lease", "None"))?;
         out.push((run, lease));
     }
     Ok(out)
 }
 
-fn sweep_future<S: LeaseService + Clone + 'static>(svc: &S, now: u64) -> BoxFuture<'static, Result<Vec<String>, String>> {
+fn sweep_future<S: LeaseService + Clone + 'static>(
+    svc: &S,
+    now: u64,
+) -> BoxFuture<'static, Result<Vec<String>, String>> {
     let svc = svc.clone();
     Box::pin(async move {
         let mut out = Vec::new();
@@ -170,8 +208,22 @@ pub async fn concurrent_sweeps_recover_each_run_once<B: Backend + ?Sized>(fx: Fi
         for (k, result) in results.into_iter().enumerate() {
             match result {
                 Some(Ok(ids)) => recovered.extend(ids),
-                Some(Err(e)) => return Err(c.fail(rule, format_args!("round {round} ({how})"), "both sweeps answered", format!("sweep {k}: error: {e}"))),
-                None => return Err(c.fail(rule, format_args!("round {round} ({how})"), "both sweeps answered", format!("sweep {k} panicked"))),
+                Some(Err(e)) => {
+                    return Err(c.fail(
+                        rule,
+                        format_args!("round {round} ({how})"),
+                        "both sweeps answered",
+                        format!("sweep {k}: error: {e}"),
+                    ));
+                }
+                None => {
+                    return Err(c.fail(
+                        rule,
+                        format_args!("round {round} ({how})"),
+                        "both sweeps answered",
+                        format!("sweep {k} panicked"),
+                    ));
+                }
             }
         }
         recovered.sort();
@@ -183,10 +235,17 @@ pub async fn concurrent_sweeps_recover_each_run_once<B: Backend + ?Sized>(fx: Fi
 
 type HeartbeatOrSweep = Result<Option<std::time::SystemTime>, (ErrorKind, String)>;
 
-fn heartbeat_future<S: LeaseService + Clone + 'static>(svc: &S, lease: Lease, now: u64) -> BoxFuture<'static, HeartbeatOrSweep> {
+fn heartbeat_future<S: LeaseService + Clone + 'static>(
+    svc: &S,
+    lease: Lease,
+    now: u64,
+) -> BoxFuture<'static, HeartbeatOrSweep> {
     let svc = svc.clone();
     Box::pin(async move {
-        svc.heartbeat(&lease.run_id, &lease.token, LEASE, at(now)).await.map(Some).map_err(|e| (e.kind(), e.to_string()))
+        svc.heartbeat(&lease.run_id, &lease.token, LEASE, at(now))
+            .await
+            .map(Some)
+            .map_err(|e| (e.kind(), e.to_string()))
     })
 }
 
@@ -212,14 +271,22 @@ pub async fn heartbeat_racing_a_sweep_wins_or_loses_cleanly<B: Backend + ?Sized>
         let recovered = matches!(results.first(), Some(Some(Ok(Some(_)))));
         let beat = results.get(1).cloned().flatten();
         let clean = match (recovered, &beat) {
-            (false, Some(Ok(Some(until)))) => *until == at(base + 120) && rec.as_ref().and_then(|r| r.lease_until) == Some(at(base + 120)),
-            (true, Some(Err((ErrorKind::TokenRejected, _)))) => rec.as_ref().map(|r| r.status) == Some(RunStatus::Queued),
+            (false, Some(Ok(Some(until)))) => {
+                *until == at(base + 120) && rec.as_ref().and_then(|r| r.lease_until) == Some(at(base + 120))
+            }
+            (true, Some(Err((ErrorKind::TokenRejected, _)))) => {
+                rec.as_ref().map(|r| r.status) == Some(RunStatus::Queued)
+            }
             _ => false,
         };
         let what = format!("round {round} ({how}): sweep and heartbeat at T0+{}s", base + 60);
-        c.ensure(clean, rule, what, "heartbeat extended and nothing recovered, or run recovered and heartbeat refused", || {
-            format!("recovered: {recovered}, heartbeat: {}, record: {}", beat.shown(), rec.shown())
-        })?;
+        c.ensure(
+            clean,
+            rule,
+            what,
+            "heartbeat extended and nothing recovered, or run recovered and heartbeat refused",
+            || format!("recovered: {recovered}, heartbeat: {}, record: {}", beat.shown(), rec.shown()),
+        )?;
     }
     Ok(())
 }

@@ -41,7 +41,12 @@ pub async fn handles_share_one_store<B: Backend + ?Sized>(fx: Fixture<'_, B>) ->
     let refused = other.tasks.claim(&ClaimRequest::session("sess-2"), LEASE, at(5)).await;
     c.err(refused, ErrorKind::Paused, rule, "claim through the other handles while paused")?;
     c.setup(other.budgets.upsert("run-2", &budget(3)).await, "upsert through the other handles")?;
-    c.eq(c.ok(fx.budgets().load("run-2").await, rule, "load")?, Some(budget(3)), rule, "budget read through the first handles")?;
+    c.eq(
+        c.ok(fx.budgets().load("run-2").await, rule, "load")?,
+        Some(budget(3)),
+        rule,
+        "budget read through the first handles",
+    )?;
     c.setup(fx.sessions().register(&full_session("sess-9"), at(6)).await, "register through the first handles")?;
     let seen = c.ok(other.sessions.session("sess-9").await, rule, "session(sess-9)")?;
     c.eq(seen, Some(full_session("sess-9")), rule, "session read through the other handles")
@@ -112,6 +117,16 @@ pub async fn expired_lease_recovered_after_reopen<B: Backend + ?Sized>(fx: Fixtu
     put_plain(c, fx.tasks(), "run-1", at(0)).await?;
     claim_run(c, fx.tasks(), "sess-1", "run-1", LEASE, at(0)).await?;
     let fx = fx.reopen(c).await?;
-    c.eq(sweep(c, fx.tasks(), 120, 0, rule).await?, vec!["run-1".to_owned()], rule, "the first sweep after the reopen")?;
-    c.eq(record(c, fx.tasks(), "run-1", rule).await?.map(|r| r.status), Some(RunStatus::Queued), rule, "status of run-1")
+    c.eq(
+        sweep(c, fx.tasks(), 120, 0, rule).await?,
+        vec!["run-1".to_owned()],
+        rule,
+        "the first sweep after the reopen",
+    )?;
+    c.eq(
+        record(c, fx.tasks(), "run-1", rule).await?.map(|r| r.status),
+        Some(RunStatus::Queued),
+        rule,
+        "status of run-1",
+    )
 }

@@ -65,11 +65,17 @@ pub async fn task_redescription_reaches_every_run<B: Backend + ?Sized>(fx: Fixtu
     put(c, svc, &TaskSpec::new("task-1"), &RunSpec::new("run-1"), at(0)).await?;
     let high = TaskSpec::new("task-1").priority(Priority::High);
     put(c, svc, &high, &RunSpec::new("run-2"), at(1)).await?;
-    let expected = vec![PendingRow::of(&high, &RunSpec::new("run-1"), at(0)), PendingRow::of(&high, &RunSpec::new("run-2"), at(1))];
+    let expected = vec![
+        PendingRow::of(&high, &RunSpec::new("run-1"), at(0)),
+        PendingRow::of(&high, &RunSpec::new("run-2"), at(1)),
+    ];
     c.eq(pending_rows(c, svc, rule).await?, expected, rule, "pending rows after run-2 re-described task-1")?;
     let moved = TaskSpec::new("task-1").priority(Priority::Low).workspace("ws-1").owner(OwnerRef::Pool("coder".into()));
     c.ok(svc.update_task(&moved, at(2)).await, rule, "update_task(task-1)")?;
-    let expected = vec![PendingRow::of(&moved, &RunSpec::new("run-1"), at(0)), PendingRow::of(&moved, &RunSpec::new("run-2"), at(1))];
+    let expected = vec![
+        PendingRow::of(&moved, &RunSpec::new("run-1"), at(0)),
+        PendingRow::of(&moved, &RunSpec::new("run-2"), at(1)),
+    ];
     c.eq(pending_rows(c, svc, rule).await?, expected, rule, "pending rows after update_task")?;
     let coder = |id: &str| ClaimRequest::session(id).agent("coder").workspace("ws-1");
     let got = claim(c, svc, &coder("sess-1"), LEASE, at(3), rule).await?;

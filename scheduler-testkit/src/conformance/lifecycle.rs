@@ -72,7 +72,12 @@ async fn ends<B: Backend + ?Sized>(fx: &Fixture<'_, B>, c: Check, done: RunStatu
     }
     c.eq(record(c, svc, "run-1", rule).await?, Some(unleased(done, at(0))), rule, "record of run-1")?;
     c.eq(record(c, svc, "run-2", rule).await?, Some(unleased(done, at(1))), rule, "record of run-2")?;
-    c.eq((pending_ids(c, svc, rule).await?, active_leases(c, svc, rule).await?), (vec![], vec![]), rule, "pending and active runs")
+    c.eq(
+        (pending_ids(c, svc, rule).await?, active_leases(c, svc, rule).await?),
+        (vec![], vec![]),
+        rule,
+        "pending and active runs",
+    )
 }
 
 /// `lifecycle.complete`: `complete` ends a `claimed` or `running` run as `completed`,

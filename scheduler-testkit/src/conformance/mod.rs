@@ -200,6 +200,7 @@
 //! only when [`Backend::reopen`] works; otherwise the report lists them as skipped.
 //! A `setup` failure means a step the check needs (an enqueue, a claim) failed.
 
+mod budgets;
 mod busy;
 mod claim;
 mod concurrency;
@@ -212,7 +213,6 @@ mod pause;
 mod reads;
 mod recovery;
 mod report;
-mod budgets;
 mod scenarios;
 mod sessions;
 pub mod support;
@@ -513,7 +513,8 @@ pub async fn run_area<B: Backend + ?Sized>(backend: &B, area: Area) -> Conforman
 /// Runs the whole suite, area by area, each check on a fresh store from `backend`, and
 /// reports every failure (a failing check does not stop the others).
 pub async fn run_all<B: Backend + ?Sized>(backend: &B) -> ConformanceReport {
-    let mut runner = Runner { backend: Some(backend), area: Area::Enqueue, can_reopen: None, report: ConformanceReport::default() };
+    let mut runner =
+        Runner { backend: Some(backend), area: Area::Enqueue, can_reopen: None, report: ConformanceReport::default() };
     for area in Area::ALL {
         run_into(&mut runner, area).await;
     }

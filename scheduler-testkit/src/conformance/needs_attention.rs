@@ -22,7 +22,12 @@ pub async fn needs_attention_from_queued<B: Backend + ?Sized>(fx: Fixture<'_, B>
     let svc = fx.tasks();
     put_plain(c, svc, "run-1", at(0)).await?;
     c.ok(svc.mark_needs_attention("run-1", "starved for an hour", at(5)).await, rule, "mark run-1")?;
-    c.eq(record(c, svc, "run-1", rule).await?, Some(unleased(RunStatus::NeedsAttention, at(0))), rule, "record of run-1")?;
+    c.eq(
+        record(c, svc, "run-1", rule).await?,
+        Some(unleased(RunStatus::NeedsAttention, at(0))),
+        rule,
+        "record of run-1",
+    )?;
     c.eq(pending_ids(c, svc, rule).await?, vec![], rule, "pending runs")?;
     let unknown = svc.mark_needs_attention("no-such-run", "x", at(6)).await;
     c.err(unknown, ErrorKind::UnknownRun, rule, "mark an unknown run").map(drop)

@@ -30,7 +30,10 @@ pub async fn pending_lists_every_queued_run<B: Backend + ?Sized>(fx: Fixture<'_,
     let rule = "reads.pending";
     let svc = fx.tasks();
     let rows = [
-        (TaskSpec::new("t-1").priority(Priority::High).workspace("ws-1").owner(OwnerRef::Pool("coder".into())), RunSpec::new("r-plain").channel("ch-1").caps(["rust"])),
+        (
+            TaskSpec::new("t-1").priority(Priority::High).workspace("ws-1").owner(OwnerRef::Pool("coder".into())),
+            RunSpec::new("r-plain").channel("ch-1").caps(["rust"]),
+        ),
         (TaskSpec::new("t-2").paused(true), RunSpec::new("r-paused")),
         (TaskSpec::new("t-3").status(TaskStatus::Draft), RunSpec::new("r-draft")),
         (TaskSpec::new("t-4"), RunSpec::new("r-gpu").caps(["gpu"])),
@@ -90,7 +93,10 @@ pub async fn active_lists_every_live_lease<B: Backend + ?Sized>(fx: Fixture<'_, 
 
 /// Sets up runs in every status the API can reach: queued, claimed, running,
 /// completed, failed, needs_attention.
-pub(super) async fn every_status<S: LeaseService>(c: Check, svc: &S) -> Result<Vec<(&'static str, RunStatus)>, Failure> {
+pub(super) async fn every_status<S: LeaseService>(
+    c: Check,
+    svc: &S,
+) -> Result<Vec<(&'static str, RunStatus)>, Failure> {
     let runs = ["r-queued", "r-claimed", "r-running", "r-completed", "r-failed", "r-marked"];
     for (i, id) in runs[1..].iter().enumerate() {
         put_plain(c, svc, id, at(i as u64)).await?;
@@ -106,7 +112,14 @@ pub(super) async fn every_status<S: LeaseService>(c: Check, svc: &S) -> Result<V
     c.setup(svc.complete("r-completed", &tokens[2], at(12)).await, "complete r-completed")?;
     c.setup(svc.fail("r-failed", &tokens[3], "boom", at(12)).await, "fail r-failed")?;
     put_plain(c, svc, "r-queued", at(13)).await?;
-    let statuses = [RunStatus::Queued, RunStatus::Claimed, RunStatus::Running, RunStatus::Completed, RunStatus::Failed, RunStatus::NeedsAttention];
+    let statuses = [
+        RunStatus::Queued,
+        RunStatus::Claimed,
+        RunStatus::Running,
+        RunStatus::Completed,
+        RunStatus::Failed,
+        RunStatus::NeedsAttention,
+    ];
     Ok(runs.into_iter().zip(statuses).collect())
 }
 

@@ -55,7 +55,12 @@ pub async fn sweep_recovers_ended_leases<B: Backend + ?Sized>(fx: Fixture<'_, B>
     c.setup(svc.start("run-running", &r.token, at(1)).await, "start run-running")?;
     c.eq(sweep(c, svc, 59, 0, rule).await?, vec![], rule, "runs recovered at T0+59s")?;
     let got = sorted(sweep(c, svc, 60, 0, rule).await?);
-    c.eq(got, vec!["run-claimed".to_owned(), "run-running".to_owned()], rule, "runs recovered at T0+60s (leases ended then)")?;
+    c.eq(
+        got,
+        vec!["run-claimed".to_owned(), "run-running".to_owned()],
+        rule,
+        "runs recovered at T0+60s (leases ended then)",
+    )?;
     let expected = leased(RunStatus::Claimed, "sess-2", at(61), at(1));
     c.eq(record(c, svc, "run-later", rule).await?, Some(expected), rule, "record of run-later")?;
     drop(later);
@@ -107,8 +112,18 @@ pub async fn recovery_takes_oldest_first_within_limit<B: Backend + ?Sized>(fx: F
     for (i, (id, end)) in leases.iter().enumerate() {
         claim_run(c, svc, &format!("sess-{i}"), id, std::time::Duration::from_secs(*end - 5), at(5)).await?;
     }
-    c.eq(sweep(c, svc, 100, 2, rule).await?, vec!["run-b".to_owned(), "run-d".to_owned()], rule, "first sweep, limit 2")?;
-    c.eq(sweep(c, svc, 100, 0, rule).await?, vec!["run-c".to_owned(), "run-a".to_owned()], rule, "second sweep, limit 0 (none)")
+    c.eq(
+        sweep(c, svc, 100, 2, rule).await?,
+        vec!["run-b".to_owned(), "run-d".to_owned()],
+        rule,
+        "first sweep, limit 2",
+    )?;
+    c.eq(
+        sweep(c, svc, 100, 0, rule).await?,
+        vec!["run-c".to_owned(), "run-a".to_owned()],
+        rule,
+        "second sweep, limit 0 (none)",
+    )
 }
 
 /// `recovery.details`: each recovered run is reported as it is now (`queued`) with its

@@ -106,7 +106,9 @@ pub async fn wake_leaves_claim_to_service<B: Backend + ?Sized>(fx: Fixture<'_, B
     let taken = claim(c, svc, &ClaimRequest::from_session(&new), long, at(6), rule).await?;
     c.eq(won(&taken), Some("run-w".to_owned()), rule, "claim by the session not woken")?;
     let lost = claim(c, svc, &ClaimRequest::from_session(&old), LEASE, at(7), rule).await?;
-    c.ensure(lost.is_none(), rule, "outcome", "the contract held", || format!("the woken session also won {:?}", won(&lost)))?;
+    c.ensure(lost.is_none(), rule, "outcome", "the contract held", || {
+        format!("the woken session also won {:?}", won(&lost))
+    })?;
 
     w.waker.clear();
     w.clock.advance(Duration::from_secs(61));
@@ -244,14 +246,12 @@ pub async fn no_eligible_session_changes_nothing<B: Backend + ?Sized>(fx: Fixtur
     c.eq(after, before, "scenario.nothing_changed", "the service after the cycle")?;
     let rule = "scenario.service_agrees";
     let got = claim(c, svc, &ClaimRequest::from_session(&cpu), LEASE, at(11), rule).await?;
-    c.ensure(got.is_none(), rule, "outcome", "the contract held", || format!("a session without the capability claimed {:?}", won(&got)))
+    c.ensure(got.is_none(), rule, "outcome", "the contract held", || {
+        format!("a session without the capability claimed {:?}", won(&got))
+    })
 }
 
-async fn budget<B: StarvationStore>(
-    c: Check,
-    store: &B,
-    rule: &'static str,
-) -> Result<Option<Budget>, Failure> {
+async fn budget<B: StarvationStore>(c: Check, store: &B, rule: &'static str) -> Result<Option<Budget>, Failure> {
     c.ok(store.load("run-s").await, rule, "load the budget of run-s")
 }
 

@@ -28,7 +28,11 @@ pub fn full_session(id: &str) -> SessionSpec {
 }
 
 /// Every live session as the scheduler reads it, by id.
-pub(super) async fn listed<R: SessionRegistry>(c: Check, reg: &R, rule: &'static str) -> Result<Vec<SessionSpec>, Failure> {
+pub(super) async fn listed<R: SessionRegistry>(
+    c: Check,
+    reg: &R,
+    rule: &'static str,
+) -> Result<Vec<SessionSpec>, Failure> {
     let mut out = Vec::new();
     c.ok(reg.sessions(&mut out).await, rule, "sessions")?;
     let mut specs: Vec<SessionSpec> = out
@@ -67,7 +71,12 @@ pub async fn register_lists_the_session<B: Backend + ?Sized>(fx: Fixture<'_, B>)
     c.eq(c.ok(reg.session("sess-1").await, rule, "session(sess-1)")?, Some(spec.clone()), rule, "session(sess-1)")?;
     let dup = reg.register(&SessionSpec::active("sess-1").agent("other"), at(3)).await;
     c.err(dup, ErrorKind::DuplicateSession, rule, "a second register of sess-1")?;
-    c.eq(c.ok(reg.session("sess-1").await, rule, "session(sess-1)")?, Some(spec), rule, "session(sess-1) after the duplicate")?;
+    c.eq(
+        c.ok(reg.session("sess-1").await, rule, "session(sess-1)")?,
+        Some(spec),
+        rule,
+        "session(sess-1) after the duplicate",
+    )?;
     let blank = reg.register(&SessionSpec::active(" "), at(3)).await;
     c.err(blank, ErrorKind::InvalidInput, rule, "register with a blank id").map(drop)
 }

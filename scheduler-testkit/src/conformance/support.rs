@@ -194,36 +194,59 @@ macro_rules! show_struct {
 
 impl Show for RunRecord {
     fn show(&self, out: &mut String) {
-        show_struct!(out, "RunRecord",
-            "status" = self.status, "session_id" = self.session_id, "lease_until" = self.lease_until,
-            "queued_at" = self.queued_at);
+        show_struct!(
+            out,
+            "RunRecord",
+            "status" = self.status,
+            "session_id" = self.session_id,
+            "lease_until" = self.lease_until,
+            "queued_at" = self.queued_at
+        );
     }
 }
 
 impl Show for PauseState {
     fn show(&self, out: &mut String) {
-        show_struct!(out, "PauseState",
-            "paused_by" = self.paused_by, "paused_at" = self.paused_at, "reason" = self.reason);
+        show_struct!(
+            out,
+            "PauseState",
+            "paused_by" = self.paused_by,
+            "paused_at" = self.paused_at,
+            "reason" = self.reason
+        );
     }
 }
 
 impl Show for Budget {
     fn show(&self, out: &mut String) {
-        show_struct!(out, "Budget",
-            "wake_count" = self.wake_count, "tier" = self.tier.as_u8() as u32,
-            "first_starved_at" = self.first_starved_at, "last_wake_at" = self.last_wake_at,
-            "updated_at" = self.updated_at, "spawn_requested_at" = self.spawn_requested_at,
-            "starved_event_at" = self.starved_event_at);
+        show_struct!(
+            out,
+            "Budget",
+            "wake_count" = self.wake_count,
+            "tier" = self.tier.as_u8() as u32,
+            "first_starved_at" = self.first_starved_at,
+            "last_wake_at" = self.last_wake_at,
+            "updated_at" = self.updated_at,
+            "spawn_requested_at" = self.spawn_requested_at,
+            "starved_event_at" = self.starved_event_at
+        );
     }
 }
 
 impl Show for SessionSpec {
     fn show(&self, out: &mut String) {
-        show_struct!(out, "SessionSpec",
-            "session_id" = self.session_id, "agent_name" = self.agent_name,
-            "workspace_id" = self.workspace_id, "channel" = self.channel, "state" = self.state,
-            "prompting" = self.prompting, "capabilities" = self.capabilities,
-            "created_at" = self.created_at);
+        show_struct!(
+            out,
+            "SessionSpec",
+            "session_id" = self.session_id,
+            "agent_name" = self.agent_name,
+            "workspace_id" = self.workspace_id,
+            "channel" = self.channel,
+            "state" = self.state,
+            "prompting" = self.prompting,
+            "capabilities" = self.capabilities,
+            "created_at" = self.created_at
+        );
     }
 }
 
@@ -231,8 +254,13 @@ impl Show for SessionSpec {
 /// token stays out of reports).
 impl Show for Lease {
     fn show(&self, out: &mut String) {
-        show_struct!(out, "Lease",
-            "run_id" = self.run_id, "session_id" = self.session_id, "lease_until" = self.lease_until);
+        show_struct!(
+            out,
+            "Lease",
+            "run_id" = self.run_id,
+            "session_id" = self.session_id,
+            "lease_until" = self.lease_until
+        );
     }
 }
 
@@ -242,12 +270,24 @@ pub struct Check(pub &'static str);
 
 impl Check {
     /// A failure of `rule`.
-    pub fn fail(self, rule: &'static str, what: impl fmt::Display, expected: impl Into<String>, observed: impl Into<String>) -> Failure {
+    pub fn fail(
+        self,
+        rule: &'static str,
+        what: impl fmt::Display,
+        expected: impl Into<String>,
+        observed: impl Into<String>,
+    ) -> Failure {
         Failure { check: self.0, rule, what: what.to_string(), expected: expected.into(), observed: observed.into() }
     }
 
     /// Fails `rule` unless `observed == expected`.
-    pub fn eq<T: PartialEq + Show>(self, observed: T, expected: T, rule: &'static str, what: impl fmt::Display) -> Outcome {
+    pub fn eq<T: PartialEq + Show>(
+        self,
+        observed: T,
+        expected: T,
+        rule: &'static str,
+        what: impl fmt::Display,
+    ) -> Outcome {
         if observed == expected { Ok(()) } else { Err(self.fail(rule, what, expected.shown(), observed.shown())) }
     }
 
@@ -264,7 +304,12 @@ impl Check {
     }
 
     /// Unwraps a result `rule` needs to succeed.
-    pub fn ok<T, E: fmt::Display>(self, result: Result<T, E>, rule: &'static str, what: impl fmt::Display) -> Result<T, Failure> {
+    pub fn ok<T, E: fmt::Display>(
+        self,
+        result: Result<T, E>,
+        rule: &'static str,
+        what: impl fmt::Display,
+    ) -> Result<T, Failure> {
         result.map_err(|e| self.fail(rule, what, "success", format!("error: {e}")))
     }
 
@@ -333,17 +378,32 @@ pub async fn active_leases<S: LeaseService>(
 }
 
 /// The run's record.
-pub async fn record<S: LeaseService>(c: Check, svc: &S, run_id: &str, rule: &'static str) -> Result<Option<RunRecord>, Failure> {
+pub async fn record<S: LeaseService>(
+    c: Check,
+    svc: &S,
+    run_id: &str,
+    rule: &'static str,
+) -> Result<Option<RunRecord>, Failure> {
     c.ok(svc.record(run_id).await, rule, format_args!("record({run_id:?})"))
 }
 
 /// The run's status.
-pub async fn status<S: LeaseService>(c: Check, svc: &S, run_id: &str, rule: &'static str) -> Result<Option<RunStatus>, Failure> {
+pub async fn status<S: LeaseService>(
+    c: Check,
+    svc: &S,
+    run_id: &str,
+    rule: &'static str,
+) -> Result<Option<RunStatus>, Failure> {
     c.ok(svc.run_status(run_id).await, rule, format_args!("run_status({run_id:?})"))
 }
 
 /// Records of `run_ids`, the pending ids and the live leases.
-pub async fn observe<S: LeaseService>(c: Check, svc: &S, run_ids: &[&str], rule: &'static str) -> Result<Observed, Failure> {
+pub async fn observe<S: LeaseService>(
+    c: Check,
+    svc: &S,
+    run_ids: &[&str],
+    rule: &'static str,
+) -> Result<Observed, Failure> {
     let mut records = Vec::with_capacity(run_ids.len());
     for id in run_ids {
         records.push(((*id).to_owned(), record(c, svc, id, rule).await?));
@@ -402,10 +462,16 @@ pub async fn claim_run<S: LeaseService>(
     lease: Duration,
     now: SystemTime,
 ) -> Result<Lease, Failure> {
-    let got = c.setup(svc.claim(&ClaimRequest::session(session), lease, now).await, format_args!("claim by {session:?}"))?;
+    let got =
+        c.setup(svc.claim(&ClaimRequest::session(session), lease, now).await, format_args!("claim by {session:?}"))?;
     match got {
         Some(lease) if lease.run_id.trim() == run_id => Ok(lease),
-        other => Err(c.fail("setup", format_args!("claim by {session:?}"), format!("a lease on {run_id:?}"), won(&other).shown())),
+        other => Err(c.fail(
+            "setup",
+            format_args!("claim by {session:?}"),
+            format!("a lease on {run_id:?}"),
+            won(&other).shown(),
+        )),
     }
 }
 
@@ -455,7 +521,8 @@ impl PendingRow {
             Owner::AgentSession(x) => OwnerRef::AgentSession(x.to_owned()),
             Owner::Unknown => OwnerRef::Unknown,
         };
-        let mut caps: Vec<String> = r.required_capabilities().map(|c| c.trim().to_owned()).filter(|c| !c.is_empty()).collect();
+        let mut caps: Vec<String> =
+            r.required_capabilities().map(|c| c.trim().to_owned()).filter(|c| !c.is_empty()).collect();
         caps.sort();
         PendingRow {
             run_id: r.run_id().trim().to_owned(),

@@ -35,7 +35,13 @@ pub(super) enum Op {
 impl Op {
     pub(super) const ALL: [Op; 5] = [Op::Start, Op::Heartbeat, Op::Complete, Op::Fail, Op::Release];
 
-    pub(super) async fn apply<S: LeaseService>(self, svc: &S, run_id: &str, token: &ClaimToken, now: SystemTime) -> Result<(), S::Error> {
+    pub(super) async fn apply<S: LeaseService>(
+        self,
+        svc: &S,
+        run_id: &str,
+        token: &ClaimToken,
+        now: SystemTime,
+    ) -> Result<(), S::Error> {
         match self {
             Op::Start => svc.start(run_id, token, now).await,
             Op::Heartbeat => svc.heartbeat(run_id, token, LEASE, now).await.map(drop),
@@ -136,8 +142,16 @@ pub async fn tokens_are_fresh_and_long<B: Backend + ?Sized>(fx: Fixture<'_, B>) 
     for i in 0..12 {
         let lease = claim_run(c, svc, &format!("sess-{i}"), "run-1", LEASE, at(1 + i)).await?;
         let secret = lease.token.expose_secret().to_owned();
-        c.ensure(secret.len() >= 16, rule, format_args!("claim {i}'s token"), "at least 16 bytes", || format!("{} bytes", secret.len()))?;
-        c.ensure(!seen.contains(&secret), rule, format_args!("claim {i}'s token"), "a token no earlier claim had", || "a token handed out before".to_owned())?;
+        c.ensure(secret.len() >= 16, rule, format_args!("claim {i}'s token"), "at least 16 bytes", || {
+            format!("{} bytes", secret.len())
+        })?;
+        c.ensure(
+            !seen.contains(&secret),
+            rule,
+            format_args!("claim {i}'s token"),
+            "a token no earlier claim had",
+            || "a token handed out before".to_owned(),
+        )?;
         seen.push(secret);
         c.setup(svc.release("run-1", &lease.token, at(1 + i)).await, "release run-1")?;
     }
@@ -209,7 +223,12 @@ pub async fn tokens_stay_secret<B: Backend + ?Sized>(fx: Fixture<'_, B>) -> Outc
     for op in Op::ALL {
         if let Err(e) = op.apply(svc, "run-1", &forged, at(2)).await {
             if let Some(leak) = leaks(&e, &secrets) {
-                return Err(c.fail(rule, format_args!("{op} refusing a forged token"), "an error without tokens", leak));
+                return Err(c.fail(
+                    rule,
+                    format_args!("{op} refusing a forged token"),
+                    "an error without tokens",
+                    leak,
+                ));
             }
         }
     }

@@ -3,7 +3,10 @@
 
 use std::time::{Duration, SystemTime};
 
-use scheduler_core::lease::{ClaimRequest, ClaimToken, ErrorKind, Lease, LeaseService, RecoveredDetails, RunRecord, RunSpec, ServiceError, TaskSpec};
+use scheduler_core::lease::{
+    ClaimRequest, ClaimToken, ErrorKind, Lease, LeaseService, RecoveredDetails, RunRecord, RunSpec, ServiceError,
+    TaskSpec,
+};
 use scheduler_core::model::RunStatus;
 
 use super::{LeaseError, MemoryTaskService, RecoveredRun};
@@ -52,7 +55,12 @@ impl LeaseService for MemoryTaskService {
         MemoryTaskService::update_task(self, task, now)
     }
 
-    async fn claim(&self, request: &ClaimRequest, lease: Duration, now: SystemTime) -> Result<Option<Lease>, LeaseError> {
+    async fn claim(
+        &self,
+        request: &ClaimRequest,
+        lease: Duration,
+        now: SystemTime,
+    ) -> Result<Option<Lease>, LeaseError> {
         MemoryTaskService::claim(self, request, lease, now)
     }
 

@@ -348,7 +348,8 @@ impl MemoryTaskService {
         let row = RunRow { snap: Arc::clone(&snap), lease: None, diagnostic: None, failure: None };
         st.runs.insert(Arc::clone(&key), row);
         st.queued.insert(Arc::clone(&key), snap);
-        let task_key = st.tasks.get_key_value(task_id).map(|(k, _)| Arc::clone(k)).unwrap_or_else(|| Arc::from(task_id));
+        let task_key =
+            st.tasks.get_key_value(task_id).map(|(k, _)| Arc::clone(k)).unwrap_or_else(|| Arc::from(task_id));
         st.task_runs.entry(task_key).or_default().push(key);
         Ok(())
     }
@@ -677,4 +678,3 @@ impl TaskSource for MemoryTaskService {
         Ok(self.status(run_id))
     }
 }
-

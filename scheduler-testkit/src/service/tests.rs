@@ -24,10 +24,7 @@ fn task_updates_reach_every_run_of_the_task() {
     s.update_task(&TaskSpec::new("t1"), t(3)).unwrap();
     assert!(s.pending().iter().all(|r| !r.task_paused && r.priority == Priority::Medium));
     assert_eq!(s.edit_task("nope", |_| {}), Err(LeaseError::UnknownTask { task_id: "nope".into() }));
-    assert_eq!(
-        s.update_task(&TaskSpec::new("nope"), t(3)),
-        Err(LeaseError::UnknownTask { task_id: "nope".into() })
-    );
+    assert_eq!(s.update_task(&TaskSpec::new("nope"), t(3)), Err(LeaseError::UnknownTask { task_id: "nope".into() }));
 }
 
 #[test]

@@ -266,7 +266,13 @@ impl Conn {
     }
 
     /// The run's row if `token` fences it.
-    fn fence<'t>(&self, t: &'t mut Tables, run_id: &str, token: &ClaimToken, now: SystemTime) -> Result<&'t mut RunRow, DbError> {
+    fn fence<'t>(
+        &self,
+        t: &'t mut Tables,
+        run_id: &str,
+        token: &ClaimToken,
+        now: SystemTime,
+    ) -> Result<&'t mut RunRow, DbError> {
         let id = self.id(run_id);
         let Some(row) = t.runs.get_mut(&id) else { return err(ErrorKind::UnknownRun, format!("unknown run {id:?}")) };
         let presented = token.expose_secret();
@@ -350,7 +356,8 @@ impl Conn {
 
     fn caps_ok(&self, required: &[String], offered: &[String]) -> bool {
         let has = |c: &str| offered.iter().any(|o| o.trim() == c);
-        let required = required.iter().map(|c| if self.is(D::BlankCapabilitiesRequired) { c.as_str() } else { c.trim() });
+        let required =
+            required.iter().map(|c| if self.is(D::BlankCapabilitiesRequired) { c.as_str() } else { c.trim() });
         if self.is(D::CapabilitiesAnyOf) {
             let required: Vec<&str> = required.filter(|c| !c.is_empty()).collect();
             required.is_empty() || required.iter().any(|c| has(c))
@@ -487,7 +494,8 @@ impl Conn {
             .iter()
             .filter(|(_, r)| is_live(&r.status))
             .filter(|(_, r)| {
-                r.lease_until.is_some_and(|u| if self.is(D::RecoveryStrictLess) { u < request.now } else { u <= request.now })
+                r.lease_until
+                    .is_some_and(|u| if self.is(D::RecoveryStrictLess) { u < request.now } else { u <= request.now })
             })
             .map(|(id, r)| (id.clone(), r.clone()))
             .collect();
@@ -552,9 +560,8 @@ impl TaskSource for Conn {
         let _gate = self.enter().await;
         let t = self.t();
         let rows = t.runs.iter().filter(|(_, r)| r.status == "queued").filter_map(|(id, r)| self.snapshot(&t, id, r));
-        let rows = rows.filter(|s| {
-            !self.is(D::PendingOnlyClaimable) || (!s.task_paused && s.task_status.allows_claim())
-        });
+        let rows =
+            rows.filter(|s| !self.is(D::PendingOnlyClaimable) || (!s.task_paused && s.task_status.allows_claim()));
         let limit = if self.is(D::PendingPageLimit1000) { 1_000 } else { usize::MAX };
         out.extend(rows.take(limit));
         Ok(())
@@ -690,7 +697,13 @@ impl LeaseService for Conn {
         Ok(())
     }
 
-    async fn heartbeat(&self, run_id: &str, token: &ClaimToken, lease: Duration, now: SystemTime) -> Result<SystemTime, DbError> {
+    async fn heartbeat(
+        &self,
+        run_id: &str,
+        token: &ClaimToken,
+        lease: Duration,
+        now: SystemTime,
+    ) -> Result<SystemTime, DbError> {
         let _gate = self.enter().await;
         let Some(until) = now.checked_add(lease) else { return err(ErrorKind::InvalidInput, "lease overflows") };
         let mut t = self.t();
@@ -755,7 +768,11 @@ impl LeaseService for Conn {
             _ => {}
         }
         let Some(row) = t.runs.get_mut(&id) else {
-            let kind = if self.is(D::NeedsAttentionUnknownIsInvalid) { ErrorKind::InvalidTransition } else { ErrorKind::UnknownRun };
+            let kind = if self.is(D::NeedsAttentionUnknownIsInvalid) {
+                ErrorKind::InvalidTransition
+            } else {
+                ErrorKind::UnknownRun
+            };
             return err(kind, format!("no run {id:?} to mark"));
         };
         if !allowed.contains(&row.status.as_str()) {
@@ -780,7 +797,14 @@ impl LeaseService for Conn {
 }
 
 impl Conn {
-    async fn finish(&self, run_id: &str, token: &ClaimToken, now: SystemTime, to: &str, only_running: Defect) -> Result<(), DbError> {
+    async fn finish(
+        &self,
+        run_id: &str,
+        token: &ClaimToken,
+        now: SystemTime,
+        to: &str,
+        only_running: Defect,
+    ) -> Result<(), DbError> {
         let _gate = self.enter().await;
         let mut t = self.t();
         let strict = self.is(only_running);
@@ -814,7 +838,12 @@ impl SessionSource for Conn {
 }
 
 impl Conn {
-    async fn update_session(&self, id: &str, now: SystemTime, edit: impl FnOnce(&mut SessionSpec)) -> Result<(), DbError> {
+    async fn update_session(
+        &self,
+        id: &str,
+        now: SystemTime,
+        edit: impl FnOnce(&mut SessionSpec),
+    ) -> Result<(), DbError> {
         let _gate = self.enter().await;
         let mut t = self.t();
         match t.sessions.get_mut(&self.id(id)) {
@@ -963,7 +992,11 @@ impl StarvationStore for Conn {
         Ok(())
     }
 
-    async fn load_many<'a, I>(&'a self, run_ids: I, out: &'a mut Vec<Result<Option<Budget>, DbError>>) -> Result<(), DbError>
+    async fn load_many<'a, I>(
+        &'a self,
+        run_ids: I,
+        out: &'a mut Vec<Result<Option<Budget>, DbError>>,
+    ) -> Result<(), DbError>
     where
         I: Iterator<Item = &'a str> + Send + 'a,
     {
