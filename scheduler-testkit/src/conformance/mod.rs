@@ -12,10 +12,10 @@
 //! # Running the suite on your backend
 //!
 //! Your backend crate implements the core's traits on its own types (so no orphan rule
-//! is in the way): [`LeaseService`](scheduler_core::lease::LeaseService),
-//! [`SessionRegistry`](scheduler_core::lease::SessionRegistry),
-//! [`PauseControl`](scheduler_core::lease::PauseControl) and
-//! [`StarvationStore`](scheduler_core::seam::StarvationStore). Its
+//! is in the way): [`LeaseService`],
+//! [`SessionRegistry`],
+//! [`PauseControl`] and
+//! [`StarvationStore`]. Its
 //! `tests/conformance.rs` only implements [`Backend`], the one trait of this crate it
 //! needs. The complete recipe, `Cargo.toml` lines included, is the README's section
 //! "Running the conformance suite against your task service"; the repository compiles
