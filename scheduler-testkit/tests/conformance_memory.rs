@@ -3,16 +3,13 @@
 //! in parallel), a current-thread tokio runtime, and no runtime at all (racers on OS
 //! threads). Only the checks that reopen a store are skipped: memory cannot.
 
-use scheduler_testkit::conformance::{self, Area, MemoryBackend, Skip, catalogue};
+use scheduler_testkit::conformance::{self, Area, MemoryBackend, Needs, Skip, catalogue};
 
 fn expect_memory_report(report: &conformance::ConformanceReport) {
     report.assert_ok();
     let all: Vec<&str> = catalogue().iter().map(|c| c.check).collect();
-    let reopening: Vec<&str> = catalogue()
-        .iter()
-        .filter(|c| c.area == Area::Durability && c.check != "handles_share_one_store")
-        .map(|c| c.check)
-        .collect();
+    let reopening: Vec<&str> = catalogue().iter().filter(|c| c.needs == Needs::Reopen).map(|c| c.check).collect();
+    assert_eq!(reopening.len(), 5);
     let skipped: Vec<(&str, Skip)> = reopening.iter().map(|c| (*c, Skip::NoReopen)).collect();
     assert_eq!(report.skipped(), skipped);
     let passed: Vec<&str> = all.iter().copied().filter(|c| !reopening.contains(c)).collect();

@@ -309,7 +309,8 @@ pub trait Backend {
 
     /// Opens `store` again after every handle on it was dropped, as a restarted process
     /// would, or `None` when the backend cannot (then the durability checks are
-    /// skipped). The default is `None`.
+    /// skipped). The default is `None`. The suite probes it once per run, on a store of
+    /// its own, before the first durability check.
     fn reopen(&self, store: &Self::Store) -> impl Future<Output = Option<Handles<Self>>> {
         let _ = store;
         async { None }
@@ -432,10 +433,26 @@ impl Area {
 
 /// What a check needs beyond a fresh store.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Needs {
+pub enum Needs {
+    /// A fresh store and one set of handles: every backend can run it.
     Fresh,
+    /// Further independent handles ([`Backend::independent_handles`]).
     Independent,
+    /// Reopening the store ([`Backend::reopen`]).
     Reopen,
+}
+
+/// One check of the suite, as [`catalogue`] lists it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CheckInfo {
+    /// The check function's name (in [`checks`]).
+    pub check: &'static str,
+    /// Its area.
+    pub area: Area,
+    /// The rules it checks.
+    pub rules: &'static [&'static str],
+    /// What it needs of the backend.
+    pub needs: Needs,
 }
 
 /// Runs checks (or only lists them) and collects the report.
@@ -443,19 +460,23 @@ pub(crate) struct Runner<'a, B: Backend + ?Sized> {
     backend: Option<&'a B>,
     area: Area,
     can_reopen: Option<bool>,
-    pub(crate) report: ConformanceReport,
+    report: ConformanceReport,
+    listed: Vec<CheckInfo>,
 }
 
 impl<'a, B: Backend + ?Sized> Runner<'a, B> {
+    fn new(backend: Option<&'a B>) -> Self {
+        let report = ConformanceReport::default();
+        Runner { backend, area: Area::Enqueue, can_reopen: None, report, listed: Vec::new() }
+    }
+
     pub(crate) async fn check<F, Fut>(&mut self, name: &'static str, rules: &'static [&'static str], needs: Needs, f: F)
     where
         F: FnOnce(Fixture<'a, B>) -> Fut,
         Fut: Future<Output = Outcome>,
     {
-        let result = |verdict| CheckResult { check: name, area: self.area, rules, verdict };
         let Some(backend) = self.backend else {
-            let entry = result(Verdict::Passed);
-            self.report.push(entry);
+            self.listed.push(CheckInfo { check: name, area: self.area, rules, needs });
             return;
         };
         let verdict = match needs {
@@ -505,7 +526,7 @@ async fn run_into<'a, B: Backend + ?Sized>(runner: &mut Runner<'a, B>, area: Are
 
 /// Runs every check of `area`, each on a fresh store from `backend`.
 pub async fn run_area<B: Backend + ?Sized>(backend: &B, area: Area) -> ConformanceReport {
-    let mut runner = Runner { backend: Some(backend), area, can_reopen: None, report: ConformanceReport::default() };
+    let mut runner = Runner::new(Some(backend));
     run_into(&mut runner, area).await;
     runner.report
 }
@@ -513,8 +534,7 @@ pub async fn run_area<B: Backend + ?Sized>(backend: &B, area: Area) -> Conforman
 /// Runs the whole suite, area by area, each check on a fresh store from `backend`, and
 /// reports every failure (a failing check does not stop the others).
 pub async fn run_all<B: Backend + ?Sized>(backend: &B) -> ConformanceReport {
-    let mut runner =
-        Runner { backend: Some(backend), area: Area::Enqueue, can_reopen: None, report: ConformanceReport::default() };
+    let mut runner = Runner::new(Some(backend));
     for area in Area::ALL {
         run_into(&mut runner, area).await;
     }
@@ -530,15 +550,14 @@ pub async fn run_all<B: Backend + ?Sized>(backend: &B) -> ConformanceReport {
 /// assert!(checks.iter().any(|c| c.check == "claim_is_atomic" && c.area == Area::Concurrency));
 /// assert!(checks.iter().any(|c| c.rules.contains(&"token.exact")));
 /// ```
-pub fn catalogue() -> Vec<CheckResult> {
-    let mut runner: Runner<'_, MemoryBackend> =
-        Runner { backend: None, area: Area::Enqueue, can_reopen: None, report: ConformanceReport::default() };
+pub fn catalogue() -> Vec<CheckInfo> {
+    let mut runner: Runner<'_, MemoryBackend> = Runner::new(None);
     futures::executor::block_on(async {
         for area in Area::ALL {
             run_into(&mut runner, area).await;
         }
     });
-    runner.report.checks
+    runner.listed
 }
 
 /// Registers checks with a runner: `checks!(runner; name(rules..) [needs], ...)`.
