@@ -50,7 +50,7 @@ fn bench_cycle(c: &mut Criterion, table: &mut AllocTable, id: &str, mut cycle_fn
         counts.sessions_scanned,
         counts.wake_succeeded,
         counts.no_match_runs,
-        counts.recently_notified,
+        counts.recently_notified_runs,
         counts.starved_runs
     );
     table.push(AllocRow::measure(format!("run_once/{id}"), ALLOC_CYCLES, || {

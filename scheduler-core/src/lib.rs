@@ -146,7 +146,7 @@
 //!
 //! // Within the cooldown the same pair is not woken again.
 //! let report = scheduler.run_once().await;
-//! assert_eq!(report.counts().recently_notified, 1);
+//! assert_eq!(report.counts().recently_notified_runs, 1);
 //! assert_eq!(scheduler.stats().wake_succeeded, 1);
 //! # Ok::<(), scheduler_core::BuildError>(())
 //! # }).unwrap();
@@ -183,6 +183,7 @@ pub mod view;
 
 pub use error::{BatchStep, BuildError, Call, Concern, Error, Stopped};
 pub use report::{CycleCounts, CycleKind, CycleReport, CycleResult, Outcome, RebuildReport};
-pub use scheduler::{Scheduler, SchedulerError, SchedulerReport};
+pub use run_loop::Runnable;
+pub use scheduler::{LadderScheduler, Scheduler, SchedulerError, SchedulerReport};
 pub use settings::{Builder, Settings};
 pub use stats::{Stats, StatsHandle};

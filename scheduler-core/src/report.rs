@@ -61,7 +61,7 @@ pub struct CycleCounts {
     /// Claimable runs with no eligible session.
     pub no_match_runs: usize,
     /// Runs whose every eligible session was in cooldown for them.
-    pub recently_notified: usize,
+    pub recently_notified_runs: usize,
     /// Runs skipped as not claimable.
     pub unclaimable_runs: usize,
     /// Whether the cycle was paused (or failed closed on an unreadable pause flag).
@@ -69,9 +69,9 @@ pub struct CycleCounts {
     /// Starved runs (fanned out or no-match).
     pub starved_runs: usize,
     /// Worker spawns requested.
-    pub spawn_requested: usize,
+    pub spawns_requested: usize,
     /// Runs marked `needs_attention`.
-    pub needs_attention: usize,
+    pub needs_attention_runs: usize,
     /// Pending rows ignored because an earlier row (in run order) has the same trimmed
     /// run id.
     pub duplicate_runs: usize,

@@ -39,6 +39,25 @@ pub type SchedulerError<T, S, W, P = NoPauseStore, B = NoStarvationStore, A = No
 pub type SchedulerReport<'a, T, S, W, P = NoPauseStore, B = NoStarvationStore, A = NoEscalation> =
     CycleReport<'a, <T as TaskSource>::Run, <T as TaskSource>::Recovered, SchedulerError<T, S, W, P, B, A>>;
 
+/// The common shape of a scheduler with a convergence ladder (a starvation store `B`
+/// and an escalation actor `A`), the optional seams after them, so a struct can store
+/// one without spelling every default:
+///
+/// ```
+/// # use scheduler_core::{clock::SystemClock, LadderScheduler, Scheduler};
+/// # use scheduler_core::observer::NoopObserver;
+/// # use scheduler_core::seam::NoPauseStore;
+/// # fn same<T, S, W, B, A>(s: LadderScheduler<T, S, W, B, A>) -> Scheduler<T, S, W, SystemClock, NoPauseStore, B, A, NoopObserver>
+/// # where T: scheduler_core::seam::TaskSource, S: scheduler_core::seam::SessionSource,
+/// #   W: scheduler_core::seam::Waker<T::Run, S::Session>, B: scheduler_core::seam::StarvationStore,
+/// #   A: scheduler_core::seam::EscalationActor<T::Run> { s }
+/// ```
+///
+/// Without a ladder, [`Scheduler<T, S, W>`](Scheduler) and `Scheduler<T, S, W, C>` (a
+/// clock) are already short.
+pub type LadderScheduler<T, S, W, B, A, C = SystemClock, P = NoPauseStore, O = NoopObserver> =
+    Scheduler<T, S, W, C, P, B, A, O>;
+
 /// The mechanical task scheduler: one sweep / select / wake / escalate cycle at a time.
 ///
 /// Generic over its seams, with the optional ones defaulting to no-op types: a
@@ -571,8 +590,8 @@ where
             |run, session| cooldown.is_cooling(trim(run.run_id()), trim(session.session_id()), now),
         );
         let sel = b.selection.counts();
-        counts.unclaimable_runs = sel.unclaimable;
-        counts.recently_notified = sel.recently_notified;
+        counts.unclaimable_runs = sel.unclaimable_runs;
+        counts.recently_notified_runs = sel.recently_notified_runs;
         counts.no_match_runs = b.selection.no_match().len();
         counts.starved_runs = b.selection.starved().len();
         counts.duplicate_runs = b.selection.duplicate_runs().len();
@@ -808,7 +827,7 @@ where
         match flatten(result, spawn, Call::RequestSpawn, || Concern::Run(id.to_owned())) {
             Ok(SpawnOutcome::Requested) => {
                 step.spawn_requested(now);
-                counts.spawn_requested += 1;
+                counts.spawns_requested += 1;
                 b.spawn_requested.push(ri);
                 self.observer.escalated(id, trim(run.task_id()), Tier::Spawn);
             }
@@ -852,7 +871,7 @@ where
         let mark = |source| Error::MarkNeedsAttention { run_id: id.to_owned(), source };
         match flatten(result, mark, Call::MarkNeedsAttention, || Concern::Run(id.to_owned())) {
             Ok(MarkOutcome::Marked) => {
-                counts.needs_attention += 1;
+                counts.needs_attention_runs += 1;
                 b.needs_attention.push(ri);
                 self.observer.escalated(id, trim(run.task_id()), Tier::NeedsAttention);
                 Some(MarkOutcome::Marked)

@@ -121,9 +121,9 @@ pub struct SelectionInput<'a, R, A, S> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct SelectionCounts {
     /// Runs skipped as not claimable.
-    pub unclaimable: usize,
+    pub unclaimable_runs: usize,
     /// Runs whose every eligible session was in cooldown.
-    pub recently_notified: usize,
+    pub recently_notified_runs: usize,
 }
 
 /// "No value" for an interned field (an empty channel or agent name, say).
@@ -524,7 +524,7 @@ impl Selection {
                 continue; // an ignored duplicate
             }
             if !claimable(run) {
-                self.counts.unclaimable += 1;
+                self.counts.unclaimable_runs += 1;
                 continue;
             }
             let part = self.partition_of(run, sessions);
@@ -710,7 +710,7 @@ impl Selection {
                 !self.targeted[g as usize] && !in_cooldown(run, &sessions[self.g_session[g as usize] as usize])
             });
             let Some(g) = chosen else {
-                self.counts.recently_notified += 1;
+                self.counts.recently_notified_runs += 1;
                 return;
             };
             self.targeted[g as usize] = true;

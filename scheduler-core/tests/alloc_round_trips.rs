@@ -73,8 +73,8 @@ fn scenario_with<B: StarvationStore + 'static>(k: usize, seam: B, store: MemoryS
             status_batches: tasks.status_batches().len() - batches_before,
         });
         match cycle {
-            4 => assert_eq!(counts.spawn_requested, k, "cycle 4 requests a spawn for every run"),
-            10 => assert_eq!(counts.needs_attention, k, "cycle 10 marks every run"),
+            4 => assert_eq!(counts.spawns_requested, k, "cycle 4 requests a spawn for every run"),
+            10 => assert_eq!(counts.needs_attention_runs, k, "cycle 10 marks every run"),
             _ => {}
         }
         let expected_rows = if cycle == 10 { 0 } else { k };

@@ -62,10 +62,10 @@ fn cooling_cooldown_churn_allocates_nothing() {
         let (counts, stats) = measure(&mut run);
         assert_none(&format!("cooling cycle {k}"), stats);
         total.wake_succeeded += counts.wake_succeeded;
-        total.recently_notified += counts.recently_notified;
+        total.recently_notified_runs += counts.recently_notified_runs;
     }
     assert!(total.wake_succeeded > 0, "wakes happened");
-    assert!(total.recently_notified > 0, "the cooldown held some runs back");
+    assert!(total.recently_notified_runs > 0, "the cooldown held some runs back");
 }
 
 /// A cycle with wakes, cooldown updates and a starved run on the ladder (store loads,
@@ -99,7 +99,7 @@ fn ladder_cycles_allocate_nothing() {
         let (counts, stats) = measure(|| cycle(&mut scheduler, &clock));
         assert_none(&format!("ladder cycle {k}"), stats);
         assert_eq!(counts.starved_runs, 1);
-        assert_eq!(counts.spawn_requested, usize::from(k == 4), "cycle {k}");
+        assert_eq!(counts.spawns_requested, usize::from(k == 4), "cycle {k}");
         assert!(!scheduler.cooldown().is_empty());
         assert_eq!(store.get("starved-run").expect("budget row").wake_count, k);
     }

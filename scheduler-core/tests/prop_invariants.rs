@@ -336,7 +336,7 @@ fn run_scenario(sc: &Scenario) -> Result<(), TestCaseError> {
             })
             .collect();
         let cooldown_before: Cooldown = scheduler.cooldown().clone();
-        let wakes_before = waker.wakes().len();
+        let wakes_before = waker.attempts().len();
         let now = clock.now();
 
         // Run the cycle.
@@ -354,7 +354,7 @@ fn run_scenario(sc: &Scenario) -> Result<(), TestCaseError> {
         let lost = LostWrites::from_errors(report.errors());
 
         let wakes = log.take_wakes();
-        let records = waker.wakes()[wakes_before..].to_vec();
+        let records = waker.attempts()[wakes_before..].to_vec();
         // The observer saw exactly the wakes the waker received, in order.
         prop_assert_eq!(
             wakes.iter().map(|(r, s, _)| (r.clone(), s.clone())).collect::<Vec<_>>(),

@@ -31,7 +31,7 @@
 //!     .build()
 //!     .unwrap();
 //! futures::executor::block_on(scheduler.run_once());
-//! assert_eq!(waker.pairs(), [("run-1".to_owned(), "sess-1".to_owned())]);
+//! assert_eq!(waker.attempted_pairs(), [("run-1".to_owned(), "sess-1".to_owned())]);
 //! assert_eq!(waker.batches(), [1]);
 //! ```
 //!

@@ -242,7 +242,7 @@ pub(crate) fn account(config: &FleetConfig, fleet: &Fleet, jobs: &[Job], stats: 
         ("wakes failed", stats.wake_failed, c.wakes_unreachable),
         ("leases recovered", stats.recovered_leases, c.recovered),
         ("spawns requested", stats.spawns_requested, c.sessions_spawned),
-        ("needs attention", stats.needs_attention, c.marked),
+        ("needs attention", stats.needs_attention_runs, c.marked),
     ];
     for (what, theirs, ours) in checks {
         if theirs != ours {
@@ -423,12 +423,12 @@ impl fmt::Display for FleetReport {
         t.row("cycles", s.cycles, &format!("{} panicked", s.cycle_panics))?;
         t.row("wake attempts", s.wake_attempts, &format!("{} succeeded, {} failed", s.wake_succeeded, s.wake_failed))?;
         t.row("recovered leases", s.recovered_leases, &format!("{} sweep errors", s.recovery_errors))?;
-        t.row("no-match runs", s.no_match, "summed over cycles")?;
-        t.row("recently notified", s.recently_notified, "summed over cycles")?;
-        t.row("unclaimable runs", s.unclaimable, "summed over cycles (blocked tasks)")?;
-        t.row("starved runs", s.starved, "summed over cycles")?;
+        t.row("no-match runs", s.no_match_runs, "summed over cycles")?;
+        t.row("recently notified", s.recently_notified_runs, "summed over cycles")?;
+        t.row("unclaimable runs", s.unclaimable_runs, "summed over cycles (blocked tasks)")?;
+        t.row("starved runs", s.starved_runs, "summed over cycles")?;
         t.row("spawns requested", s.spawns_requested, "")?;
-        t.row("needs attention", s.needs_attention, "")?;
+        t.row("needs attention", s.needs_attention_runs, "")?;
         let f = t.0;
         if self.is_clean() {
             writeln!(
