@@ -180,6 +180,7 @@ pub mod selection;
 mod settings;
 pub mod stats;
 pub mod view;
+pub mod why;
 
 pub use error::{BatchStep, BuildError, Call, Concern, Error, Stopped};
 pub use report::{CycleCounts, CycleKind, CycleReport, CycleResult, Outcome, RebuildReport};
