@@ -169,6 +169,9 @@ pub mod eligibility;
 pub mod error;
 pub mod ladder;
 pub mod lease;
+#[cfg(feature = "metrics")]
+#[cfg_attr(docsrs, doc(cfg(feature = "metrics")))]
+pub mod metrics;
 pub mod model;
 pub mod observer;
 pub mod ordering;
