@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 use criterion::{BenchmarkId, Criterion, SamplingMode, criterion_group, criterion_main};
 use scheduler_benches::{AllocRow, AllocTable, SIZES, VARIANTS, budget, size_name, variant_name};
 use scheduler_core::CycleCounts;
-use scheduler_testkit::alloc::CountingAllocator;
-use scheduler_testkit::workload::{Variant, Workload, cycle};
+use scheduler_bench_support::alloc::CountingAllocator;
+use scheduler_bench_support::workload::{Variant, Workload, cycle};
 
 #[global_allocator]
 static ALLOC: CountingAllocator = CountingAllocator::new();

@@ -20,7 +20,7 @@ use scheduler_testkit::scripted::{ScriptedSessions, ScriptedTasks};
 use scheduler_testkit::snapshot::{RunSnapshot, SessionSnapshot};
 use scheduler_testkit::stores::MemoryStarvationStore;
 use scheduler_testkit::waker::RecordingWaker;
-use scheduler_testkit::workload::block_on_ready;
+use scheduler_bench_support::workload::block_on_ready;
 
 const CYCLES: usize = 12;
 

@@ -10,10 +10,10 @@ use std::time::Duration;
 
 use scheduler_core::selection::{Selection, SelectionInput};
 use scheduler_core::{CycleCounts, CycleKind, Scheduler};
-use scheduler_testkit::alloc::{AllocStats, CountingAllocator, measure};
+use scheduler_bench_support::alloc::{AllocStats, CountingAllocator, measure};
 use scheduler_testkit::snapshot::RunSnapshot;
 use scheduler_testkit::stores::MemoryStarvationStore;
-use scheduler_testkit::workload::{
+use scheduler_bench_support::workload::{
     CYCLE_STEP, NoopActor, NoopWaker, Variant, Workload, block_on_ready, clock_start, cycle, t0,
 };
 

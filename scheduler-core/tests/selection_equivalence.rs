@@ -287,11 +287,11 @@ fn long_partition_walks_every_chunk() {
 /// The W(N, M) benchmark workloads select exactly like the reference too.
 #[test]
 fn benchmark_workloads_match_reference() {
-    use scheduler_testkit::workload::{Variant, Workload};
+    use scheduler_bench_support::workload::{Variant, Workload};
     for (n, m) in [(100, 10), (1000, 100), (300, 1000)] {
         for variant in [Variant::Steady, Variant::Starved] {
             let w = Workload::new(n, m, variant);
-            let now = scheduler_testkit::workload::clock_start() + Duration::from_secs(61);
+            let now = scheduler_bench_support::workload::clock_start() + Duration::from_secs(61);
             let min_age = if variant == Variant::Steady { Duration::ZERO } else { Duration::from_secs(120) };
             let mut selection = Selection::new();
             selection.select(
