@@ -9,10 +9,10 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion, SamplingMode, criterion_group, criterion_main};
-use scheduler_benches::{AllocRow, AllocTable, SIZES, VARIANTS, budget, size_name, variant_name};
-use scheduler_core::CycleCounts;
 use scheduler_bench_support::alloc::CountingAllocator;
 use scheduler_bench_support::workload::{Variant, Workload, cycle};
+use scheduler_benches::{AllocRow, AllocTable, SIZES, VARIANTS, budget, size_name, variant_name};
+use scheduler_core::CycleCounts;
 
 #[global_allocator]
 static ALLOC: CountingAllocator = CountingAllocator::new();

@@ -10,17 +10,17 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion, SamplingMode, criterion_group, criterion_main};
+use scheduler_bench_support::alloc::CountingAllocator;
+use scheduler_bench_support::workload::{NoopActor, NoopWaker, Variant, Workload, cycle};
 use scheduler_benches::{AllocRow, AllocTable, budget, size_name, variant_name};
 use scheduler_core::Scheduler;
 use scheduler_core::ladder::Thresholds;
 use scheduler_core::model::Scope;
 use scheduler_core::view::SessionView;
-use scheduler_bench_support::alloc::CountingAllocator;
 use scheduler_testkit::registry::MemorySessions;
 use scheduler_testkit::service::{ClaimRequest, MemoryTaskService};
 use scheduler_testkit::snapshot::RunSnapshot;
 use scheduler_testkit::stores::MemoryStarvationStore;
-use scheduler_bench_support::workload::{NoopActor, NoopWaker, Variant, Workload, cycle};
 
 #[global_allocator]
 static ALLOC: CountingAllocator = CountingAllocator::new();

@@ -431,12 +431,30 @@ mod tests {
 
     #[test]
     fn normalisation_defaults_zeroes_and_clamps() {
-        let th = Thresholds::default().fan_out_after(0).spawn_after(0).event_after(0).needs_attention_after(0).min_queued_age(Duration::ZERO).normalized();
+        let th = Thresholds::default()
+            .fan_out_after(0)
+            .spawn_after(0)
+            .event_after(0)
+            .needs_attention_after(0)
+            .min_queued_age(Duration::ZERO)
+            .normalized();
         assert_eq!(th, Thresholds::DEFAULT);
-        let th = Thresholds::default().fan_out_after(3).spawn_after(1).event_after(2).needs_attention_after(9).min_queued_age(Duration::from_secs(5)).normalized();
+        let th = Thresholds::default()
+            .fan_out_after(3)
+            .spawn_after(1)
+            .event_after(2)
+            .needs_attention_after(9)
+            .min_queued_age(Duration::from_secs(5))
+            .normalized();
         assert_eq!((th.fan_out_after, th.spawn_after, th.event_after, th.needs_attention_after), (3, 3, 3, 9));
         assert_eq!(th.min_queued_age, Duration::from_secs(5));
-        let th = Thresholds::default().fan_out_after(1).spawn_after(2).event_after(3).needs_attention_after(1).min_queued_age(Duration::from_secs(1)).normalized();
+        let th = Thresholds::default()
+            .fan_out_after(1)
+            .spawn_after(2)
+            .event_after(3)
+            .needs_attention_after(1)
+            .min_queued_age(Duration::from_secs(1))
+            .normalized();
         assert_eq!(th.needs_attention_after, 3);
     }
 

@@ -836,8 +836,12 @@ where
         if climbing.is_empty() {
             return;
         }
-        let result =
-            guard.call(Call::LoadBudgets, store.load_many(climbing.iter().map(|&k| budget_key(runs, listed, k)), &mut b.loaded)).await;
+        let result = guard
+            .call(
+                Call::LoadBudgets,
+                store.load_many(climbing.iter().map(|&k| budget_key(runs, listed, k)), &mut b.loaded),
+            )
+            .await;
         let step = |runs, source| Error::StoreBatch { step: BatchStep::LoadBudgets, runs, source };
         let Some(results) = check_batch(result, &mut b.loaded, climbing.len(), &mut b.errors, step, LOADS) else {
             return;
@@ -898,7 +902,8 @@ where
         let b = &mut self.buf;
         let run = &b.runs[ri as usize];
         let id = trim(run.run_id());
-        let result = guard.call(Call::EmitStarved, actor.emit_starved(run, queued_age(now, run.queued_at()), now)).await;
+        let result =
+            guard.call(Call::EmitStarved, actor.emit_starved(run, queued_age(now, run.queued_at()), now)).await;
         let emit = |source| Error::EmitStarved { run_id: id.to_owned(), source };
         match flatten(result, emit, Call::EmitStarved, || Concern::Run(id.to_owned())) {
             Ok(()) => {
@@ -1003,7 +1008,9 @@ where
         }
         let key = |j: u32| trim(listed[j as usize].0.as_ref());
         b.statuses.clear();
-        let result = guard.call(Call::RunStatuses, self.tasks.run_statuses(picked.iter().map(|&j| key(j)), &mut b.statuses)).await;
+        let result = guard
+            .call(Call::RunStatuses, self.tasks.run_statuses(picked.iter().map(|&j| key(j)), &mut b.statuses))
+            .await;
         let step = |runs, source| Error::RunStatusBatch { runs, source };
         let Some(results) = check_batch(result, &mut b.statuses, picked.len(), &mut b.errors, step, STATUSES) else {
             return;

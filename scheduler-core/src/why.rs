@@ -44,8 +44,7 @@ use std::cmp::Ordering;
 use std::fmt;
 
 use crate::eligibility::{
-    capabilities_cover, channel_matches, is_potentially_claimable, owner_matches, scope_matches,
-    session_has_capability,
+    capabilities_cover, channel_matches, is_potentially_claimable, owner_matches, scope_matches, session_has_capability,
 };
 use crate::model::SessionState;
 use crate::ordering::compare_runs;
@@ -222,8 +221,7 @@ impl<'a, R: RunView, A: ActiveRunView, S: SessionView> Explainer<'a, R, A, S> {
 
     /// A session row that is a session: a non-empty id, not an ignored duplicate.
     fn is_session(&self, si: usize) -> bool {
-        !trim(self.sessions[si].session_id()).is_empty()
-            && !self.selection.duplicate_sessions().contains(&(si as u32))
+        !trim(self.sessions[si].session_id()).is_empty() && !self.selection.duplicate_sessions().contains(&(si as u32))
     }
 
     fn targeted(&self, ri: usize) -> bool {
@@ -237,10 +235,7 @@ impl<'a, R: RunView, A: ActiveRunView, S: SessionView> Explainer<'a, R, A, S> {
 
     /// Whether session `si` was targeted by a run before `ri` in selection order.
     fn taken_before(&self, si: usize, ri: usize) -> bool {
-        self.selection
-            .targets()
-            .iter()
-            .any(|&(r, s)| s as usize == si && self.precedes(r as usize, ri))
+        self.selection.targets().iter().any(|&(r, s)| s as usize == si && self.precedes(r as usize, ri))
     }
 
     /// Selection order: priority, queued-at, run id, then input order.

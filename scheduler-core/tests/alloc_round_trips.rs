@@ -10,6 +10,7 @@
 
 use std::time::Duration;
 
+use scheduler_bench_support::workload::block_on_ready;
 use scheduler_core::Scheduler;
 use scheduler_core::ladder::Budget;
 use scheduler_core::seam::StarvationStore;
@@ -20,7 +21,6 @@ use scheduler_testkit::scripted::{ScriptedSessions, ScriptedTasks};
 use scheduler_testkit::snapshot::{RunSnapshot, SessionSnapshot};
 use scheduler_testkit::stores::MemoryStarvationStore;
 use scheduler_testkit::waker::RecordingWaker;
-use scheduler_bench_support::workload::block_on_ready;
 
 const CYCLES: usize = 12;
 

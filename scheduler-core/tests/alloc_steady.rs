@@ -8,14 +8,14 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use scheduler_core::selection::{Selection, SelectionInput};
-use scheduler_core::{CycleCounts, CycleKind, Scheduler};
 use scheduler_bench_support::alloc::{AllocStats, CountingAllocator, measure};
-use scheduler_testkit::snapshot::RunSnapshot;
-use scheduler_testkit::stores::MemoryStarvationStore;
 use scheduler_bench_support::workload::{
     CYCLE_STEP, NoopActor, NoopWaker, Variant, Workload, block_on_ready, clock_start, cycle, t0,
 };
+use scheduler_core::selection::{Selection, SelectionInput};
+use scheduler_core::{CycleCounts, CycleKind, Scheduler};
+use scheduler_testkit::snapshot::RunSnapshot;
+use scheduler_testkit::stores::MemoryStarvationStore;
 
 #[global_allocator]
 static ALLOC: CountingAllocator = CountingAllocator::new();

@@ -176,7 +176,15 @@ fn all_tiers_can_fire_in_one_cycle_in_order() {
     let (rig, queued) = starved_rig();
     let mut s = rig
         .builder()
-        .starvation_thresholds(Thresholds::default().fan_out_after(1).spawn_after(1).event_after(1).needs_attention_after(1).min_queued_age(secs(60)).normalized())
+        .starvation_thresholds(
+            Thresholds::default()
+                .fan_out_after(1)
+                .spawn_after(1)
+                .event_after(1)
+                .needs_attention_after(1)
+                .min_queued_age(secs(60))
+                .normalized(),
+        )
         .starvation_store(rig.store.clone())
         .escalation_actor(rig.actor.clone())
         .build()

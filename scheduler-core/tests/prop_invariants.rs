@@ -271,7 +271,14 @@ fn run_scenario(sc: &Scenario) -> Result<(), TestCaseError> {
     let mut scheduler: Sched = Scheduler::builder(tasks.clone(), sessions.clone(), waker.clone())
         .clock(clock.clone())
         .wake_cooldown(sc.cooldown)
-        .starvation_thresholds(Thresholds::default().fan_out_after(a).spawn_after(b).event_after(c).needs_attention_after(d).min_queued_age(Duration::from_secs(120)))
+        .starvation_thresholds(
+            Thresholds::default()
+                .fan_out_after(a)
+                .spawn_after(b)
+                .event_after(c)
+                .needs_attention_after(d)
+                .min_queued_age(Duration::from_secs(120)),
+        )
         .starvation_age(sc.min_age)
         .pause_store(pause.clone())
         .starvation_store(store.clone())

@@ -206,7 +206,12 @@ fn a_hung_spawn_times_out_naming_seam_and_run_and_the_cycle_goes_on() {
     let rig = Rig::new();
     starved(&rig, "r1");
     starved(&rig, "r2");
-    let th = Thresholds::default().fan_out_after(1).spawn_after(1).event_after(1).needs_attention_after(5).min_queued_age(mins(2));
+    let th = Thresholds::default()
+        .fan_out_after(1)
+        .spawn_after(1)
+        .event_after(1)
+        .needs_attention_after(5)
+        .min_queued_age(mins(2));
     let mut s = rig
         .builder()
         .starvation_thresholds(th)
@@ -276,7 +281,14 @@ fn shutdown_abandons_a_cycle_hung_in_a_seam_and_reports_it() {
     let events = Events::default();
     let mut s = rig
         .builder()
-        .starvation_thresholds(Thresholds::default().fan_out_after(1).spawn_after(1).event_after(1).needs_attention_after(1).min_queued_age(mins(2)))
+        .starvation_thresholds(
+            Thresholds::default()
+                .fan_out_after(1)
+                .spawn_after(1)
+                .event_after(1)
+                .needs_attention_after(1)
+                .min_queued_age(mins(2)),
+        )
         .seam_timeout(mins(60))
         .observer(events.clone())
         .ladder(rig.store.clone(), trap(&rig, "request_spawn", "r1", Act::Hang))
@@ -390,7 +402,12 @@ fn a_cooldown_stamp_later_than_now_does_not_hold_its_pair() {
 fn ladder_arithmetic_survives_a_backwards_step() {
     let rig = Rig::new();
     rig.tasks.push_pending(RunSnapshot::queued("r1", "t1").queued_at(rig.ago(mins(180))));
-    let th = Thresholds::default().fan_out_after(1).spawn_after(2).event_after(3).needs_attention_after(4).min_queued_age(mins(2));
+    let th = Thresholds::default()
+        .fan_out_after(1)
+        .spawn_after(2)
+        .event_after(3)
+        .needs_attention_after(4)
+        .min_queued_age(mins(2));
     let mut s = rig.builder().starvation_thresholds(th).ladder(rig.store.clone(), rig.actor.clone()).build().unwrap();
     cycle(&mut s);
     rig.clock.advance(secs(15));
@@ -448,7 +465,12 @@ fn a_run_listed_twice_is_one_run_escalated_at_most_once_per_cycle() {
         RunSnapshot::queued(" r1 ", "t1").priority(Priority::High).queued_at(queued),
     ]);
     rig.sessions.set([SessionSnapshot::active("s1")]);
-    let th = Thresholds::default().fan_out_after(1).spawn_after(1).event_after(1).needs_attention_after(1).min_queued_age(mins(2));
+    let th = Thresholds::default()
+        .fan_out_after(1)
+        .spawn_after(1)
+        .event_after(1)
+        .needs_attention_after(1)
+        .min_queued_age(mins(2));
     let mut s = rig
         .builder()
         .starvation_thresholds(th)

@@ -43,7 +43,10 @@ fn why(runs: Vec<RunSnapshot>, sessions: Vec<SessionSnapshot>, active: Vec<Activ
 #[test]
 fn no_session_in_scope() {
     let sessions = vec![session("sess-1").workspace("ws-b")];
-    assert_eq!(why(vec![run("run-1").workspace("ws-a")], sessions.clone(), vec![]), Some(WhyNotWoken::NoSessionInScope));
+    assert_eq!(
+        why(vec![run("run-1").workspace("ws-a")], sessions.clone(), vec![]),
+        Some(WhyNotWoken::NoSessionInScope)
+    );
     // A global run needs a session without a workspace.
     assert_eq!(why(vec![run("run-1")], sessions, vec![]), Some(WhyNotWoken::NoSessionInScope));
 }
@@ -57,7 +60,10 @@ fn no_session_on_channel() {
 #[test]
 fn no_session_for_owner() {
     let sessions = vec![session("sess-1").agent("reviewer")];
-    assert_eq!(why(vec![run("run-1").pool_owner("coder")], sessions.clone(), vec![]), Some(WhyNotWoken::NoSessionForOwner));
+    assert_eq!(
+        why(vec![run("run-1").pool_owner("coder")], sessions.clone(), vec![]),
+        Some(WhyNotWoken::NoSessionForOwner)
+    );
     assert_eq!(why(vec![run("run-1").session_owner("sess-9")], sessions, vec![]), Some(WhyNotWoken::NoSessionForOwner));
 }
 
@@ -70,7 +76,8 @@ fn no_session_with_capabilities() {
 
 #[test]
 fn every_candidate_inactive() {
-    let sessions = vec![session("sess-1").state(SessionState::Inactive), session("sess-2").state(SessionState::Stopped)];
+    let sessions =
+        vec![session("sess-1").state(SessionState::Inactive), session("sess-2").state(SessionState::Stopped)];
     assert_eq!(why(vec![run("run-1")], sessions, vec![]), Some(WhyNotWoken::CandidatesInactive));
 }
 
@@ -149,10 +156,7 @@ fn the_scheduler_lists_every_run_not_woken_in_run_order() {
     let mut s = rig.build();
     drop(block_on(s.run_once()));
     let listed: Vec<_> = s.not_woken().collect();
-    assert_eq!(
-        listed,
-        [("run-a", WhyNotWoken::NoSessionOnChannel), ("run-c", WhyNotWoken::NoSessionWithCapabilities)]
-    );
+    assert_eq!(listed, [("run-a", WhyNotWoken::NoSessionOnChannel), ("run-c", WhyNotWoken::NoSessionWithCapabilities)]);
     block_on(s.rebuild()).unwrap();
     assert_eq!(s.not_woken().count(), 0, "a rebuild forgets the last cycle");
 }

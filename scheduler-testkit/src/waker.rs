@@ -120,7 +120,8 @@ impl RecordingWaker {
     fn deliver<R: RunView, S: SessionView>(&self, t: &WakeTarget<'_, R, S>) -> Result<(), FakeError> {
         let mut i = self.lock();
         let (run_id, session_id) = (t.run.run_id().trim(), t.session.session_id().trim());
-        let record = WakeRecord { run_id: run_id.to_owned(), session_id: session_id.to_owned(), reason: t.reason.to_owned() };
+        let record =
+            WakeRecord { run_id: run_id.to_owned(), session_id: session_id.to_owned(), reason: t.reason.to_owned() };
         i.wakes.push((record, false));
         let refused = i.fail_sessions.iter().any(|s| s == session_id) || i.fail_runs.iter().any(|r| r == run_id);
         drop(i);

@@ -453,7 +453,14 @@ impl World {
         )
         .clock(clock.clone())
         .wake_cooldown(COOLDOWN)
-        .starvation_thresholds(Thresholds::default().fan_out_after(1).spawn_after(2).event_after(3).needs_attention_after(5).min_queued_age(Duration::from_secs(120)))
+        .starvation_thresholds(
+            Thresholds::default()
+                .fan_out_after(1)
+                .spawn_after(2)
+                .event_after(3)
+                .needs_attention_after(5)
+                .min_queued_age(Duration::from_secs(120)),
+        )
         .pause_store(Pause { inner: pause.clone(), gate: gate.clone() })
         .starvation_store(store.clone())
         .escalation_actor(Actor {

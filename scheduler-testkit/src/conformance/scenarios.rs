@@ -284,7 +284,12 @@ pub async fn restart_resumes_ladder<B: Backend + ?Sized>(fx: Fixture<'_, B>) -> 
     let (svc, budgets) = (fx.tasks(), fx.budgets());
     put(c, svc, &TaskSpec::new("task-s"), &RunSpec::new("run-s").caps(["gpu"]), at(0)).await?;
     let w = World::new(c, 61, &[session("sess-cpu", 0).caps(["rust"])])?;
-    let thresholds = Thresholds::default().fan_out_after(1).spawn_after(2).event_after(3).needs_attention_after(4).min_queued_age(Duration::from_secs(60));
+    let thresholds = Thresholds::default()
+        .fan_out_after(1)
+        .spawn_after(2)
+        .event_after(3)
+        .needs_attention_after(4)
+        .min_queued_age(Duration::from_secs(60));
     let log = RecordingActor::new();
     let actor = || log.clone();
     let step = Duration::from_secs(61);
