@@ -7,7 +7,7 @@
 //! [`Scheduler::why_not_woken`](crate::Scheduler::why_not_woken) and
 //! [`Scheduler::not_woken`](crate::Scheduler::not_woken) compute the reason from them
 //! on demand. A steady cycle still allocates nothing, and an observer sees the reasons
-//! only when it asks for them ([`Observer::explains_not_woken`]).
+//! only when it asks for them ([`Observer::explains_not_woken`](crate::observer::Observer::explains_not_woken)).
 //!
 //! # The reasons and their precedence
 //!
