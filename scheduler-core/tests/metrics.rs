@@ -137,10 +137,10 @@ fn the_observer_records_every_metric_of_the_table() {
         .unwrap();
     metrics::with_local_recorder(&recorder, || {
         MetricsObserver::describe();
-        drop(block_on(s.run_once()));
+        block_on(s.run_once());
         // Second cycle: the sessions source fails (the gauges keep their values).
         rig.sessions.faults().fail_next("sessions");
-        drop(block_on(s.run_once()));
+        block_on(s.run_once());
     });
 
     assert_eq!(recorder.counter(m::CYCLES), 2);
@@ -189,6 +189,8 @@ fn a_contained_panic_and_an_abandoned_cycle_are_counted() {
 fn without_reasons_no_reason_is_counted() {
     let recorder = TestRecorder::default();
     let mut s = rig().builder().observer(MetricsObserver::new()).build().unwrap();
-    metrics::with_local_recorder(&recorder, || drop(block_on(s.run_once())));
+    metrics::with_local_recorder(&recorder, || {
+        block_on(s.run_once());
+    });
     assert!(recorder.0.lock().unwrap().counters.keys().all(|k| !k.starts_with(m::RUNS_NOT_WOKEN)));
 }

@@ -154,7 +154,7 @@ fn the_scheduler_lists_every_run_not_woken_in_run_order() {
     rig.tasks.set_pending(vec![run("run-a").channel("x"), run("run-b"), run("run-c").caps(["gpu"])]);
     rig.sessions.set(vec![session("sess-1")]);
     let mut s = rig.build();
-    drop(block_on(s.run_once()));
+    block_on(s.run_once());
     let listed: Vec<_> = s.not_woken().collect();
     assert_eq!(listed, [("run-a", WhyNotWoken::NoSessionOnChannel), ("run-c", WhyNotWoken::NoSessionWithCapabilities)]);
     block_on(s.rebuild()).unwrap();
@@ -183,7 +183,7 @@ fn an_observer_gets_the_reasons_only_when_it_asks() {
         rig.tasks.set_pending(vec![run("run-1").workspace("ws-a"), run("run-2")]);
         rig.sessions.set(vec![session("sess-1")]);
         let mut s = rig.builder().observer(Reasons { explain, ..Reasons::default() }).build().unwrap();
-        drop(block_on(s.run_once()));
+        block_on(s.run_once());
         let seen = s.observer().seen.lock().unwrap().clone();
         let want = if explain { vec![("run-1".to_owned(), WhyNotWoken::NoSessionInScope)] } else { vec![] };
         assert_eq!(seen, want, "explain = {explain}");
