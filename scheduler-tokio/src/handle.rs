@@ -107,7 +107,7 @@ impl Drop for Finish {
 /// cycle now, read its statistics, shut it down. Cheap to clone; every method takes
 /// `&self` and may be called from any thread.
 ///
-/// The loop is the core's [`Scheduler::run_with_trigger`]: a cycle at start, then
+/// The loop is the core's [`Scheduler::run_with_trigger`](scheduler_core::Scheduler::run_with_trigger): a cycle at start, then
 /// one every interval on a fixed grid; a cycle slower than the interval makes the loop
 /// skip the grid points it missed (cycles never overlap, missed ticks never burst);
 /// every seam call is bounded by
