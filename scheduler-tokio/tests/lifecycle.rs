@@ -166,6 +166,21 @@ async fn shutdown_after_shutdown_succeeds_and_does_nothing() {
     assert_eq!(f.handle.state(), LoopState::Stopped);
 }
 
+/// `shutdown()` has no deadline: it waits for the loop to end, which abandons a slow
+/// cycle at once; the bounded forms are only needed when the loop may not be polled.
+#[tokio::test(start_paused = true)]
+async fn shutdown_without_a_deadline_waits_for_the_loop_to_end() {
+    let f = Fixture::new(secs(15));
+    f.tasks.on_read(1, Act::Sleep(secs(3600)));
+    f.handle.start(&CancellationToken::new()).unwrap();
+    f.until(1).await;
+    assert_eq!(f.handle.shutdown().await, Ok(()));
+    assert_eq!(f.handle.state(), LoopState::Stopped);
+    assert_eq!(Instant::now(), f.start + secs(1), "the slow cycle was abandoned, not waited for");
+    assert_eq!(f.handle.stats().cycles_abandoned, 1);
+    assert_eq!(f.handle.shutdown().await, Ok(()), "a second shutdown succeeds and does nothing");
+}
+
 #[tokio::test(start_paused = true)]
 async fn concurrent_shutdowns_from_clones_all_wait_for_the_same_end() {
     let f = Fixture::new(secs(15));
@@ -244,7 +259,7 @@ async fn a_loop_panic_outside_a_cycle_stops_the_scheduler_and_is_reported_once()
     assert_eq!(handle.state(), LoopState::Stopped);
     assert_eq!(tasks.recovery_calls().len(), 1);
     assert_eq!(handle.stats().cycle_panics, 0, "not a cycle panic");
-    assert_eq!(handle.shutdown_within(secs(1)).await, Err(ShutdownError::LoopPanicked("timer broke".into())));
+    assert_eq!(handle.shutdown().await, Err(ShutdownError::LoopPanicked("timer broke".into())));
     assert_eq!(handle.shutdown_within(secs(1)).await, Ok(()));
     assert_eq!(handle.start(&CancellationToken::new()), Err(StartError::Stopped(Stopped)));
 }
