@@ -72,8 +72,9 @@ pub trait Observer: Send + Sync {
     /// [`cycle_error`](Observer::cycle_error), with [`Error::call`](crate::Error::call)).
     fn seam_failed(&self, call: Call) {}
     /// Whether this observer wants [`seam_latency`](Observer::seam_latency) and
-    /// [`cycle_timed`](Observer::cycle_timed) calls. Asked when a cycle starts and once
-    /// per seam call; with the default `false` nothing is timed (no clock read).
+    /// [`cycle_timed`](Observer::cycle_timed) calls. Asked before each step's seam calls
+    /// and at the end of each cycle; with the default `false` nothing is timed (no
+    /// clock read).
     fn wants_timings(&self) -> bool {
         false
     }

@@ -86,7 +86,8 @@ pub enum WhyNotWoken {
 }
 
 impl WhyNotWoken {
-    /// Every reason, in precedence order.
+    /// Every reason, in precedence order: the first eight name the filter that left no
+    /// session, the last is what remains when a session passed them all.
     pub const ALL: [WhyNotWoken; 9] = [
         WhyNotWoken::NoSessionInScope,
         WhyNotWoken::NoSessionOnChannel,
@@ -173,44 +174,28 @@ impl<'a, R: RunView, A: ActiveRunView, S: SessionView> Explainer<'a, R, A, S> {
         Some(self.funnel(ri))
     }
 
+    /// The first filter, in precedence order, that leaves no session of the cycle.
     fn funnel(&self, ri: usize) -> WhyNotWoken {
-        let run = &self.runs[ri];
         let rows = || (0..self.sessions.len()).filter(|&si| self.is_session(si));
-        let scoped = |si: &usize| scope_matches(run.scope(), run.workspace_id(), self.sessions[*si].workspace_id());
-        let on_channel = |si: &usize| channel_matches(run.channel(), self.sessions[*si].channel());
-        let owned = |si: &usize| {
-            let s = &self.sessions[*si];
-            owner_matches(run.owner(), s.session_id(), s.agent_name())
-        };
-        let capable = |si: &usize| {
-            let s = &self.sessions[*si];
-            capabilities_cover(run.required_capabilities(), |name| session_has_capability(s, name))
-        };
-        let active = |si: &usize| self.sessions[*si].state() == SessionState::Active;
-        let listening = |si: &usize| !self.sessions[*si].prompting();
-        let idle = |si: &usize| !self.busy(*si);
-        let free = |si: &usize| !self.taken_before(*si, ri);
-        if !rows().any(|si| scoped(&si)) {
-            WhyNotWoken::NoSessionInScope
-        } else if !rows().filter(scoped).any(|si| on_channel(&si)) {
-            WhyNotWoken::NoSessionOnChannel
-        } else if !rows().filter(scoped).filter(on_channel).any(|si| owned(&si)) {
-            WhyNotWoken::NoSessionForOwner
-        } else if !rows().filter(scoped).filter(on_channel).filter(owned).any(|si| capable(&si)) {
-            WhyNotWoken::NoSessionWithCapabilities
-        } else {
-            let candidates = || rows().filter(scoped).filter(on_channel).filter(owned).filter(capable);
-            if !candidates().any(|si| active(&si)) {
-                WhyNotWoken::CandidatesInactive
-            } else if !candidates().filter(active).any(|si| listening(&si)) {
-                WhyNotWoken::CandidatesPrompting
-            } else if !candidates().filter(active).filter(listening).any(|si| idle(&si)) {
-                WhyNotWoken::CandidatesBusy
-            } else if !candidates().filter(active).filter(listening).filter(idle).any(|si| free(&si)) {
-                WhyNotWoken::CandidatesTaken
-            } else {
-                WhyNotWoken::CandidatesInCooldown
-            }
+        let filters = WhyNotWoken::ALL.len() - 1;
+        (0..filters)
+            .find(|&k| !rows().any(|si| (0..=k).all(|f| self.passes(f, ri, si))))
+            .map_or(WhyNotWoken::CandidatesInCooldown, |k| WhyNotWoken::ALL[k])
+    }
+
+    /// Whether session `si` passes filter `f` (numbered as [`WhyNotWoken::ALL`]) for run
+    /// `ri`.
+    fn passes(&self, f: usize, ri: usize, si: usize) -> bool {
+        let (run, s) = (&self.runs[ri], &self.sessions[si]);
+        match f {
+            0 => scope_matches(run.scope(), run.workspace_id(), s.workspace_id()),
+            1 => channel_matches(run.channel(), s.channel()),
+            2 => owner_matches(run.owner(), s.session_id(), s.agent_name()),
+            3 => capabilities_cover(run.required_capabilities(), |name| session_has_capability(s, name)),
+            4 => s.state() == SessionState::Active,
+            5 => !s.prompting(),
+            6 => !self.busy(si),
+            _ => !self.taken_before(si, ri),
         }
     }
 

@@ -199,3 +199,21 @@ fn reasons_have_stable_names_and_texts() {
     assert_eq!(names[0], "no_session_in_scope");
     assert_eq!(WhyNotWoken::CandidatesTaken.to_string(), "every candidate session was taken by an earlier run");
 }
+
+#[test]
+fn every_run_not_woken_has_a_reason_that_agrees_with_the_counts() {
+    use scheduler_bench_support::workload::Workload;
+    let (mut s, clock) = Workload::steady(1000, 100).steady_scheduler();
+    let mut kinds = std::collections::BTreeSet::new();
+    for step in [0, 10, 10] {
+        clock.advance(std::time::Duration::from_secs(step));
+        let counts = *block_on(s.run_once()).counts();
+        let reasons: Vec<_> = s.not_woken().map(|(_, why)| why).collect();
+        let no_match = reasons.iter().filter(|why| why.is_no_match()).count();
+        assert_eq!(no_match, counts.no_match_runs, "every no-match run has a no-match reason");
+        assert_eq!(reasons.len() - no_match, counts.recently_notified_runs, "and every cooling run the cooldown");
+        kinds.extend(reasons);
+    }
+    assert!(kinds.contains(&WhyNotWoken::CandidatesInCooldown), "{kinds:?}");
+    assert!(kinds.len() >= 4, "the workload exercises several reasons: {kinds:?}");
+}
