@@ -1,0 +1,103 @@
+//! The claim: the scheduler's eligibility and ordering rules as one indexed query,
+//! inside the writer's `BEGIN IMMEDIATE` transaction.
+//!
+//! The query walks the partial index `runs_claim_order` (queued runs by rank desc,
+//! queued-at, run id: the claim order) and stops at the first run the session may take,
+//! so a claim reads the runs ahead of its answer, not every queued run. Per run it
+//! checks, by primary key: the task (paused, status, scope, owner) and, only for runs
+//! that require capabilities, that none of the run's `run_caps` rows is missing from
+//! the session's capabilities (passed as one JSON array).
+
+use rusqlite::{OptionalExtension, Transaction, params};
+use scheduler_core::lease::{ClaimRequest, ClaimToken};
+
+use crate::error::Error;
+use crate::value::{caps, id, json_array, name};
+
+/// The claim order and every static eligibility rule of `scheduler_core::eligibility`.
+/// Parameters: ?1 session channel, ?2 session workspace, ?3 agent name, ?4 session id,
+/// ?5 session capabilities (JSON array); all trimmed.
+pub(crate) const BEST_RUN: &str = "\
+SELECT r.run_id FROM runs AS r INDEXED BY runs_claim_order CROSS JOIN tasks AS t ON t.task_id = r.task_id
+WHERE r.status = 'queued'
+  AND t.paused = 0 AND t.claimable = 1
+  AND (r.channel = '' OR r.channel = ?1)
+  AND ((t.scope = 'workspace' AND t.workspace_id <> '' AND t.workspace_id = ?2)
+    OR (t.scope = 'global' AND ?2 = ''))
+  AND (t.owner_kind = 'none'
+    OR (t.owner_kind = 'pool' AND t.owner_ref <> '' AND t.owner_ref = ?3)
+    OR (t.owner_kind = 'agent_session' AND t.owner_ref <> '' AND t.owner_ref = ?4))
+  AND (r.ncaps = 0 OR NOT EXISTS (
+    SELECT 1 FROM run_caps AS c WHERE c.run_id = r.run_id
+      AND c.cap NOT IN (SELECT value FROM json_each(?5))))
+ORDER BY r.rank DESC, r.queued_at, r.run_id
+LIMIT 1";
+
+/// A claim request, validated and normalised.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Claimant {
+    pub(crate) session_id: String,
+    agent_name: String,
+    workspace_id: String,
+    channel: String,
+    caps_json: String,
+}
+
+impl Claimant {
+    pub(crate) fn of(request: &ClaimRequest) -> Result<Claimant, Error> {
+        let offered = caps(request.capabilities.iter().map(String::as_str), "session capability")?;
+        Ok(Claimant {
+            session_id: id(&request.session_id, "session id")?.to_owned(),
+            agent_name: name(&request.agent_name, "agent name")?.to_owned(),
+            workspace_id: name(&request.workspace_id, "workspace id")?.to_owned(),
+            channel: name(&request.channel, "channel")?.to_owned(),
+            caps_json: json_array(&offered),
+        })
+    }
+}
+
+/// The run the session holds a live lease on, if any.
+pub(crate) fn held_by(tx: &Transaction<'_>, session_id: &str) -> Result<Option<String>, Error> {
+    let mut stmt = tx.prepare_cached(
+        "SELECT run_id FROM runs WHERE session_id = ?1 AND status IN ('claimed', 'starting', 'running') LIMIT 1",
+    )?;
+    Ok(stmt.query_row([session_id], |r| r.get(0)).optional()?)
+}
+
+/// The best run `who` may claim now, if any.
+pub(crate) fn best_run(tx: &Transaction<'_>, who: &Claimant) -> Result<Option<String>, Error> {
+    let mut stmt = tx.prepare_cached(BEST_RUN)?;
+    let best = stmt
+        .query_row(params![who.channel, who.workspace_id, who.agent_name, who.session_id, who.caps_json], |r| r.get(0))
+        .optional()?;
+    Ok(best)
+}
+
+/// Whether the scheduler-wide pause is on.
+pub(crate) fn paused(tx: &Transaction<'_>) -> Result<bool, Error> {
+    Ok(tx.prepare_cached("SELECT 1 FROM pause WHERE id = 1")?.exists([])?)
+}
+
+/// Claims for `who` until `until` (nanoseconds): the whole decision and the write,
+/// in the caller's immediate transaction. Returns the run leased.
+pub(crate) fn claim(
+    tx: &Transaction<'_>,
+    who: &Claimant,
+    token: &ClaimToken,
+    until: i64,
+    now: i64,
+) -> Result<Option<String>, Error> {
+    if paused(tx)? {
+        return Err(Error::Paused);
+    }
+    if let Some(run_id) = held_by(tx, &who.session_id)? {
+        return Err(Error::SessionBusy { session_id: who.session_id.clone(), run_id });
+    }
+    let Some(run_id) = best_run(tx, who)? else { return Ok(None) };
+    tx.prepare_cached(
+        "UPDATE runs SET status = 'claimed', session_id = ?2, token = ?3, lease_until = ?4, updated_at = ?5 \
+         WHERE run_id = ?1",
+    )?
+    .execute(params![run_id, who.session_id, token.expose_secret(), until, now])?;
+    Ok(Some(run_id))
+}

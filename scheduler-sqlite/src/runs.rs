@@ -1,0 +1,219 @@
+//! Enqueueing runs and describing tasks; reading runs back.
+
+use rusqlite::{OptionalExtension, Transaction, params};
+use scheduler_core::lease::{RunRecord, RunSpec, TaskSpec};
+use scheduler_core::model::RunStatus;
+
+use crate::error::Error;
+use crate::rows::{ActiveRun, PENDING_COLUMNS, PendingRun};
+use crate::value::{caps, id, json_array, name, time};
+
+/// A task as stored: validated and normalised (ids trimmed, priority ranked).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct TaskRow {
+    pub(crate) task_id: String,
+    pub(crate) status: &'static str,
+    pub(crate) claimable: bool,
+    pub(crate) paused: bool,
+    pub(crate) priority: &'static str,
+    pub(crate) rank: u8,
+    pub(crate) scope: &'static str,
+    pub(crate) workspace_id: String,
+    pub(crate) owner_kind: &'static str,
+    pub(crate) owner_ref: String,
+}
+
+impl TaskRow {
+    pub(crate) fn of(task: &TaskSpec) -> Result<TaskRow, Error> {
+        Ok(TaskRow {
+            task_id: id(&task.task_id, "task id")?.to_owned(),
+            status: task.status.as_str(),
+            claimable: task.status.allows_claim(),
+            paused: task.paused,
+            priority: task.priority.as_str(),
+            rank: task.priority.rank(),
+            scope: task.scope.as_str(),
+            workspace_id: name(&task.workspace_id, "workspace id")?.to_owned(),
+            owner_kind: task.owner.kind(),
+            owner_ref: name(task.owner.reference(), "owner ref")?.to_owned(),
+        })
+    }
+}
+
+/// A run as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct RunRow {
+    pub(crate) run_id: String,
+    pub(crate) channel: String,
+    pub(crate) caps: Vec<String>,
+}
+
+impl RunRow {
+    pub(crate) fn of(run: &RunSpec) -> Result<RunRow, Error> {
+        Ok(RunRow {
+            run_id: id(&run.run_id, "run id")?.to_owned(),
+            channel: name(&run.channel, "channel")?.to_owned(),
+            caps: caps(run.required_capabilities.iter().map(String::as_str), "required capability")?,
+        })
+    }
+}
+
+/// Whether the stored task differs from `task` (`None`: no such task).
+fn stored_task_differs(tx: &Transaction<'_>, task: &TaskRow) -> Result<Option<bool>, Error> {
+    let mut stmt = tx.prepare_cached(
+        "SELECT status, paused, priority, scope, workspace_id, owner_kind, owner_ref FROM tasks WHERE task_id = ?1",
+    )?;
+    let differs = stmt
+        .query_row([&task.task_id], |r| {
+            Ok(r.get_ref(0)?.as_str()? != task.status
+                || r.get::<_, bool>(1)? != task.paused
+                || r.get_ref(2)?.as_str()? != task.priority
+                || r.get_ref(3)?.as_str()? != task.scope
+                || r.get_ref(4)?.as_str()? != task.workspace_id
+                || r.get_ref(5)?.as_str()? != task.owner_kind
+                || r.get_ref(6)?.as_str()? != task.owner_ref)
+        })
+        .optional()?;
+    Ok(differs)
+}
+
+fn write_task(tx: &Transaction<'_>, task: &TaskRow, insert: bool) -> Result<(), Error> {
+    let sql = if insert {
+        "INSERT INTO tasks (status, claimable, paused, priority, scope, workspace_id, owner_kind, owner_ref, task_id) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
+    } else {
+        "UPDATE tasks SET status = ?1, claimable = ?2, paused = ?3, priority = ?4, scope = ?5, workspace_id = ?6, \
+         owner_kind = ?7, owner_ref = ?8 WHERE task_id = ?9"
+    };
+    tx.prepare_cached(sql)?.execute(params![
+        task.status,
+        task.claimable,
+        task.paused,
+        task.priority,
+        task.scope,
+        task.workspace_id,
+        task.owner_kind,
+        task.owner_ref,
+        task.task_id
+    ])?;
+    if !insert {
+        tx.prepare_cached("UPDATE runs SET rank = ?1 WHERE task_id = ?2 AND rank <> ?1")?
+            .execute(params![task.rank, task.task_id])?;
+    }
+    Ok(())
+}
+
+/// Enqueues `run` of `task`, queued at `now` (nanoseconds).
+pub(crate) fn enqueue(tx: &Transaction<'_>, task: &TaskRow, run: &RunRow, now: i64) -> Result<(), Error> {
+    let exists = tx.prepare_cached("SELECT 1 FROM runs WHERE run_id = ?1")?.exists([&run.run_id])?;
+    if exists {
+        return Err(Error::DuplicateRun { run_id: run.run_id.clone() });
+    }
+    match stored_task_differs(tx, task)? {
+        None => write_task(tx, task, true)?,
+        Some(true) => write_task(tx, task, false)?,
+        Some(false) => {}
+    }
+    tx.prepare_cached(
+        "INSERT INTO runs (run_id, task_id, status, rank, channel, caps, ncaps, queued_at, updated_at) \
+         VALUES (?1, ?2, 'queued', ?3, ?4, ?5, ?6, ?7, ?7)",
+    )?
+    .execute(params![
+        run.run_id,
+        task.task_id,
+        task.rank,
+        run.channel,
+        json_array(&run.caps),
+        run.caps.len(),
+        now
+    ])?;
+    let mut insert_cap = tx.prepare_cached("INSERT INTO run_caps (run_id, cap) VALUES (?1, ?2)")?;
+    for cap in &run.caps {
+        insert_cap.execute(params![run.run_id, cap])?;
+    }
+    Ok(())
+}
+
+/// Re-describes an existing task.
+pub(crate) fn update_task(tx: &Transaction<'_>, task: &TaskRow) -> Result<(), Error> {
+    match stored_task_differs(tx, task)? {
+        None => Err(Error::UnknownTask { task_id: task.task_id.clone() }),
+        Some(true) => write_task(tx, task, false),
+        Some(false) => Ok(()),
+    }
+}
+
+/// Every queued run joined with its task, by run id.
+pub(crate) fn pending(tx: &Transaction<'_>) -> Result<Vec<PendingRun>, Error> {
+    let sql = format!(
+        "SELECT {PENDING_COLUMNS} FROM runs r JOIN tasks t ON t.task_id = r.task_id \
+         WHERE r.status = 'queued' ORDER BY r.run_id"
+    );
+    let mut stmt = tx.prepare_cached(&sql)?;
+    let mut rows = stmt.query([])?;
+    let mut out = Vec::new();
+    while let Some(row) = rows.next()? {
+        out.push(PendingRun::from_row(row)?);
+    }
+    Ok(out)
+}
+
+/// One run joined with its task, whatever its status.
+pub(crate) fn joined(tx: &Transaction<'_>, run_id: &str) -> Result<Option<PendingRun>, Error> {
+    let sql = format!("SELECT {PENDING_COLUMNS} FROM runs r JOIN tasks t ON t.task_id = r.task_id WHERE r.run_id = ?1");
+    let mut stmt = tx.prepare_cached(&sql)?;
+    let mut rows = stmt.query([run_id])?;
+    rows.next()?.map(PendingRun::from_row).transpose()
+}
+
+/// Every run that holds a session, oldest lease end first.
+pub(crate) fn active(tx: &Transaction<'_>) -> Result<Vec<ActiveRun>, Error> {
+    let mut stmt = tx.prepare_cached(
+        "SELECT run_id, session_id, status FROM runs \
+         WHERE session_id IS NOT NULL AND status IN ('claimed', 'starting', 'running') \
+         ORDER BY lease_until, run_id",
+    )?;
+    let rows = stmt.query_map([], |r| {
+        Ok(ActiveRun {
+            run_id: r.get(0)?,
+            session_id: r.get(1)?,
+            status: RunStatus::from_text(r.get_ref(2)?.as_str()?),
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// The run's status, or `None`.
+pub(crate) fn status(tx: &Transaction<'_>, run_id: &str) -> Result<Option<RunStatus>, Error> {
+    let mut stmt = tx.prepare_cached("SELECT status FROM runs WHERE run_id = ?1")?;
+    Ok(stmt.query_row([run_id], |r| Ok(RunStatus::from_text(r.get_ref(0)?.as_str()?))).optional()?)
+}
+
+/// Many statuses in one query: one answer per id, in order (ids trimmed; an id the
+/// store could not hold has no run).
+pub(crate) fn statuses(tx: &Transaction<'_>, run_ids: &[String]) -> Result<Vec<Option<RunStatus>>, Error> {
+    let wanted: Vec<&str> = run_ids.iter().map(|r| r.trim()).filter(|r| !r.contains('\0')).collect();
+    let mut stmt =
+        tx.prepare_cached("SELECT r.run_id, r.status FROM runs r WHERE r.run_id IN (SELECT value FROM json_each(?1))")?;
+    let found: std::collections::HashMap<String, RunStatus> = stmt
+        .query_map([json_array(&wanted)], |r| Ok((r.get(0)?, RunStatus::from_text(r.get_ref(1)?.as_str()?))))?
+        .collect::<Result<_, _>>()?;
+    Ok(run_ids.iter().map(|r| found.get(r.trim()).copied()).collect())
+}
+
+/// The run's record.
+pub(crate) fn record(tx: &Transaction<'_>, run_id: &str) -> Result<Option<RunRecord>, Error> {
+    let mut stmt =
+        tx.prepare_cached("SELECT status, session_id, lease_until, queued_at FROM runs WHERE run_id = ?1")?;
+    let record = stmt
+        .query_row([run_id], |r| {
+            Ok(RunRecord {
+                status: RunStatus::from_text(r.get_ref(0)?.as_str()?),
+                session_id: r.get(1)?,
+                lease_until: r.get::<_, Option<i64>>(2)?.map(time),
+                queued_at: r.get::<_, Option<i64>>(3)?.map(time),
+            })
+        })
+        .optional()?;
+    Ok(record)
+}
