@@ -101,3 +101,28 @@ pub(crate) fn claim(
     .execute(params![run_id, who.session_id, token.expose_secret(), until, now])?;
     Ok(Some(run_id))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plan(sql: &str) -> String {
+        let mut conn = rusqlite::Connection::open_in_memory().unwrap();
+        crate::schema::migrate(&mut conn).unwrap();
+        let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
+        let rows = stmt.query_map(params!["", "", "", "", "[]"], |r| r.get::<_, String>(3)).unwrap();
+        rows.map(Result::unwrap).collect::<Vec<_>>().join("\n")
+    }
+
+    #[test]
+    fn the_claim_walks_the_claim_order_index_without_sorting() {
+        let plan = plan(BEST_RUN);
+        assert!(plan.contains("USING INDEX runs_claim_order"), "{plan}");
+        assert!(
+            plan.contains("tasks USING INDEX sqlite_autoindex_tasks_1") || plan.contains("USING PRIMARY KEY"),
+            "{plan}"
+        );
+        assert!(!plan.contains("TEMP B-TREE"), "the claim must not sort: {plan}");
+        assert!(!plan.contains("SCAN t"), "tasks are looked up by key: {plan}");
+    }
+}

@@ -448,3 +448,34 @@ fn handles_work_on_tokio_runtimes_too() {
         });
     }
 }
+
+#[test]
+fn cached_reads_see_writes_made_through_other_stores_on_the_file() {
+    let (_dir, path) = common::temp_db();
+    let (a, b) = (scheduler_sqlite::Store::open(&path).unwrap(), scheduler_sqlite::Store::open(&path).unwrap());
+    run(async {
+        a.tasks().enqueue(&TaskSpec::new("t"), &RunSpec::new("r1"), t(0)).await.unwrap();
+        assert_eq!(pending_ids(&a.tasks()).await, ["r1"]);
+        assert_eq!(pending_ids(&a.tasks()).await, ["r1"], "unchanged: served from the cache");
+        b.tasks().enqueue(&TaskSpec::new("t"), &RunSpec::new("r2"), t(1)).await.unwrap();
+        assert_eq!(pending_ids(&a.tasks()).await, ["r1", "r2"]);
+        b.tasks().update_task(&TaskSpec::new("t").priority(Priority::Urgent), t(2)).await.unwrap();
+        let mut rows = Vec::new();
+        a.tasks().pending_runs(&mut rows).await.unwrap();
+        assert!(rows.iter().all(|r| r.priority() == Priority::Urgent), "task changes invalidate too");
+        let lease = b.tasks().claim(&ClaimRequest::session("s"), LEASE, t(3)).await.unwrap().unwrap();
+        assert_eq!(pending_ids(&a.tasks()).await, ["r2"]);
+        let mut active = Vec::new();
+        a.tasks().active_runs(&mut active).await.unwrap();
+        assert_eq!(active.len(), 1);
+        b.tasks().heartbeat(&lease.run_id, &lease.token, LEASE, t(4)).await.unwrap();
+        b.sessions().register(&SessionSpec::active("s"), t(4)).await.unwrap();
+        let mut all = Vec::new();
+        a.sessions().sessions(&mut all).await.unwrap();
+        assert_eq!(all.len(), 1);
+        b.sessions().set_prompting("s", true, t(5)).await.unwrap();
+        all.clear();
+        a.sessions().sessions(&mut all).await.unwrap();
+        assert!(all[0].prompting());
+    });
+}
