@@ -1,12 +1,15 @@
 //! The claim: the scheduler's eligibility and ordering rules as one indexed query,
 //! inside the writer's `BEGIN IMMEDIATE` transaction.
 //!
-//! The query walks the partial index `runs_claim_order` (queued runs by rank desc,
-//! queued-at, run id: the claim order) and stops at the first run the session may take,
-//! so a claim reads the runs ahead of its answer, not every queued run. Per run it
-//! checks, by primary key: the task (paused, status, scope, owner) and, only for runs
-//! that require capabilities, that none of the run's `run_caps` rows is missing from
-//! the session's capabilities (passed as one JSON array).
+//! The task's fields a claim filters on are kept on each run (rank, `ready` = not
+//! paused and a claimable status, `scope_key`, owner), in step with the task. The query
+//! walks the partial index `runs_claim_order` (claimable queued runs by scope, then rank
+//! desc, queued-at, run id: the claim order) within the session's scope only (its
+//! workspace, or `''` for a global session) and stops at the first run the session may
+//! take, so a claim reads the runs of its scope ahead of its answer, not every queued
+//! run. Per run it checks the channel, the owner and, only for runs that require
+//! capabilities, that none of the run's `run_caps` rows is missing from the session's
+//! capabilities (passed as one JSON array).
 
 use rusqlite::{OptionalExtension, Transaction, params};
 use scheduler_core::lease::{ClaimRequest, ClaimToken};
@@ -18,15 +21,12 @@ use crate::value::{caps, id, json_array, name};
 /// Parameters: ?1 session channel, ?2 session workspace, ?3 agent name, ?4 session id,
 /// ?5 session capabilities (JSON array); all trimmed.
 pub(crate) const BEST_RUN: &str = "\
-SELECT r.run_id FROM runs AS r INDEXED BY runs_claim_order CROSS JOIN tasks AS t ON t.task_id = r.task_id
-WHERE r.status = 'queued'
-  AND t.paused = 0 AND t.claimable = 1
+SELECT r.run_id FROM runs AS r INDEXED BY runs_claim_order
+WHERE r.status = 'queued' AND r.ready = 1 AND r.scope_key = ?2
   AND (r.channel = '' OR r.channel = ?1)
-  AND ((t.scope = 'workspace' AND t.workspace_id <> '' AND t.workspace_id = ?2)
-    OR (t.scope = 'global' AND ?2 = ''))
-  AND (t.owner_kind = 'none'
-    OR (t.owner_kind = 'pool' AND t.owner_ref <> '' AND t.owner_ref = ?3)
-    OR (t.owner_kind = 'agent_session' AND t.owner_ref <> '' AND t.owner_ref = ?4))
+  AND (r.owner_kind = 'none'
+    OR (r.owner_kind = 'pool' AND r.owner_ref <> '' AND r.owner_ref = ?3)
+    OR (r.owner_kind = 'agent_session' AND r.owner_ref <> '' AND r.owner_ref = ?4))
   AND (r.ncaps = 0 OR NOT EXISTS (
     SELECT 1 FROM run_caps AS c WHERE c.run_id = r.run_id
       AND c.cap NOT IN (SELECT value FROM json_each(?5))))

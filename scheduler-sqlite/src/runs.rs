@@ -24,6 +24,22 @@ pub(crate) struct TaskRow {
 }
 
 impl TaskRow {
+    /// Whether the task's runs may be claimed at all (the task half of
+    /// `is_potentially_claimable`).
+    pub(crate) fn ready(&self) -> bool {
+        self.claimable && !self.paused
+    }
+
+    /// The scope a session must be in: `''` for global, the workspace for a workspace
+    /// task; `None` (no session) for an unknown scope or a workspace task without one.
+    pub(crate) fn scope_key(&self) -> Option<&str> {
+        match self.scope {
+            "global" => Some(""),
+            "workspace" if !self.workspace_id.is_empty() => Some(&self.workspace_id),
+            _ => None,
+        }
+    }
+
     pub(crate) fn of(task: &TaskSpec) -> Result<TaskRow, Error> {
         Ok(TaskRow {
             task_id: id(&task.task_id, "task id")?.to_owned(),
@@ -97,8 +113,10 @@ fn write_task(tx: &Transaction<'_>, task: &TaskRow, insert: bool) -> Result<(), 
         task.task_id
     ])?;
     if !insert {
-        tx.prepare_cached("UPDATE runs SET rank = ?1 WHERE task_id = ?2 AND rank <> ?1")?
-            .execute(params![task.rank, task.task_id])?;
+        tx.prepare_cached(
+            "UPDATE runs SET rank = ?2, ready = ?3, scope_key = ?4, owner_kind = ?5, owner_ref = ?6 WHERE task_id = ?1",
+        )?
+        .execute(params![task.task_id, task.rank, task.ready(), task.scope_key(), task.owner_kind, task.owner_ref])?;
     }
     Ok(())
 }
@@ -115,13 +133,17 @@ pub(crate) fn enqueue(tx: &Transaction<'_>, task: &TaskRow, run: &RunRow, now: i
         Some(false) => {}
     }
     tx.prepare_cached(
-        "INSERT INTO runs (run_id, task_id, status, rank, channel, caps, ncaps, queued_at, updated_at) \
-         VALUES (?1, ?2, 'queued', ?3, ?4, ?5, ?6, ?7, ?7)",
+        "INSERT INTO runs (run_id, task_id, status, rank, ready, scope_key, owner_kind, owner_ref, channel, caps, ncaps, \
+         queued_at, updated_at) VALUES (?1, ?2, 'queued', ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?11)",
     )?
     .execute(params![
         run.run_id,
         task.task_id,
         task.rank,
+        task.ready(),
+        task.scope_key(),
+        task.owner_kind,
+        task.owner_ref,
         run.channel,
         json_array(&run.caps),
         run.caps.len(),
@@ -143,11 +165,12 @@ pub(crate) fn update_task(tx: &Transaction<'_>, task: &TaskRow) -> Result<(), Er
     }
 }
 
-/// Every queued run joined with its task, by run id.
+/// Every queued run joined with its task (in no particular order: the scheduler
+/// orders them itself).
 pub(crate) fn pending(tx: &Transaction<'_>) -> Result<Vec<PendingRun>, Error> {
     let sql = format!(
         "SELECT {PENDING_COLUMNS} FROM runs r JOIN tasks t ON t.task_id = r.task_id \
-         WHERE r.status = 'queued' ORDER BY r.run_id"
+         WHERE r.status = 'queued'"
     );
     let mut stmt = tx.prepare_cached(&sql)?;
     let mut rows = stmt.query([])?;

@@ -18,7 +18,13 @@ CREATE TABLE runs (
     run_id      TEXT PRIMARY KEY NOT NULL,
     task_id     TEXT NOT NULL REFERENCES tasks (task_id),
     status      TEXT NOT NULL,
-    rank        INTEGER NOT NULL,   -- the task's priority rank (unknown ranks as medium)
+    -- The task's fields a claim filters on, kept in step with the task by every
+    -- task write, so a claim reads one table:
+    rank        INTEGER NOT NULL,   -- the priority rank (unknown ranks as medium)
+    ready       INTEGER NOT NULL,   -- 1: task not paused and its status allows claims
+    scope_key   TEXT,               -- '' global, the workspace, NULL: matches no session
+    owner_kind  TEXT NOT NULL,
+    owner_ref   TEXT NOT NULL,
     channel     TEXT NOT NULL,
     caps        TEXT NOT NULL,      -- JSON array of the required capabilities
     ncaps       INTEGER NOT NULL,   -- how many (run_caps holds one row each)
@@ -31,9 +37,10 @@ CREATE TABLE runs (
     updated_at  INTEGER NOT NULL
 ) STRICT;
 
--- The claim order over queued runs: a claim walks this index and stops at the first
--- run the session may take.
-CREATE INDEX runs_claim_order ON runs (rank DESC, queued_at, run_id) WHERE status = 'queued';
+-- The claim order over the claimable queued runs of one scope (a session's workspace,
+-- or '' for global sessions): a claim walks its scope's slice of this index and stops
+-- at the first run the session may take.
+CREATE INDEX runs_claim_order ON runs (scope_key, rank DESC, queued_at, run_id) WHERE status = 'queued' AND ready = 1;
 CREATE INDEX runs_by_task ON runs (task_id);
 CREATE INDEX runs_by_session ON runs (session_id) WHERE session_id IS NOT NULL;
 CREATE INDEX runs_by_lease_end ON runs (lease_until, run_id) WHERE lease_until IS NOT NULL;
@@ -96,7 +103,7 @@ INSERT INTO revisions (name, rev) VALUES ('runs', 0), ('sessions', 0);
 
 CREATE TRIGGER runs_rev_insert AFTER INSERT ON runs
 BEGIN UPDATE revisions SET rev = rev + 1 WHERE name = 'runs'; END;
-CREATE TRIGGER runs_rev_update AFTER UPDATE OF run_id, task_id, status, rank, channel, caps, queued_at, session_id ON runs
+CREATE TRIGGER runs_rev_update AFTER UPDATE OF run_id, task_id, status, rank, ready, scope_key, owner_kind, owner_ref, channel, caps, queued_at, session_id ON runs
 BEGIN UPDATE revisions SET rev = rev + 1 WHERE name = 'runs'; END;
 CREATE TRIGGER runs_rev_delete AFTER DELETE ON runs
 BEGIN UPDATE revisions SET rev = rev + 1 WHERE name = 'runs'; END;
