@@ -232,24 +232,28 @@ impl TaskSource for Tasks {
 #[derive(Debug, Clone)]
 struct Actor {
     tasks: Tasks,
-    clock: FakeClock,
     faults: Faults,
 }
 
 impl<R: RunView + Sync> EscalationActor<R> for Actor {
     type Error = LeaseError;
 
-    async fn request_spawn(&self, _run: &R) -> Result<SpawnOutcome, LeaseError> {
+    async fn request_spawn(&self, _run: &R, _now: SystemTime) -> Result<SpawnOutcome, LeaseError> {
         self.faults.check("request_spawn")?;
         Ok(SpawnOutcome::Requested)
     }
-    async fn emit_starved(&self, _run: &R, _age: Duration) -> Result<(), LeaseError> {
+    async fn emit_starved(&self, _run: &R, _age: Duration, _now: SystemTime) -> Result<(), LeaseError> {
         self.faults.check("emit_starved")?;
         Ok(())
     }
-    async fn mark_needs_attention(&self, run: &R, diagnostic: &str) -> Result<MarkOutcome, LeaseError> {
+    async fn mark_needs_attention(
+        &self,
+        run: &R,
+        diagnostic: &str,
+        now: SystemTime,
+    ) -> Result<MarkOutcome, LeaseError> {
         self.faults.check("mark_needs_attention")?;
-        match self.tasks.get().mark_needs_attention(run.run_id(), diagnostic, self.clock.now()) {
+        match self.tasks.get().mark_needs_attention(run.run_id(), diagnostic, now) {
             Ok(()) => Ok(MarkOutcome::Marked),
             Err(LeaseError::InvalidTransition { .. }) => Ok(MarkOutcome::InvalidTransition),
             Err(e) => Err(e),
@@ -349,7 +353,7 @@ impl Soak {
         let log = CycleLog::new();
         let clock = FakeClock::new(SystemTime::UNIX_EPOCH + Duration::from_secs(1_767_225_600));
         let actor_faults = Faults::new();
-        let actor = Actor { tasks: tasks.clone(), clock: clock.clone(), faults: actor_faults.clone() };
+        let actor = Actor { tasks: tasks.clone(), faults: actor_faults.clone() };
         let scheduler = Scheduler::builder(tasks.clone(), sessions.clone(), waker.clone())
             .clock(clock.clone())
             .pause_store(pause.clone())

@@ -256,8 +256,7 @@ async fn simulate<F: FnMut(&Progress)>(config: &FleetConfig, progress: &mut F) -
         .wake_cooldown(Duration::from_secs(60))
         .starvation_thresholds(config.thresholds)
         .pause_store(fleet.pause.clone())
-        .starvation_store(MemoryStarvationStore::new())
-        .escalation_actor(FleetActor(Arc::clone(&fleet)))
+        .ladder(MemoryStarvationStore::new(), FleetActor(Arc::clone(&fleet)))
         .observer(FleetObserver(Arc::clone(&fleet)))
         .build()
         .map_err(|e| FleetError::Scheduler(e.to_string()))?;

@@ -10,7 +10,7 @@
 //! | [`restart_resumes_ladder`] | `scenario.ladder_counts`, `scenario.restart_keeps_budget`, `scenario.restart_resumes_ladder`, `scenario.needs_attention` |
 
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use scheduler_core::clock::Clock;
 use scheduler_core::ladder::{Budget, Thresholds, Tier};
@@ -45,17 +45,17 @@ fn calls(calls: &Mutex<Vec<EscalationCall>>) -> MutexGuard<'_, Vec<EscalationCal
 impl<S: LeaseService, R: RunView + Sync> EscalationActor<R> for ServiceActor<'_, S> {
     type Error = S::Error;
 
-    async fn request_spawn(&self, run: &R) -> Result<SpawnOutcome, S::Error> {
+    async fn request_spawn(&self, run: &R, _now: SystemTime) -> Result<SpawnOutcome, S::Error> {
         calls(&self.calls).push(EscalationCall::Spawn { run_id: run.run_id().trim().to_owned() });
         Ok(SpawnOutcome::Requested)
     }
 
-    async fn emit_starved(&self, run: &R, age: Duration) -> Result<(), S::Error> {
+    async fn emit_starved(&self, run: &R, age: Duration, _now: SystemTime) -> Result<(), S::Error> {
         calls(&self.calls).push(EscalationCall::Starved { run_id: run.run_id().trim().to_owned(), age });
         Ok(())
     }
 
-    async fn mark_needs_attention(&self, run: &R, diagnostic: &str) -> Result<MarkOutcome, S::Error> {
+    async fn mark_needs_attention(&self, run: &R, diagnostic: &str, _now: SystemTime) -> Result<MarkOutcome, S::Error> {
         let run_id = run.run_id().trim();
         calls(&self.calls)
             .push(EscalationCall::NeedsAttention { run_id: run_id.to_owned(), diagnostic: diagnostic.to_owned() });
