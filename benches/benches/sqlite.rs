@@ -74,11 +74,20 @@ fn load(w: &Workload) -> (tempfile::TempDir, Store) {
         }
         for a in w.active.iter() {
             let holder = w.sessions.iter().find(|s| s.session_id == a.session_id).expect("holder");
-            let task = TaskSpec::new(format!("task-{}", a.run_id))
-                .session_owner(&a.session_id)
-                .scope(if holder.workspace_id.is_empty() { scheduler_core::model::Scope::Global } else { scheduler_core::model::Scope::Workspace }, holder.workspace_id.clone());
+            let task = TaskSpec::new(format!("task-{}", a.run_id)).session_owner(&a.session_id).scope(
+                if holder.workspace_id.is_empty() {
+                    scheduler_core::model::Scope::Global
+                } else {
+                    scheduler_core::model::Scope::Workspace
+                },
+                holder.workspace_id.clone(),
+            );
             tasks.enqueue(&task, &RunSpec::new(&a.run_id), t0()).await.expect("enqueue active");
-            let lease = tasks.claim(&ClaimRequest::from_session(&**holder), CENTURY, t0()).await.expect("claim").expect("a run");
+            let lease = tasks
+                .claim(&ClaimRequest::from_session(&**holder), CENTURY, t0())
+                .await
+                .expect("claim")
+                .expect("a run");
             assert_eq!(lease.run_id, a.run_id);
             tasks.start(&lease.run_id, &lease.token, t0()).await.expect("start");
         }
@@ -226,7 +235,8 @@ fn bench_wake_latency(_c: &mut Criterion) {
     let mut latencies = Vec::with_capacity(1_000);
     for i in 0..1_000 {
         let now = SystemTime::now();
-        block_on(tasks.enqueue(&TaskSpec::new(format!("t-{i}")), &RunSpec::new(format!("r-{i}")), now)).expect("enqueue");
+        block_on(tasks.enqueue(&TaskSpec::new(format!("t-{i}")), &RunSpec::new(format!("r-{i}")), now))
+            .expect("enqueue");
         let enqueued = Instant::now();
         // The on-demand cycle a daemon runs when work arrives.
         let report = block_on(scheduler.run_once());

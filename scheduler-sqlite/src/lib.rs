@@ -20,7 +20,7 @@
 //! let mailboxes = Mailboxes::default(); // each session registers its own mailbox
 //! let scheduler = Scheduler::builder(store.tasks(), store.sessions(), MailboxWaker::new(mailboxes.clone()))
 //!     .pause_store(store.pause())
-//!     .starvation_store(store.budgets())
+//!     .ladder(store.budgets(), store.escalation())
 //!     .clock(TokioClock::new())
 //!     .interval(Duration::from_secs(15))
 //!     .build()?;
@@ -39,6 +39,7 @@
 //! | [`Store::sessions`] → [`Sessions`] | [`SessionSource`](scheduler_core::seam::SessionSource), [`SessionRegistry`](scheduler_core::lease::SessionRegistry) | live sessions, both sides |
 //! | [`Store::pause`] → [`Pause`] | [`PauseStore`](scheduler_core::seam::PauseStore), [`PauseControl`](scheduler_core::lease::PauseControl) | the scheduler-wide pause; claims refuse while it is on |
 //! | [`Store::budgets`] → [`Budgets`] | [`StarvationStore`](scheduler_core::seam::StarvationStore) | the convergence ladder's budgets, kept across restarts |
+//! | [`Store::escalation`] → [`Escalation`] | [`EscalationActor`](scheduler_core::seam::EscalationActor) | marks needs-attention, logs starved events, hands spawn requests to your launcher |
 //!
 //! Handles are cheap to clone and share one set of connections. Every rule of the
 //! task-service contract holds across handles of one store, across independent
@@ -82,6 +83,7 @@ mod budgets;
 mod cache;
 mod claim;
 mod error;
+mod escalation;
 mod lease;
 mod pause;
 mod rows;
@@ -95,6 +97,7 @@ mod worker;
 
 pub use budgets::Budgets;
 pub use error::{Error, OpenProblem};
+pub use escalation::{Escalation, SpawnRequest, Spawner};
 pub use pause::Pause;
 pub use rows::{ActiveRun, PendingRun, RecoveredRun};
 pub use schema::SCHEMA_VERSION;

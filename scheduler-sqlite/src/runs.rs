@@ -116,7 +116,14 @@ fn write_task(tx: &Transaction<'_>, task: &TaskRow, insert: bool) -> Result<(), 
         tx.prepare_cached(
             "UPDATE runs SET rank = ?2, ready = ?3, scope_key = ?4, owner_kind = ?5, owner_ref = ?6 WHERE task_id = ?1",
         )?
-        .execute(params![task.task_id, task.rank, task.ready(), task.scope_key(), task.owner_kind, task.owner_ref])?;
+        .execute(params![
+            task.task_id,
+            task.rank,
+            task.ready(),
+            task.scope_key(),
+            task.owner_kind,
+            task.owner_ref
+        ])?;
     }
     Ok(())
 }

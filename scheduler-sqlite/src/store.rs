@@ -11,6 +11,7 @@ use rusqlite::{Connection, MAIN_DB, OpenFlags, Transaction, TransactionBehavior}
 use crate::budgets::Budgets;
 use crate::cache::Cache;
 use crate::error::{Error, OpenProblem};
+use crate::escalation::Escalation;
 use crate::pause::Pause;
 use crate::schema;
 use crate::sessions::Sessions;
@@ -165,6 +166,13 @@ impl Store {
     /// The starvation budgets: [`StarvationStore`](scheduler_core::seam::StarvationStore).
     pub fn budgets(&self) -> Budgets {
         Budgets::new(Arc::clone(&self.inner))
+    }
+
+    /// The ladder's escalation actor over this store:
+    /// [`EscalationActor`](scheduler_core::seam::EscalationActor). Pair it with
+    /// [`budgets`](Self::budgets) in the scheduler's `ladder`.
+    pub fn escalation(&self) -> Escalation {
+        Escalation::new(Arc::clone(&self.inner))
     }
 }
 
