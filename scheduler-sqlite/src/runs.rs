@@ -5,7 +5,7 @@ use scheduler_core::lease::{RunRecord, RunSpec, TaskSpec};
 use scheduler_core::model::RunStatus;
 
 use crate::error::Error;
-use crate::rows::{ActiveRun, PENDING_COLUMNS, PendingRun};
+use crate::rows::{PENDING_COLUMNS, PendingRun};
 use crate::value::{caps, id, json_array, name, time};
 
 /// A task as stored: validated and normalised (ids trimmed, priority ranked).
@@ -172,45 +172,12 @@ pub(crate) fn update_task(tx: &Transaction<'_>, task: &TaskRow) -> Result<(), Er
     }
 }
 
-/// Every queued run joined with its task (in no particular order: the scheduler
-/// orders them itself).
-pub(crate) fn pending(tx: &Transaction<'_>) -> Result<Vec<PendingRun>, Error> {
-    let sql = format!(
-        "SELECT {PENDING_COLUMNS} FROM runs r JOIN tasks t ON t.task_id = r.task_id \
-         WHERE r.status = 'queued'"
-    );
-    let mut stmt = tx.prepare_cached(&sql)?;
-    let mut rows = stmt.query([])?;
-    let mut out = Vec::new();
-    while let Some(row) = rows.next()? {
-        out.push(PendingRun::from_row(row)?);
-    }
-    Ok(out)
-}
-
 /// One run joined with its task, whatever its status.
 pub(crate) fn joined(tx: &Transaction<'_>, run_id: &str) -> Result<Option<PendingRun>, Error> {
     let sql = format!("SELECT {PENDING_COLUMNS} FROM runs r JOIN tasks t ON t.task_id = r.task_id WHERE r.run_id = ?1");
     let mut stmt = tx.prepare_cached(&sql)?;
     let mut rows = stmt.query([run_id])?;
     rows.next()?.map(PendingRun::from_row).transpose()
-}
-
-/// Every run that holds a session, oldest lease end first.
-pub(crate) fn active(tx: &Transaction<'_>) -> Result<Vec<ActiveRun>, Error> {
-    let mut stmt = tx.prepare_cached(
-        "SELECT run_id, session_id, status FROM runs \
-         WHERE session_id IS NOT NULL AND status IN ('claimed', 'starting', 'running') \
-         ORDER BY lease_until, run_id",
-    )?;
-    let rows = stmt.query_map([], |r| {
-        Ok(ActiveRun {
-            run_id: r.get(0)?,
-            session_id: r.get(1)?,
-            status: RunStatus::from_text(r.get_ref(2)?.as_str()?),
-        })
-    })?;
-    Ok(rows.collect::<Result<_, _>>()?)
 }
 
 /// The run's status, or `None`.

@@ -10,7 +10,7 @@ use scheduler_core::lease::{ClaimRequest, ClaimToken, Lease, LeaseService, RunRe
 use scheduler_core::model::RunStatus;
 use scheduler_core::seam::{Recovery, TaskSource};
 
-use crate::cache::{Cache, Cached, fetch, revision_of, settle};
+use crate::cache::fetch_runs;
 use crate::claim::{self, Claimant};
 use crate::error::Error;
 use crate::lease::{self, Sweep};
@@ -88,34 +88,21 @@ impl Tasks {
         self.read(move |tx| runs::joined(tx, &run_id)).await
     }
 
-    /// Reads rows through the cache slot chosen by `slot`: one query when the revision
-    /// counter `name` did not move since the last read.
-    async fn cached<T, L>(
-        &self,
-        name: &'static str,
-        slot: fn(&mut Cache) -> &mut Cached<T>,
-        load: L,
-    ) -> Result<Arc<[T]>, Error>
-    where
-        T: Send + Sync + 'static,
-        L: Fn(&Transaction<'_>) -> Result<Vec<T>, Error> + Send + Copy + 'static,
-    {
-        let known = revision_of(slot(&mut self.inner.cache()));
-        let fetched = self.read(move |tx| fetch(tx, name, known, load)).await?;
-        if let Some(rows) = settle(slot(&mut self.inner.cache()), fetched) {
-            return Ok(rows);
+    /// Brings the store's runs cache up to date: one query when nothing changed, the
+    /// changed runs otherwise (see the `cache` module).
+    async fn refresh_runs(&self) -> Result<(), Error> {
+        for _ in 0..3 {
+            let known = self.inner.cache().runs.revision();
+            let delta = self.read(move |tx| fetch_runs(tx, known)).await?;
+            if self.inner.cache().runs.apply(delta) {
+                return Ok(());
+            }
         }
-        let fetched = self.read(move |tx| fetch(tx, name, None, load)).await?;
-        Ok(settle(slot(&mut self.inner.cache()), fetched).unwrap_or_else(|| Arc::from(Vec::new())))
+        // Other reads kept moving the rows: read them all.
+        let delta = self.read(|tx| fetch_runs(tx, None)).await?;
+        self.inner.cache().runs.apply(delta);
+        Ok(())
     }
-}
-
-fn pending_rows(tx: &Transaction<'_>) -> Result<Vec<Arc<PendingRun>>, Error> {
-    Ok(runs::pending(tx)?.into_iter().map(Arc::new).collect())
-}
-
-fn active_rows(tx: &Transaction<'_>) -> Result<Vec<Arc<ActiveRun>>, Error> {
-    Ok(runs::active(tx)?.into_iter().map(Arc::new).collect())
 }
 
 impl TaskSource for Tasks {
@@ -136,13 +123,15 @@ impl TaskSource for Tasks {
     }
 
     async fn pending_runs(&self, out: &mut Vec<Arc<PendingRun>>) -> Result<(), Error> {
-        let rows = self.cached("runs", |c| &mut c.pending, pending_rows).await?;
+        self.refresh_runs().await?;
+        let rows = self.inner.cache().runs.pending();
         out.extend(rows.iter().cloned());
         Ok(())
     }
 
     async fn active_runs(&self, out: &mut Vec<Arc<ActiveRun>>) -> Result<(), Error> {
-        let rows = self.cached("runs", |c| &mut c.active, active_rows).await?;
+        self.refresh_runs().await?;
+        let rows = self.inner.cache().runs.active();
         out.extend(rows.iter().cloned());
         Ok(())
     }

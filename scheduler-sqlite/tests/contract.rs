@@ -479,3 +479,18 @@ fn cached_reads_see_writes_made_through_other_stores_on_the_file() {
         assert!(all[0].prompting());
     });
 }
+
+#[test]
+fn a_run_deleted_from_outside_the_store_leaves_the_cached_reads() {
+    let (_dir, path) = common::temp_db();
+    let store = scheduler_sqlite::Store::open(&path).unwrap();
+    run(async {
+        for id in ["r1", "r2"] {
+            store.tasks().enqueue(&TaskSpec::new("t"), &RunSpec::new(id), t(0)).await.unwrap();
+        }
+        assert_eq!(pending_ids(&store.tasks()).await, ["r1", "r2"]);
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.execute_batch("DELETE FROM run_caps WHERE run_id = 'r1'; DELETE FROM runs WHERE run_id = 'r1';").unwrap();
+        assert_eq!(pending_ids(&store.tasks()).await, ["r2"]);
+    });
+}

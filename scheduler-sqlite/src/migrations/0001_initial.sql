@@ -34,7 +34,8 @@ CREATE TABLE runs (
     lease_until INTEGER,            -- set while leased
     diagnostic  TEXT,
     failure     TEXT,
-    updated_at  INTEGER NOT NULL
+    updated_at  INTEGER NOT NULL,
+    row_rev     INTEGER NOT NULL DEFAULT 0  -- the revision of the row's last change
 ) STRICT;
 
 -- The claim order over the claimable queued runs of one scope (a session's workspace,
@@ -44,6 +45,7 @@ CREATE INDEX runs_claim_order ON runs (scope_key, rank DESC, queued_at, run_id) 
 CREATE INDEX runs_by_task ON runs (task_id);
 CREATE INDEX runs_by_session ON runs (session_id) WHERE session_id IS NOT NULL;
 CREATE INDEX runs_by_lease_end ON runs (lease_until, run_id) WHERE lease_until IS NOT NULL;
+CREATE INDEX runs_by_row_rev ON runs (row_rev);
 
 CREATE TABLE run_caps (
     run_id TEXT NOT NULL REFERENCES runs (run_id),
@@ -94,22 +96,33 @@ CREATE TABLE budgets (
 ) STRICT;
 
 -- Bumped in the same transaction as every change the scheduler's reads can see, so a
--- reader that saw revision R and finds R again may hand back what it read then.
+-- reader that saw revision R and finds R again may hand back what it read then. Each
+-- change of a run also stamps the run with the new revision (row_rev), so a reader at
+-- revision R reads only the runs with row_rev > R.
 CREATE TABLE revisions (
     name TEXT PRIMARY KEY NOT NULL,
     rev  INTEGER NOT NULL
 ) STRICT;
-INSERT INTO revisions (name, rev) VALUES ('runs', 0), ('sessions', 0);
+INSERT INTO revisions (name, rev) VALUES ('runs', 0), ('runs_epoch', 0), ('sessions', 0);
 
 CREATE TRIGGER runs_rev_insert AFTER INSERT ON runs
-BEGIN UPDATE revisions SET rev = rev + 1 WHERE name = 'runs'; END;
-CREATE TRIGGER runs_rev_update AFTER UPDATE OF run_id, task_id, status, rank, ready, scope_key, owner_kind, owner_ref, channel, caps, queued_at, session_id ON runs
-BEGIN UPDATE revisions SET rev = rev + 1 WHERE name = 'runs'; END;
+BEGIN
+    UPDATE revisions SET rev = rev + 1 WHERE name = 'runs';
+    UPDATE runs SET row_rev = (SELECT rev FROM revisions WHERE name = 'runs') WHERE rowid = NEW.rowid;
+END;
+CREATE TRIGGER runs_rev_update
+AFTER UPDATE OF run_id, task_id, status, rank, ready, scope_key, owner_kind, owner_ref, channel, caps, queued_at, session_id ON runs
+BEGIN
+    UPDATE revisions SET rev = rev + 1 WHERE name = 'runs';
+    UPDATE runs SET row_rev = (SELECT rev FROM revisions WHERE name = 'runs') WHERE rowid = NEW.rowid;
+END;
+-- The store never deletes runs or tasks; a deletion from outside moves the epoch, and a
+-- reader that sees the epoch move reads every run afresh.
 CREATE TRIGGER runs_rev_delete AFTER DELETE ON runs
-BEGIN UPDATE revisions SET rev = rev + 1 WHERE name = 'runs'; END;
-CREATE TRIGGER tasks_rev_update AFTER UPDATE ON tasks
-BEGIN UPDATE revisions SET rev = rev + 1 WHERE name = 'runs'; END;
+BEGIN UPDATE revisions SET rev = rev + 1 WHERE name IN ('runs', 'runs_epoch'); END;
 CREATE TRIGGER tasks_rev_delete AFTER DELETE ON tasks
+BEGIN UPDATE revisions SET rev = rev + 1 WHERE name IN ('runs', 'runs_epoch'); END;
+CREATE TRIGGER tasks_rev_update AFTER UPDATE ON tasks
 BEGIN UPDATE revisions SET rev = rev + 1 WHERE name = 'runs'; END;
 CREATE TRIGGER sessions_rev_insert AFTER INSERT ON sessions
 BEGIN UPDATE revisions SET rev = rev + 1 WHERE name = 'sessions'; END;
