@@ -38,7 +38,7 @@ use scheduler_testkit::invariants::{
     check_cycle,
 };
 use scheduler_testkit::registry::{MemorySessions, RegistryError};
-use scheduler_testkit::service::{ClaimCriteria, ClaimToken, LeaseError, MemoryTaskService, RecoveredRun};
+use scheduler_testkit::service::{ClaimRequest, ClaimToken, LeaseError, MemoryTaskService, RecoveredRun};
 use scheduler_testkit::snapshot::{ActiveRun, RunSnapshot, SessionSnapshot};
 use scheduler_testkit::stores::{MemoryPauseStore, MemoryStarvationStore};
 use scheduler_testkit::waker::RecordingWaker;
@@ -461,7 +461,7 @@ impl Soak {
             run = run.task_status(TaskStatus::Blocked);
         }
         let now = self.now();
-        if self.service().enqueue(&run, now).is_ok() {
+        if self.service().enqueue_snapshot(&run, now).is_ok() {
             self.tally.enqueued += 1;
         }
     }
@@ -512,7 +512,7 @@ impl Soak {
         let Some(session) = self.sessions.get(session_id) else { return };
         let now = self.now();
         let service = self.service();
-        if let Ok(Some(claim)) = service.claim(&ClaimCriteria::from_session(&*session), LEASE, now) {
+        if let Ok(Some(claim)) = service.claim(&ClaimRequest::from_session(&*session), LEASE, now) {
             self.tally.claims += 1;
             let _ = service.start(&claim.run_id, &claim.token, now);
             let done_at = now + Duration::from_secs(self.rng.random_range(10..120));
@@ -572,7 +572,7 @@ impl Soak {
             .collect();
         if !waiting.is_empty() {
             let task = &waiting[self.rng.random_range(0..waiting.len())];
-            let _ = service.update_task(task, |t| {
+            let _ = service.edit_task(task, |t| {
                 t.paused = false;
                 t.status = TaskStatus::Ready;
             });
@@ -585,7 +585,7 @@ impl Soak {
         let fresh = MemoryTaskService::with_pause(self.pause.clone());
         let now = self.now();
         for run in old.pending() {
-            let _ = fresh.enqueue(&run, now);
+            let _ = fresh.enqueue_snapshot(&run, now);
         }
         *lock(&self.tasks.service) = fresh;
         self.workers.clear();

@@ -345,7 +345,10 @@ fn arrive(fleet: &Fleet, handle: &SchedulerHandle, job: &Job) -> Result<(), Flee
             marked: false,
         },
     );
-    fleet.service.enqueue(&job.spec, now).map_err(|e| FleetError::Scheduler(format!("enqueue failed: {e}")))?;
+    fleet
+        .service
+        .enqueue_snapshot(&job.spec, now)
+        .map_err(|e| FleetError::Scheduler(format!("enqueue failed: {e}")))?;
     if job.spec.priority == Priority::Urgent {
         // The daemon kicks the scheduler when urgent work arrives.
         handle.run_now();
@@ -355,7 +358,7 @@ fn arrive(fleet: &Fleet, handle: &SchedulerHandle, job: &Job) -> Result<(), Flee
 }
 
 fn unblock(fleet: &Fleet, job: &Job) {
-    if fleet.service.update_task(&job.spec.task_id, |task| task.status = TaskStatus::Ready).is_ok() {
+    if fleet.service.edit_task(&job.spec.task_id, |task| task.status = TaskStatus::Ready).is_ok() {
         let now = fleet.world.now();
         if let Some(entry) = fleet.world.books().runs.get_mut(&job.spec.run_id) {
             entry.claimable_since = now;

@@ -181,7 +181,7 @@ mod tests {
 
     use scheduler_core::seam::{EscalationActor, MarkOutcome, SpawnOutcome, WakeTarget, Waker};
     use scheduler_testkit::registry::MemorySessions;
-    use scheduler_testkit::service::{ClaimCriteria, MemoryTaskService};
+    use scheduler_testkit::service::{ClaimRequest, MemoryTaskService};
     use scheduler_testkit::snapshot::{RunSnapshot, SessionSnapshot};
     use scheduler_testkit::stores::MemoryPauseStore;
     use scheduler_tokio::TokioClock;
@@ -214,7 +214,7 @@ mod tests {
     }
 
     fn queued(fleet: &Fleet, id: &str) -> Arc<RunSnapshot> {
-        fleet.service.enqueue(&RunSnapshot::queued(id, format!("task-{id}")), fleet.world.now()).unwrap();
+        fleet.service.enqueue_snapshot(&RunSnapshot::queued(id, format!("task-{id}")), fleet.world.now()).unwrap();
         fleet.service.snapshot(id).unwrap()
     }
 
@@ -245,7 +245,7 @@ mod tests {
         let run2 = queued(&fleet, "r2");
         let (s1, _inbox) = session(&fleet, "s1");
         let now = fleet.world.now();
-        fleet.service.claim(&ClaimCriteria::session("s1"), Duration::from_secs(60), now).unwrap().unwrap();
+        fleet.service.claim(&ClaimRequest::session("s1"), Duration::from_secs(60), now).unwrap().unwrap();
         let _ = wake(&fleet, &run2, &s1);
         assert_eq!(violations(&fleet), [ViolationKind::WakeToBusySession]);
     }
@@ -311,7 +311,7 @@ mod tests {
         assert_eq!(futures::executor::block_on(actor.mark_needs_attention(&r1, "why", now)), Ok(MarkOutcome::Marked));
         assert_eq!(fleet.service.status("r1"), Some(RunStatus::NeedsAttention));
         let r2 = queued(&fleet, "r2");
-        fleet.service.claim(&ClaimCriteria::session("s1"), Duration::from_secs(60), now).unwrap().unwrap();
+        fleet.service.claim(&ClaimRequest::session("s1"), Duration::from_secs(60), now).unwrap().unwrap();
         assert_eq!(
             futures::executor::block_on(actor.mark_needs_attention(&r2, "why", now)),
             Ok(MarkOutcome::InvalidTransition)
