@@ -13,15 +13,16 @@ use std::time::{Duration, SystemTime};
 use common::{run, t};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
+use scheduler_core::lease::RecoveredDetails;
 use scheduler_core::lease::{
     ClaimRequest, ClaimToken, ErrorKind, LeaseService, PauseControl, RunSpec, ServiceError, TaskSpec,
 };
 use scheduler_core::model::{OwnerRef, Priority, RunStatus, Scope, TaskStatus};
-use scheduler_core::seam::{Recovery, TaskSource};
-use scheduler_core::view::{ActiveRunView, RecoveredView};
-use scheduler_sqlite::{Store, Tasks};
-use scheduler_testkit::service::{ClaimCriteria, LeaseError, MemoryTaskService};
-use scheduler_testkit::snapshot::RunSnapshot;
+use scheduler_core::seam::Recovery;
+use scheduler_core::view::{ActiveRunView, RecoveredView, RunView};
+use scheduler_sqlite::{Pause, Store, Tasks};
+use scheduler_testkit::service::MemoryTaskService;
+use scheduler_testkit::stores::MemoryPauseStore;
 
 const RUNS: u8 = 10;
 const TASKS: u8 = 4;
@@ -133,236 +134,171 @@ enum Outcome {
     Recovered(Vec<(String, RunStatus, String, SystemTime)>),
 }
 
-fn mem_kind(e: &LeaseError) -> ErrorKind {
-    match e {
-        LeaseError::UnknownRun { .. } => ErrorKind::UnknownRun,
-        LeaseError::UnknownTask { .. } => ErrorKind::UnknownTask,
-        LeaseError::DuplicateRun { .. } => ErrorKind::DuplicateRun,
-        LeaseError::EmptyId { .. } | LeaseError::LeaseOverflow { .. } => ErrorKind::InvalidInput,
-        LeaseError::WrongToken { .. } | LeaseError::StaleToken { .. } => ErrorKind::TokenRejected,
-        LeaseError::InvalidTransition { .. } => ErrorKind::InvalidTransition,
-        LeaseError::SessionBusy { .. } => ErrorKind::SessionBusy,
-        LeaseError::Paused | LeaseError::PauseUnreadable(_) => ErrorKind::Paused,
-        other => panic!("unexpected reference error {other}"),
-    }
-}
-
 type Answer = Result<Outcome, ErrorKind>;
-
-/// The two services and the tokens each handed out, per run: (current, previous).
-struct Pair {
-    mem: MemoryTaskService,
-    store: Store,
-    sql: Tasks,
-    tokens: Vec<Option<(ClaimToken, ClaimToken)>>,
-    previous: Vec<Option<(ClaimToken, ClaimToken)>>,
-    now: SystemTime,
-}
 
 fn run_id(i: u8) -> String {
     format!("run-{i}")
 }
 
-impl Pair {
-    fn new() -> Pair {
-        let store = Store::open_in_memory().unwrap();
-        let sql = store.tasks();
+/// One service under test, with the tokens it handed out per run: (current, previous).
+struct Side<S, P> {
+    svc: S,
+    pause: P,
+    tokens: Vec<Option<ClaimToken>>,
+    previous: Vec<Option<ClaimToken>>,
+}
+
+impl<S, P> Side<S, P>
+where
+    S: LeaseService,
+    P: PauseControl,
+{
+    fn new(svc: S, pause: P) -> Self {
         let n = RUNS as usize;
-        Pair { mem: MemoryTaskService::new(), store, sql, tokens: vec![None; n], previous: vec![None; n], now: t(0) }
+        Side { svc, pause, tokens: vec![None; n], previous: vec![None; n] }
     }
 
-    /// The run a fenced step acts on: `pick` chooses among the runs that were
-    /// claimed (so most steps present a token that once was right), else any run.
+    /// The run a fenced step acts on: `pick` chooses among the runs this side holds a
+    /// token for (so most steps present a token that once was right), else any run.
     fn target(&self, pick: u8) -> u8 {
         let claimed: Vec<u8> = (0..RUNS).filter(|&i| self.tokens[i as usize].is_some()).collect();
         if claimed.is_empty() { pick % RUNS } else { claimed[pick as usize % claimed.len()] }
     }
 
-    fn token_pair(&self, run: u8, stale: bool) -> (ClaimToken, ClaimToken) {
+    fn token(&self, run: u8, stale: bool) -> ClaimToken {
         let slot = if stale { &self.previous[run as usize] } else { &self.tokens[run as usize] };
-        slot.clone().unwrap_or_else(|| (ClaimToken::new("ct_bogus"), ClaimToken::new("ct_bogus")))
+        slot.clone().unwrap_or_else(|| ClaimToken::new("ct_bogus"))
     }
 
-    async fn apply(&mut self, op: &Op) -> (Answer, Answer) {
-        let (mem, sql, now) = (&self.mem, &self.sql, self.now);
-        let m = |r: Result<(), LeaseError>| r.map(|()| Outcome::Done).map_err(|e| mem_kind(&e));
-        let s = |r: Result<(), scheduler_sqlite::Error>| r.map(|()| Outcome::Done).map_err(|e| e.kind());
+    fn retire(&mut self, run: usize) {
+        if let Some(t) = self.tokens[run].take() {
+            self.previous[run] = Some(t);
+        }
+    }
+
+    async fn apply(&mut self, op: &Op, now: SystemTime) -> Answer {
+        let done = |r: Result<(), S::Error>| r.map(|()| Outcome::Done).map_err(|e| e.kind());
         match op {
             Op::Enqueue { run, task, shape, channel, caps } => {
                 let caps: Vec<&str> = caps.iter().map(|c| CAPS[*c as usize]).collect();
-                let task_id = format!("task-{task}");
-                let spec = shape.task(&task_id);
-                let (scope, ws) = shape.scope();
-                let mut snap = RunSnapshot::queued(run_id(*run), &task_id)
-                    .priority(spec.priority)
-                    .scope(scope, ws)
-                    .owner(spec.owner.clone())
-                    .channel(CHANNELS[*channel as usize])
-                    .caps(caps.iter().copied())
-                    .task_status(spec.status);
-                snap.task_paused = spec.paused;
-                let run_spec = RunSpec::new(run_id(*run)).channel(CHANNELS[*channel as usize]).caps(caps);
-                (m(mem.enqueue(&snap, now)), s(sql.enqueue(&spec, &run_spec, now).await))
+                let spec = RunSpec::new(run_id(*run)).channel(CHANNELS[*channel as usize]).caps(caps);
+                done(self.svc.enqueue(&shape.task(&format!("task-{task}")), &spec, now).await)
             }
             Op::UpdateTask { task, shape } => {
-                let spec = shape.task(&format!("task-{task}"));
-                let edit = |t: &mut scheduler_testkit::service::TaskSpec| {
-                    t.status = spec.status;
-                    t.paused = spec.paused;
-                    t.priority = spec.priority;
-                    t.scope = spec.scope;
-                    t.workspace_id = spec.workspace_id.clone();
-                    t.owner = spec.owner.clone();
-                };
-                (m(mem.update_task(&spec.task_id, edit)), s(sql.update_task(&spec, now).await))
+                done(self.svc.update_task(&shape.task(&format!("task-{task}")), now).await)
             }
             Op::Claim { session, lease } => {
                 let (id, agent, ws, ch, caps) = SESSIONS[*session as usize];
-                let lease = Duration::from_secs(u64::from(*lease) * 30);
-                let criteria =
-                    ClaimCriteria::session(id).agent(agent).workspace(ws).channel(ch).caps(caps.iter().copied());
                 let request =
                     ClaimRequest::session(id).agent(agent).workspace(ws).channel(ch).caps(caps.iter().copied());
-                let a = mem.claim(&criteria, lease, now).map_err(|e| mem_kind(&e));
-                let b = sql.claim(&request, lease, now).await.map_err(|e| e.kind());
-                if let (Ok(Some(a)), Ok(Some(b))) = (&a, &b) {
-                    if a.run_id == b.run_id {
-                        let i: usize = a.run_id["run-".len()..].parse().unwrap();
-                        self.previous[i] = self.tokens[i].take();
-                        self.tokens[i] = Some((a.token.clone(), b.token.clone()));
-                    }
+                let lease = self.svc.claim(&request, Duration::from_secs(u64::from(*lease) * 30), now).await;
+                let lease = lease.map_err(|e| e.kind())?;
+                if let Some(lease) = &lease {
+                    let i: usize = lease.run_id["run-".len()..].parse().unwrap();
+                    self.retire(i);
+                    self.tokens[i] = Some(lease.token.clone());
                 }
-                let a = a.map(|c| Outcome::Claimed(c.map(|c| c.run_id)));
-                let b = b.map(|c| Outcome::Claimed(c.map(|c| c.run_id)));
-                (a, b)
+                Ok(Outcome::Claimed(lease.map(|l| l.run_id)))
             }
             Op::Start { run, stale } => {
-                let run = &self.target(*run);
-                let (tm, ts) = self.token_pair(*run, *stale);
-                (m(mem.start(&run_id(*run), &tm, now)), s(sql.start(&run_id(*run), &ts, now).await))
+                let run = self.target(*run);
+                done(self.svc.start(&run_id(run), &self.token(run, *stale), now).await)
             }
             Op::Heartbeat { run, stale, lease } => {
-                let run = &self.target(*run);
-                let (tm, ts) = self.token_pair(*run, *stale);
+                let run = self.target(*run);
                 let lease = Duration::from_secs(u64::from(*lease) * 30);
-                let a = mem.heartbeat(&run_id(*run), &tm, lease, now).map(Outcome::Until).map_err(|e| mem_kind(&e));
-                let b = sql.heartbeat(&run_id(*run), &ts, lease, now).await.map(Outcome::Until).map_err(|e| e.kind());
-                (a, b)
+                let until = self.svc.heartbeat(&run_id(run), &self.token(run, *stale), lease, now).await;
+                until.map(Outcome::Until).map_err(|e| e.kind())
             }
-            Op::Complete { run, stale } => {
-                let run = &self.target(*run);
-                let (tm, ts) = self.token_pair(*run, *stale);
-                (m(mem.complete(&run_id(*run), &tm, now)), s(sql.complete(&run_id(*run), &ts, now).await))
-            }
-            Op::Fail { run, stale } => {
-                let run = &self.target(*run);
-                let (tm, ts) = self.token_pair(*run, *stale);
-                (m(mem.fail(&run_id(*run), &tm, "boom", now)), s(sql.fail(&run_id(*run), &ts, "boom", now).await))
-            }
-            Op::Release { run, stale } => {
-                let run = &self.target(*run);
-                let (tm, ts) = self.token_pair(*run, *stale);
-                (m(mem.release(&run_id(*run), &tm, now)), s(sql.release(&run_id(*run), &ts, now).await))
+            Op::Complete { run, stale } | Op::Fail { run, stale } | Op::Release { run, stale } => {
+                let run = self.target(*run);
+                let (id, token) = (run_id(run), self.token(run, *stale));
+                let answer = match op {
+                    Op::Complete { .. } => done(self.svc.complete(&id, &token, now).await),
+                    Op::Fail { .. } => done(self.svc.fail(&id, &token, "boom", now).await),
+                    _ => done(self.svc.release(&id, &token, now).await),
+                };
+                if answer.is_ok() {
+                    self.retire(run as usize);
+                }
+                answer
             }
             Op::Recover { limit } => {
-                let a = mem
-                    .recover_expired(now, "sweep", u32::from(*limit))
-                    .into_iter()
-                    .map(|r| (r.run.run_id.clone(), r.previous_status, r.previous_session_id, r.previous_lease_until))
-                    .collect();
                 let mut out = Vec::new();
                 let request = Recovery { now, reason: "sweep", limit: u32::from(*limit), actor: "scheduler" };
-                let b = sql.recover_expired_leases(request, &mut out).await.map_err(|e| e.kind()).map(|()| {
-                    use scheduler_core::lease::RecoveredDetails;
-                    let rows = out.iter().map(|r| {
+                self.svc.recover_expired_leases(request, &mut out).await.map_err(|e| e.kind())?;
+                let rows: Vec<_> = out
+                    .iter()
+                    .map(|r| {
                         (
                             r.run_id().to_owned(),
                             r.previous_status(),
                             r.previous_session_id().to_owned(),
                             r.previous_lease_until(),
                         )
-                    });
-                    Outcome::Recovered(rows.collect())
-                });
-                (Ok(Outcome::Recovered(a)), b)
-            }
-            Op::NeedsAttention { run } => (
-                m(mem.mark_needs_attention(&run_id(*run), "stuck", now)),
-                s(sql.mark_needs_attention(&run_id(*run), "stuck", now).await),
-            ),
-            Op::Pause(on) => {
-                let pause = self.store.pause();
-                if *on {
-                    mem.pause_store().pause("ops", now, "why");
-                    pause.pause("ops", now, "why").await.unwrap();
-                } else {
-                    mem.pause_store().resume();
-                    pause.resume().await.unwrap();
+                    })
+                    .collect();
+                for (id, ..) in &rows {
+                    self.retire(id["run-".len()..].parse().unwrap());
                 }
-                (Ok(Outcome::Done), Ok(Outcome::Done))
+                Ok(Outcome::Recovered(rows))
             }
-            Op::Advance { secs } => {
-                self.now += Duration::from_secs(u64::from(*secs));
-                (Ok(Outcome::Done), Ok(Outcome::Done))
+            Op::NeedsAttention { run } => done(self.svc.mark_needs_attention(&run_id(*run), "stuck", now).await),
+            Op::Pause(on) => {
+                let paused = if *on { self.pause.pause("ops", now, "why").await } else { self.pause.resume().await };
+                paused.expect("the pause control answers");
+                Ok(Outcome::Done)
             }
+            Op::Advance { .. } => Ok(Outcome::Done),
         }
     }
 
-    /// Forgets the tokens of leases that ended (they become the stale ones).
-    fn retire(&mut self, op: &Op, answer: &Answer) {
-        let ended: Vec<u8> = match (op, answer) {
-            (Op::Complete { .. } | Op::Fail { .. } | Op::Release { .. }, Ok(_)) => {
-                let claimed: Vec<u8> = (0..RUNS).filter(|&i| self.tokens[i as usize].is_some()).collect();
-                let run = match op {
-                    Op::Complete { run, .. } | Op::Fail { run, .. } | Op::Release { run, .. } => *run,
-                    _ => unreachable!(),
-                };
-                claimed.get(run as usize % claimed.len().max(1)).copied().into_iter().collect()
-            }
-            (Op::Recover { .. }, Ok(Outcome::Recovered(rows))) => {
-                rows.iter().map(|(id, ..)| id["run-".len()..].parse().unwrap()).collect()
-            }
-            _ => Vec::new(),
-        };
-        for i in ended {
-            let i = i as usize;
-            if let Some(t) = self.tokens[i].take() {
-                self.previous[i] = Some(t);
-            }
-        }
-    }
-
-    /// Every observable of both sides, in one comparable value.
-    async fn state(&self) -> (String, String) {
-        let mut mem = String::new();
-        let mut sql = String::new();
+    /// Every observable: records (status, session, lease end, queued-at) of every run,
+    /// the pending and the active runs.
+    async fn state(&self) -> String {
+        let mut out = String::new();
         for i in 0..RUNS {
-            let id = run_id(i);
-            let a = self.mem.record(&id).map(|r| (r.status, r.session_id, r.lease_until));
-            let a_queued = self.mem.snapshot(&id).and_then(|s| s.queued_at);
-            let b = self.sql.record(&id).await.unwrap();
-            let b_queued = b.as_ref().and_then(|r| r.queued_at);
-            let b = b.map(|r| (r.status, r.session_id, r.lease_until));
-            mem.push_str(&format!("{id}: {a:?} queued {a_queued:?}\n"));
-            sql.push_str(&format!("{id}: {b:?} queued {b_queued:?}\n"));
+            let record = self.svc.record(&run_id(i)).await.unwrap();
+            out.push_str(&format!("{}: {record:?}\n", run_id(i)));
         }
-        let mut pending: Vec<String> = self.mem.pending().iter().map(|r| r.run_id.clone()).collect();
-        pending.sort();
-        let mut active: Vec<_> =
-            self.mem.active().iter().map(|a| (a.run_id.clone(), a.session_id.clone(), a.status)).collect();
-        active.sort();
-        mem.push_str(&format!("pending {pending:?}\nactive {active:?}\n"));
         let mut rows = Vec::new();
-        self.sql.pending_runs(&mut rows).await.unwrap();
-        let mut pending: Vec<String> = rows.iter().map(|r| r.run_id.clone()).collect();
+        self.svc.pending_runs(&mut rows).await.unwrap();
+        let mut pending: Vec<String> = rows.iter().map(|r| r.run_id().to_owned()).collect();
         pending.sort();
         let mut rows = Vec::new();
-        self.sql.active_runs(&mut rows).await.unwrap();
+        self.svc.active_runs(&mut rows).await.unwrap();
         let mut active: Vec<_> =
             rows.iter().map(|a| (a.run_id().to_owned(), a.session_id().to_owned(), a.status())).collect();
         active.sort();
-        sql.push_str(&format!("pending {pending:?}\nactive {active:?}\n"));
-        (mem, sql)
+        out.push_str(&format!("pending {pending:?}\nactive {active:?}\n"));
+        out
+    }
+}
+
+/// The reference and the store, side by side, at one time.
+struct Pair {
+    mem: Side<MemoryTaskService, MemoryPauseStore>,
+    sql: Side<Tasks, Pause>,
+    now: SystemTime,
+}
+
+impl Pair {
+    fn new() -> Pair {
+        let mem = MemoryTaskService::new();
+        let pause = mem.pause_store().clone();
+        let store = Store::open_in_memory().unwrap();
+        Pair { mem: Side::new(mem, pause), sql: Side::new(store.tasks(), store.pause()), now: t(0) }
+    }
+
+    async fn apply(&mut self, op: &Op) -> (Answer, Answer) {
+        if let Op::Advance { secs } = op {
+            self.now += Duration::from_secs(u64::from(*secs));
+        }
+        (self.mem.apply(op, self.now).await, self.sql.apply(op, self.now).await)
+    }
+
+    async fn state(&self) -> (String, String) {
+        (self.mem.state().await, self.sql.state().await)
     }
 }
 
@@ -387,7 +323,6 @@ fn check(ops: &[Op]) -> Result<(), TestCaseError> {
         for (step, op) in ops.iter().enumerate() {
             let (a, b) = pair.apply(op).await;
             tally(&a);
-            pair.retire(op, &a);
             prop_assert_eq!(&a, &b, "step {} {:?}: outcomes differ", step, op);
             let (ma, sb) = pair.state().await;
             prop_assert_eq!(ma, sb, "step {} {:?}: states differ", step, op);
@@ -423,7 +358,7 @@ fn a_divergence_is_caught() {
         };
         let (a, b) = pair.apply(&enqueue).await;
         assert_eq!(a, b);
-        pair.sql.claim(&ClaimRequest::session("s9"), Duration::from_secs(60), pair.now).await.unwrap().unwrap();
+        pair.sql.svc.claim(&ClaimRequest::session("s9"), Duration::from_secs(60), pair.now).await.unwrap().unwrap();
         let (mem, sql) = pair.state().await;
         assert_ne!(mem, sql);
     });
