@@ -4,29 +4,41 @@
 //!
 //! # Wiring a durable scheduler
 //!
-//! Open a [`Store`] once, then hand its handles to the scheduler and to the sessions:
+//! Open a [`Store`] once, hand its handles to the scheduler, and let each session
+//! register, listen on its mailbox and claim when woken (the same code as the
+//! repository README's section "A durable scheduler over SQLite"):
 //!
 //! ```
-//! use std::time::Duration;
+//! # use std::time::{Duration, SystemTime};
+//! # use scheduler_core::lease::{ClaimRequest, LeaseService, RunSpec, SessionRegistry, SessionSpec, TaskSpec};
 //! use scheduler_core::Scheduler;
 //! use scheduler_sqlite::Store;
 //! use scheduler_tokio::TokioClock;
 //! use scheduler_tokio::mailbox::{MailboxWaker, Mailboxes};
-//!
 //! # let dir = tempfile::tempdir().unwrap();
 //! # let path = dir.path().join("scheduler.db");
 //! # tokio::runtime::Runtime::new().unwrap().block_on(async {
+//! # let now = SystemTime::now();
+//! # let lease_for = Duration::from_secs(60);
+//!
 //! let store = Store::open(&path)?; // migrations, WAL, busy timeout
-//! let mailboxes = Mailboxes::default(); // each session registers its own mailbox
+//! let mailboxes = Mailboxes::default(); // one mailbox per session, in process
 //! let scheduler = Scheduler::builder(store.tasks(), store.sessions(), MailboxWaker::new(mailboxes.clone()))
+//!     .clock(TokioClock::new())
 //!     .pause_store(store.pause())
 //!     .ladder(store.budgets(), store.escalation())
-//!     .clock(TokioClock::new())
-//!     .interval(Duration::from_secs(15))
 //!     .build()?;
-//! let handle = scheduler_tokio::spawn(scheduler)?;
-//! // Sessions: store.sessions().register(..), mailboxes.register(id), store.tasks().claim(..)
-//! handle.shutdown_within(Duration::from_secs(5)).await?;
+//!
+//! // A session registers and listens; work arrives; the scheduler wakes the session, which claims.
+//! store.sessions().register(&SessionSpec::active("sess-1").caps(["rust"]), now).await?;
+//! let mut inbox = mailboxes.register("sess-1");
+//! store.tasks().enqueue(&TaskSpec::new("task-1"), &RunSpec::new("run-1").caps(["rust"]), now).await?;
+//! let handle = scheduler_tokio::spawn(scheduler)?; // a cycle now, then one every 15 s
+//! let wake = inbox.recv().await.expect("a wake");
+//! let lease = store.tasks().claim(&ClaimRequest::session("sess-1").caps(["rust"]), lease_for, now).await?;
+//! # assert_eq!(wake.run_id, "run-1");
+//! # assert_eq!(lease.expect("the run").run_id, "run-1");
+//! # handle.shutdown_within(Duration::from_secs(5)).await?;
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! # }).unwrap();
 //! ```
