@@ -15,7 +15,8 @@
 //!   cycle wakes it through `MailboxWaker`; the time from the enqueue call returning to
 //!   the session's mailbox receiving the wake, p50 / p99 over 1,000 runs (printed).
 //!
-//! Run with `cargo bench -p scheduler-benches --bench sqlite`.
+//! Run with `cargo bench -p scheduler-benches --bench sqlite` (set `SQLITE_BENCH=claims`,
+//! say, to run only some of `cycles`, `claims`, `wake`).
 
 #![allow(missing_docs)] // criterion_group! generates an undocumented function
 
@@ -98,6 +99,12 @@ fn load(w: &Workload) -> (tempfile::TempDir, Store) {
     (dir, store)
 }
 
+/// Whether to run the part `name` (`cycles`, `claims`, `wake`): every part unless the
+/// environment variable `SQLITE_BENCH` names others (comma separated).
+fn wanted(name: &str) -> bool {
+    std::env::var("SQLITE_BENCH").map_or(true, |parts| parts.split(',').any(|p| p.trim() == name))
+}
+
 /// The steady variant's scheduler over `store`.
 fn steady(store: &Store, clock: &FakeClock) -> SqliteScheduler {
     Scheduler::builder(store.tasks(), store.sessions(), NoopWaker)
@@ -119,6 +126,9 @@ fn cycle(scheduler: &mut SqliteScheduler, clock: &FakeClock) -> usize {
 }
 
 fn bench_cycles(c: &mut Criterion) {
+    if !wanted("cycles") {
+        return;
+    }
     for (n, m) in [(10_000, 1_000), (100_000, 1_000)] {
         let w = Workload::new(n, m, Variant::Steady);
         let started = Instant::now();
@@ -227,6 +237,9 @@ fn claimers(store: &Store, sessions: &[ClaimRequest], time: Duration) -> (f64, D
 }
 
 fn bench_claims(_c: &mut Criterion) {
+    if !wanted("claims") {
+        return;
+    }
     let w = Workload::new(10_000, 1_000, Variant::Steady);
     let (_dir, store) = load(&w);
     // Idle, active, non-prompting sessions that hold no run.
@@ -246,6 +259,9 @@ fn bench_claims(_c: &mut Criterion) {
 }
 
 fn bench_wake_latency(_c: &mut Criterion) {
+    if !wanted("wake") {
+        return;
+    }
     let store = Store::open_in_memory().expect("store");
     let mailboxes = Mailboxes::new(4);
     let mut inbox = mailboxes.register("sess-1");

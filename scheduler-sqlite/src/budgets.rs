@@ -6,12 +6,12 @@ use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
 
-use rusqlite::{Row, Transaction, params};
+use rusqlite::{Connection, Row, params};
 use scheduler_core::ladder::{Budget, Tier};
 use scheduler_core::seam::StarvationStore;
 
 use crate::error::Error;
-use crate::store::{Inner, immediate, snapshot};
+use crate::store::{Inner, snapshot};
 use crate::value::{json_array, nanos, text, time};
 
 /// The starvation budgets over the store (a cheap, cloneable handle; get one with
@@ -64,13 +64,13 @@ fn row_of(run_id: &str, b: &Budget) -> Result<BudgetRow, Error> {
     ))
 }
 
-fn upsert_row(tx: &Transaction<'_>, r: &BudgetRow) -> Result<(), Error> {
+fn upsert_row(tx: &Connection, r: &BudgetRow) -> Result<(), Error> {
     tx.prepare_cached(&format!("INSERT OR REPLACE INTO budgets ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"))?
         .execute(params![r.0, r.1, r.2, r.3, r.4, r.5, r.6, r.7])?;
     Ok(())
 }
 
-fn load_rows(tx: &Transaction<'_>, run_ids: &[String]) -> Result<HashMap<String, Budget>, Error> {
+fn load_rows(tx: &Connection, run_ids: &[String]) -> Result<HashMap<String, Budget>, Error> {
     let mut stmt =
         tx.prepare_cached(&format!("SELECT {COLUMNS} FROM budgets WHERE run_id IN (SELECT value FROM json_each(?1))"))?;
     let mut rows = stmt.query([json_array(run_ids)])?;
@@ -90,15 +90,15 @@ impl Budgets {
     async fn write<T, F>(&self, job: F) -> Result<T, Error>
     where
         T: Send + 'static,
-        F: FnOnce(&Transaction<'_>) -> Result<T, Error> + Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, Error> + Send + 'static,
     {
-        self.inner.workers.write(move |conn| immediate(conn, job)).await
+        self.inner.workers.write(job).await
     }
 
     async fn read<T, F>(&self, job: F) -> Result<T, Error>
     where
         T: Send + 'static,
-        F: FnOnce(&Transaction<'_>) -> Result<T, Error> + Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, Error> + Send + 'static,
     {
         self.inner.workers.read(move |conn| snapshot(conn, job)).await
     }

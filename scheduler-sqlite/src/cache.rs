@@ -17,7 +17,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use rusqlite::Transaction;
+use rusqlite::Connection;
 use scheduler_core::lease::SessionSpec;
 use scheduler_core::model::RunStatus;
 
@@ -66,7 +66,7 @@ const RUN_COLUMNS_WITH_SESSION: &str = "r.session_id";
 
 /// Reads the runs' counters and, when they moved past `known`, the runs that changed
 /// (all live runs when `known` is `None` or the epoch moved).
-pub(crate) fn fetch_runs(tx: &Transaction<'_>, known: Option<Revision>) -> Result<RunsDelta, Error> {
+pub(crate) fn fetch_runs(tx: &Connection, known: Option<Revision>) -> Result<RunsDelta, Error> {
     let mut counter = tx.prepare_cached("SELECT rev FROM revisions WHERE name = ?1")?;
     let epoch: i64 = counter.query_row(["runs_epoch"], |r| r.get(0))?;
     let rev: i64 = counter.query_row(["runs"], |r| r.get(0))?;
@@ -169,10 +169,10 @@ pub(crate) enum Fetched<T> {
 
 /// Reads counter `name`, then the rows with `load` only if it moved past `known`.
 pub(crate) fn fetch<T>(
-    tx: &Transaction<'_>,
+    tx: &Connection,
     name: &str,
     known: Option<i64>,
-    load: impl FnOnce(&Transaction<'_>) -> Result<Vec<T>, Error>,
+    load: impl FnOnce(&Connection) -> Result<Vec<T>, Error>,
 ) -> Result<Fetched<T>, Error> {
     let rev: i64 = tx.prepare_cached("SELECT rev FROM revisions WHERE name = ?1")?.query_row([name], |r| r.get(0))?;
     if known == Some(rev) {

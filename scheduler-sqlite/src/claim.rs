@@ -11,7 +11,7 @@
 //! capabilities, that none of the run's `run_caps` rows is missing from the session's
 //! capabilities (passed as one JSON array).
 
-use rusqlite::{OptionalExtension, Transaction, params};
+use rusqlite::{Connection, OptionalExtension, params};
 use scheduler_core::lease::{ClaimRequest, ClaimToken};
 
 use crate::error::Error;
@@ -57,7 +57,7 @@ impl Claimant {
 }
 
 /// The run the session holds a live lease on, if any.
-pub(crate) fn held_by(tx: &Transaction<'_>, session_id: &str) -> Result<Option<String>, Error> {
+pub(crate) fn held_by(tx: &Connection, session_id: &str) -> Result<Option<String>, Error> {
     let mut stmt = tx.prepare_cached(
         "SELECT run_id FROM runs WHERE session_id = ?1 AND status IN ('claimed', 'starting', 'running') LIMIT 1",
     )?;
@@ -65,7 +65,7 @@ pub(crate) fn held_by(tx: &Transaction<'_>, session_id: &str) -> Result<Option<S
 }
 
 /// The best run `who` may claim now, if any.
-pub(crate) fn best_run(tx: &Transaction<'_>, who: &Claimant) -> Result<Option<String>, Error> {
+pub(crate) fn best_run(tx: &Connection, who: &Claimant) -> Result<Option<String>, Error> {
     let mut stmt = tx.prepare_cached(BEST_RUN)?;
     let best = stmt
         .query_row(params![who.channel, who.workspace_id, who.agent_name, who.session_id, who.caps_json], |r| r.get(0))
@@ -74,14 +74,14 @@ pub(crate) fn best_run(tx: &Transaction<'_>, who: &Claimant) -> Result<Option<St
 }
 
 /// Whether the scheduler-wide pause is on.
-pub(crate) fn paused(tx: &Transaction<'_>) -> Result<bool, Error> {
+pub(crate) fn paused(tx: &Connection) -> Result<bool, Error> {
     Ok(tx.prepare_cached("SELECT 1 FROM pause WHERE id = 1")?.exists([])?)
 }
 
 /// Claims for `who` until `until` (nanoseconds): the whole decision and the write,
 /// in the caller's immediate transaction. Returns the run leased.
 pub(crate) fn claim(
-    tx: &Transaction<'_>,
+    tx: &Connection,
     who: &Claimant,
     token: &ClaimToken,
     until: i64,

@@ -165,6 +165,13 @@ pub enum Error {
     /// transaction was rolled back.
     #[error("sqlite: {0}")]
     Sqlite(#[from] rusqlite::Error),
+    /// The write transaction could not start or commit (a busy database past the busy
+    /// timeout, I/O); nothing of this call was written.
+    #[error("the write transaction failed, nothing was written: {message}")]
+    Transaction {
+        /// SQLite's message.
+        message: String,
+    },
     /// The store's worker threads are gone (a job panicked, or the process is
     /// shutting down).
     #[error("the store's {0} worker is gone")]
@@ -202,7 +209,7 @@ fn sqlite_kind(e: &rusqlite::Error) -> ErrorKind {
 impl ServiceError for Error {
     fn kind(&self) -> ErrorKind {
         match self {
-            Error::Open { .. } | Error::WorkerGone(_) => ErrorKind::Unavailable,
+            Error::Open { .. } | Error::WorkerGone(_) | Error::Transaction { .. } => ErrorKind::Unavailable,
             Error::UnknownRun { .. } => ErrorKind::UnknownRun,
             Error::UnknownTask { .. } => ErrorKind::UnknownTask,
             Error::DuplicateRun { .. } => ErrorKind::DuplicateRun,

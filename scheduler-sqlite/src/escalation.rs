@@ -18,7 +18,7 @@ use scheduler_core::view::RunView;
 
 use crate::error::Error;
 use crate::lease;
-use crate::store::{Inner, immediate};
+use crate::store::Inner;
 use crate::value::{id, nanos, text};
 
 /// What a spawn request asks for: a worker that can take this run.
@@ -89,14 +89,12 @@ impl<R: RunView + Sync> EscalationActor<R> for Escalation {
         let detail = format!("queued {} s without a claim", age.as_secs());
         self.inner
             .workers
-            .write(move |c| {
-                immediate(c, |tx| {
-                    tx.prepare_cached(
-                        "INSERT INTO run_events (run_id, at, kind, actor, detail) VALUES (?1, ?2, 'starved', '', ?3)",
-                    )?
-                    .execute(params![run_id, at, detail])?;
-                    Ok(())
-                })
+            .write(move |tx| {
+                tx.prepare_cached(
+                    "INSERT INTO run_events (run_id, at, kind, actor, detail) VALUES (?1, ?2, 'starved', '', ?3)",
+                )?
+                .execute(params![run_id, at, detail])?;
+                Ok(())
             })
             .await
     }
@@ -105,11 +103,8 @@ impl<R: RunView + Sync> EscalationActor<R> for Escalation {
         let run_id = id(run.run_id(), "run id")?.to_owned();
         let diagnostic = text(diagnostic, "diagnostic")?.to_owned();
         let now = nanos(now, "needs-attention time")?;
-        let marked = self
-            .inner
-            .workers
-            .write(move |c| immediate(c, |tx| lease::mark_needs_attention(tx, &run_id, &diagnostic, now)))
-            .await;
+        let marked =
+            self.inner.workers.write(move |tx| lease::mark_needs_attention(tx, &run_id, &diagnostic, now)).await;
         match marked {
             Ok(()) => Ok(MarkOutcome::Marked),
             Err(Error::InvalidTransition { .. }) => Ok(MarkOutcome::InvalidTransition),

@@ -7,7 +7,7 @@
 
 use std::sync::Arc;
 
-use rusqlite::{OptionalExtension, Transaction, params};
+use rusqlite::{Connection, OptionalExtension, params};
 use scheduler_core::lease::ClaimToken;
 use scheduler_core::model::RunStatus;
 
@@ -17,7 +17,7 @@ use crate::runs::joined;
 use crate::value::time;
 
 /// The run's status if `token` is its current lease token; otherwise why not.
-pub(crate) fn fenced(tx: &Transaction<'_>, run_id: &str, token: &ClaimToken) -> Result<RunStatus, Error> {
+pub(crate) fn fenced(tx: &Connection, run_id: &str, token: &ClaimToken) -> Result<RunStatus, Error> {
     let mut stmt = tx.prepare_cached("SELECT status, token FROM runs WHERE run_id = ?1")?;
     let row = stmt
         .query_row([run_id], |r| Ok((RunStatus::from_text(r.get_ref(0)?.as_str()?), r.get::<_, Option<String>>(1)?)))
@@ -33,7 +33,7 @@ pub(crate) fn fenced(tx: &Transaction<'_>, run_id: &str, token: &ClaimToken) -> 
 }
 
 /// `claimed` (or `starting`) to `running`.
-pub(crate) fn start(tx: &Transaction<'_>, run_id: &str, token: &ClaimToken, now: i64) -> Result<(), Error> {
+pub(crate) fn start(tx: &Connection, run_id: &str, token: &ClaimToken, now: i64) -> Result<(), Error> {
     let from = fenced(tx, run_id, token)?;
     if !matches!(from, RunStatus::Claimed | RunStatus::Starting) {
         return Err(Error::InvalidTransition { run_id: run_id.to_owned(), from, to: RunStatus::Running });
@@ -44,13 +44,7 @@ pub(crate) fn start(tx: &Transaction<'_>, run_id: &str, token: &ClaimToken, now:
 }
 
 /// Extends the lease to `until`.
-pub(crate) fn heartbeat(
-    tx: &Transaction<'_>,
-    run_id: &str,
-    token: &ClaimToken,
-    until: i64,
-    now: i64,
-) -> Result<(), Error> {
+pub(crate) fn heartbeat(tx: &Connection, run_id: &str, token: &ClaimToken, until: i64, now: i64) -> Result<(), Error> {
     fenced(tx, run_id, token)?;
     tx.prepare_cached("UPDATE runs SET lease_until = ?2, updated_at = ?3 WHERE run_id = ?1")?
         .execute(params![run_id, until, now])?;
@@ -60,7 +54,7 @@ pub(crate) fn heartbeat(
 /// Ends the lease, moving the run to `status` (`completed`, `failed` with `failure`,
 /// or `queued` again).
 pub(crate) fn end(
-    tx: &Transaction<'_>,
+    tx: &Connection,
     run_id: &str,
     token: &ClaimToken,
     status: RunStatus,
@@ -75,7 +69,7 @@ pub(crate) fn end(
     Ok(())
 }
 
-fn clear_lease(tx: &Transaction<'_>, run_id: &str, status: RunStatus, now: i64) -> Result<(), Error> {
+fn clear_lease(tx: &Connection, run_id: &str, status: RunStatus, now: i64) -> Result<(), Error> {
     tx.prepare_cached(
         "UPDATE runs SET status = ?2, session_id = NULL, token = NULL, lease_until = NULL, updated_at = ?3 \
          WHERE run_id = ?1",
@@ -84,14 +78,7 @@ fn clear_lease(tx: &Transaction<'_>, run_id: &str, status: RunStatus, now: i64) 
     Ok(())
 }
 
-fn record_event(
-    tx: &Transaction<'_>,
-    run_id: &str,
-    at: i64,
-    kind: &str,
-    actor: &str,
-    detail: &str,
-) -> Result<(), Error> {
+fn record_event(tx: &Connection, run_id: &str, at: i64, kind: &str, actor: &str, detail: &str) -> Result<(), Error> {
     tx.prepare_cached("INSERT INTO run_events (run_id, at, kind, actor, detail) VALUES (?1, ?2, ?3, ?4, ?5)")?
         .execute(params![run_id, at, kind, actor, detail])?;
     Ok(())
@@ -99,7 +86,7 @@ fn record_event(
 
 /// Whether any lease ended at or before `now` (a read: lets a sweep that finds nothing
 /// skip the write lock).
-pub(crate) fn any_expired(tx: &Transaction<'_>, now: i64) -> Result<bool, Error> {
+pub(crate) fn any_expired(tx: &Connection, now: i64) -> Result<bool, Error> {
     let mut stmt = tx.prepare_cached(
         "SELECT 1 FROM runs WHERE lease_until IS NOT NULL AND lease_until <= ?1 \
          AND status IN ('claimed', 'starting', 'running') LIMIT 1",
@@ -118,7 +105,7 @@ pub(crate) struct Sweep {
 
 /// Returns every expired lease to `queued`, oldest lease first, at most `limit` (0: no
 /// limit), recording each as done by the sweep's actor.
-pub(crate) fn recover(tx: &Transaction<'_>, sweep: &Sweep) -> Result<Vec<RecoveredRun>, Error> {
+pub(crate) fn recover(tx: &Connection, sweep: &Sweep) -> Result<Vec<RecoveredRun>, Error> {
     let limit = if sweep.limit == 0 { -1 } else { i64::from(sweep.limit) };
     let expired: Vec<(String, String, Option<String>, i64)> = tx
         .prepare_cached(
@@ -146,12 +133,7 @@ pub(crate) fn recover(tx: &Transaction<'_>, sweep: &Sweep) -> Result<Vec<Recover
 }
 
 /// `queued` to `needs_attention`, keeping the diagnostic.
-pub(crate) fn mark_needs_attention(
-    tx: &Transaction<'_>,
-    run_id: &str,
-    diagnostic: &str,
-    now: i64,
-) -> Result<(), Error> {
+pub(crate) fn mark_needs_attention(tx: &Connection, run_id: &str, diagnostic: &str, now: i64) -> Result<(), Error> {
     let from = crate::runs::status(tx, run_id)?.ok_or_else(|| Error::UnknownRun { run_id: run_id.to_owned() })?;
     if from != RunStatus::Queued {
         return Err(Error::InvalidTransition { run_id: run_id.to_owned(), from, to: RunStatus::NeedsAttention });

@@ -10,7 +10,7 @@ use scheduler_core::lease::{PauseControl, PauseState};
 use scheduler_core::seam::PauseStore;
 
 use crate::error::Error;
-use crate::store::{Inner, immediate, snapshot};
+use crate::store::{Inner, snapshot};
 use crate::value::{nanos, text, time};
 
 /// The pause flag over the store (a cheap, cloneable handle; get one with
@@ -47,14 +47,12 @@ impl PauseControl for Pause {
         let at = nanos(paused_at, "paused-at time")?;
         self.inner
             .workers
-            .write(move |c| {
-                immediate(c, |tx| {
-                    tx.prepare_cached(
-                        "INSERT OR REPLACE INTO pause (id, paused_by, paused_at, reason) VALUES (1, ?1, ?2, ?3)",
-                    )?
-                    .execute(params![by, at, reason])?;
-                    Ok(())
-                })
+            .write(move |tx| {
+                tx.prepare_cached(
+                    "INSERT OR REPLACE INTO pause (id, paused_by, paused_at, reason) VALUES (1, ?1, ?2, ?3)",
+                )?
+                .execute(params![by, at, reason])?;
+                Ok(())
             })
             .await
     }
@@ -62,11 +60,9 @@ impl PauseControl for Pause {
     async fn resume(&self) -> Result<(), Error> {
         self.inner
             .workers
-            .write(|c| {
-                immediate(c, |tx| {
-                    tx.prepare_cached("DELETE FROM pause")?.execute([])?;
-                    Ok(())
-                })
+            .write(|tx| {
+                tx.prepare_cached("DELETE FROM pause")?.execute([])?;
+                Ok(())
             })
             .await
     }

@@ -1,6 +1,6 @@
 //! Enqueueing runs and describing tasks; reading runs back.
 
-use rusqlite::{OptionalExtension, Transaction, params};
+use rusqlite::{Connection, OptionalExtension, params};
 use scheduler_core::lease::{RunRecord, RunSpec, TaskSpec};
 use scheduler_core::model::RunStatus;
 
@@ -75,7 +75,7 @@ impl RunRow {
 }
 
 /// Whether the stored task differs from `task` (`None`: no such task).
-fn stored_task_differs(tx: &Transaction<'_>, task: &TaskRow) -> Result<Option<bool>, Error> {
+fn stored_task_differs(tx: &Connection, task: &TaskRow) -> Result<Option<bool>, Error> {
     let mut stmt = tx.prepare_cached(
         "SELECT status, paused, priority, scope, workspace_id, owner_kind, owner_ref FROM tasks WHERE task_id = ?1",
     )?;
@@ -93,7 +93,7 @@ fn stored_task_differs(tx: &Transaction<'_>, task: &TaskRow) -> Result<Option<bo
     Ok(differs)
 }
 
-fn write_task(tx: &Transaction<'_>, task: &TaskRow, insert: bool) -> Result<(), Error> {
+fn write_task(tx: &Connection, task: &TaskRow, insert: bool) -> Result<(), Error> {
     let sql = if insert {
         "INSERT INTO tasks (status, claimable, paused, priority, scope, workspace_id, owner_kind, owner_ref, task_id) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
@@ -129,7 +129,7 @@ fn write_task(tx: &Transaction<'_>, task: &TaskRow, insert: bool) -> Result<(), 
 }
 
 /// Enqueues `run` of `task`, queued at `now` (nanoseconds).
-pub(crate) fn enqueue(tx: &Transaction<'_>, task: &TaskRow, run: &RunRow, now: i64) -> Result<(), Error> {
+pub(crate) fn enqueue(tx: &Connection, task: &TaskRow, run: &RunRow, now: i64) -> Result<(), Error> {
     let exists = tx.prepare_cached("SELECT 1 FROM runs WHERE run_id = ?1")?.exists([&run.run_id])?;
     if exists {
         return Err(Error::DuplicateRun { run_id: run.run_id.clone() });
@@ -164,7 +164,7 @@ pub(crate) fn enqueue(tx: &Transaction<'_>, task: &TaskRow, run: &RunRow, now: i
 }
 
 /// Re-describes an existing task.
-pub(crate) fn update_task(tx: &Transaction<'_>, task: &TaskRow) -> Result<(), Error> {
+pub(crate) fn update_task(tx: &Connection, task: &TaskRow) -> Result<(), Error> {
     match stored_task_differs(tx, task)? {
         None => Err(Error::UnknownTask { task_id: task.task_id.clone() }),
         Some(true) => write_task(tx, task, false),
@@ -173,7 +173,7 @@ pub(crate) fn update_task(tx: &Transaction<'_>, task: &TaskRow) -> Result<(), Er
 }
 
 /// One run joined with its task, whatever its status.
-pub(crate) fn joined(tx: &Transaction<'_>, run_id: &str) -> Result<Option<PendingRun>, Error> {
+pub(crate) fn joined(tx: &Connection, run_id: &str) -> Result<Option<PendingRun>, Error> {
     let sql = format!("SELECT {PENDING_COLUMNS} FROM runs r JOIN tasks t ON t.task_id = r.task_id WHERE r.run_id = ?1");
     let mut stmt = tx.prepare_cached(&sql)?;
     let mut rows = stmt.query([run_id])?;
@@ -181,14 +181,14 @@ pub(crate) fn joined(tx: &Transaction<'_>, run_id: &str) -> Result<Option<Pendin
 }
 
 /// The run's status, or `None`.
-pub(crate) fn status(tx: &Transaction<'_>, run_id: &str) -> Result<Option<RunStatus>, Error> {
+pub(crate) fn status(tx: &Connection, run_id: &str) -> Result<Option<RunStatus>, Error> {
     let mut stmt = tx.prepare_cached("SELECT status FROM runs WHERE run_id = ?1")?;
     Ok(stmt.query_row([run_id], |r| Ok(RunStatus::from_text(r.get_ref(0)?.as_str()?))).optional()?)
 }
 
 /// Many statuses in one query: one answer per id, in order (ids trimmed; an id the
 /// store could not hold has no run).
-pub(crate) fn statuses(tx: &Transaction<'_>, run_ids: &[String]) -> Result<Vec<Option<RunStatus>>, Error> {
+pub(crate) fn statuses(tx: &Connection, run_ids: &[String]) -> Result<Vec<Option<RunStatus>>, Error> {
     let wanted: Vec<&str> = run_ids.iter().map(|r| r.trim()).filter(|r| !r.contains('\0')).collect();
     let mut stmt =
         tx.prepare_cached("SELECT r.run_id, r.status FROM runs r WHERE r.run_id IN (SELECT value FROM json_each(?1))")?;
@@ -199,7 +199,7 @@ pub(crate) fn statuses(tx: &Transaction<'_>, run_ids: &[String]) -> Result<Vec<O
 }
 
 /// The run's record.
-pub(crate) fn record(tx: &Transaction<'_>, run_id: &str) -> Result<Option<RunRecord>, Error> {
+pub(crate) fn record(tx: &Connection, run_id: &str) -> Result<Option<RunRecord>, Error> {
     let mut stmt =
         tx.prepare_cached("SELECT status, session_id, lease_until, queued_at FROM runs WHERE run_id = ?1")?;
     let record = stmt

@@ -4,14 +4,14 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use rusqlite::{Row, Transaction, params};
+use rusqlite::{Connection, Row, params};
 use scheduler_core::lease::{SessionRegistry, SessionSpec};
 use scheduler_core::model::SessionState;
 use scheduler_core::seam::SessionSource;
 
 use crate::cache::{fetch, revision_of, settle};
 use crate::error::Error;
-use crate::store::{Inner, immediate, snapshot};
+use crate::store::{Inner, snapshot};
 use crate::value::{caps, id, json_array, name, nanos, parse_array, text, time};
 
 /// The session registry over the store (a cheap, cloneable handle; get one with
@@ -44,7 +44,7 @@ fn session_of(row: &Row<'_>) -> Result<SessionSpec, Error> {
     })
 }
 
-fn all(tx: &Transaction<'_>) -> Result<Vec<Arc<SessionSpec>>, Error> {
+fn all(tx: &Connection) -> Result<Vec<Arc<SessionSpec>>, Error> {
     let mut stmt = tx.prepare_cached(&format!("SELECT {COLUMNS} FROM sessions ORDER BY rowid"))?;
     let mut rows = stmt.query([])?;
     let mut out = Vec::new();
@@ -90,9 +90,9 @@ impl Sessions {
     async fn write<T, F>(&self, job: F) -> Result<T, Error>
     where
         T: Send + 'static,
-        F: FnOnce(&Transaction<'_>) -> Result<T, Error> + Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, Error> + Send + 'static,
     {
-        self.inner.workers.write(move |conn| immediate(conn, job)).await
+        self.inner.workers.write(job).await
     }
 
     /// Runs `UPDATE sessions SET <assignments> WHERE session_id = ?1` with `?2` the

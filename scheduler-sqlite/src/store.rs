@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use rusqlite::{Connection, MAIN_DB, OpenFlags, Transaction, TransactionBehavior};
+use rusqlite::{Connection, MAIN_DB, OpenFlags, TransactionBehavior};
 
 use crate::budgets::Budgets;
 use crate::cache::Cache;
@@ -220,25 +220,8 @@ fn open_reader(path: &Path, options: Options) -> rusqlite::Result<Connection> {
     Ok(conn)
 }
 
-/// Runs `f` in a `BEGIN IMMEDIATE` transaction: it holds the database's write lock
-/// from the start (waiting up to the busy timeout for it), so what it reads cannot
-/// change before it writes, across connections and processes. Commits on `Ok`, rolls
-/// back on `Err`.
-pub(crate) fn immediate<T>(
-    conn: &mut Connection,
-    f: impl FnOnce(&Transaction<'_>) -> Result<T, Error>,
-) -> Result<T, Error> {
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    let out = f(&tx)?;
-    tx.commit()?;
-    Ok(out)
-}
-
 /// Runs `f` in a read transaction: one consistent snapshot for all its queries.
-pub(crate) fn snapshot<T>(
-    conn: &mut Connection,
-    f: impl FnOnce(&Transaction<'_>) -> Result<T, Error>,
-) -> Result<T, Error> {
+pub(crate) fn snapshot<T>(conn: &mut Connection, f: impl FnOnce(&Connection) -> Result<T, Error>) -> Result<T, Error> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Deferred)?;
     let out = f(&tx)?;
     tx.finish()?;

@@ -5,7 +5,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use rusqlite::Transaction;
+use rusqlite::Connection;
 use scheduler_core::lease::{ClaimRequest, ClaimToken, Lease, LeaseService, RunRecord, RunSpec, TaskSpec};
 use scheduler_core::model::RunStatus;
 use scheduler_core::seam::{Recovery, TaskSource};
@@ -16,7 +16,7 @@ use crate::error::Error;
 use crate::lease::{self, Sweep};
 use crate::rows::{ActiveRun, PendingRun, RecoveredRun};
 use crate::runs::{self, RunRow, TaskRow};
-use crate::store::{Inner, immediate, snapshot};
+use crate::store::{Inner, snapshot};
 use crate::value::{id, lease_end, nanos, text};
 
 /// The task service over the store (a cheap, cloneable handle; get one with
@@ -40,15 +40,15 @@ impl Tasks {
     async fn write<T, F>(&self, job: F) -> Result<T, Error>
     where
         T: Send + 'static,
-        F: FnOnce(&Transaction<'_>) -> Result<T, Error> + Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, Error> + Send + 'static,
     {
-        self.inner.workers.write(move |conn| immediate(conn, job)).await
+        self.inner.workers.write(job).await
     }
 
     async fn read<T, F>(&self, job: F) -> Result<T, Error>
     where
         T: Send + 'static,
-        F: FnOnce(&Transaction<'_>) -> Result<T, Error> + Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, Error> + Send + 'static,
     {
         self.inner.workers.read(move |conn| snapshot(conn, job)).await
     }

@@ -494,3 +494,33 @@ fn a_run_deleted_from_outside_the_store_leaves_the_cached_reads() {
         assert_eq!(pending_ids(&store.tasks()).await, ["r2"]);
     });
 }
+
+#[test]
+fn writes_that_share_a_commit_fail_alone() {
+    let (_dir, path) = common::temp_db();
+    let store = scheduler_sqlite::Store::open(&path).unwrap();
+    let tasks = store.tasks();
+    run(async {
+        tasks.enqueue(&TaskSpec::new("t"), &RunSpec::new("dup"), t(0)).await.unwrap();
+        // Sent together, these queue up at the writer and share transactions.
+        let writes = (0..40).map(|i| {
+            let tasks = tasks.clone();
+            async move {
+                let id = if i % 2 == 0 { "dup".to_owned() } else { format!("r{i:02}") };
+                tasks.enqueue(&TaskSpec::new("t").paused(i % 2 == 0), &RunSpec::new(id), t(1)).await
+            }
+        });
+        let results = futures::future::join_all(writes).await;
+        for (i, result) in results.iter().enumerate() {
+            match result {
+                Err(e) => assert!(i % 2 == 0 && e.kind() == ErrorKind::DuplicateRun, "{i}: {e}"),
+                Ok(()) => assert!(i % 2 == 1, "{i}"),
+            }
+        }
+        let pending = pending_ids(&tasks).await;
+        assert_eq!(pending.len(), 21);
+        let mut rows = Vec::new();
+        tasks.pending_runs(&mut rows).await.unwrap();
+        assert!(rows.iter().all(|r| !r.task_paused()), "the refused enqueues changed nothing, the task included");
+    });
+}
