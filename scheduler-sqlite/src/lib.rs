@@ -64,10 +64,17 @@
 //!   connection each, [`Options::readers`]); a call sends a closure to them and awaits
 //!   a `futures` oneshot. So the handles work on any async runtime, on a
 //!   current-thread one, or with no runtime at all (`futures::executor::block_on`).
-//! - **One writer at a time.** Every write is a `BEGIN IMMEDIATE` transaction: it takes
-//!   the database's write lock before reading, so a claim's choice and its update are
-//!   one atomic step, across connections and processes. Contention waits up to the busy
-//!   timeout ([`Options::busy_timeout`]); WAL lets readers go on meanwhile.
+//!   One caveat: under tokio's *paused* test clock, a runtime with nothing else to do
+//!   while it awaits the store may auto-advance its clock; simulations on paused time
+//!   should pass their own `now` (as every method here takes one) rather than rely on
+//!   no time passing during a call.
+//! - **One writer at a time.** Every write runs in a `BEGIN IMMEDIATE` transaction: it
+//!   takes the database's write lock before reading, so a claim's choice and its update
+//!   are one atomic step, across connections and processes. Contention waits up to the
+//!   busy timeout ([`Options::busy_timeout`]); WAL lets readers go on meanwhile. Writes
+//!   waiting at the writer share one transaction (group commit), each in its own
+//!   savepoint, so one that fails is rolled back alone, and every caller is answered
+//!   only after the commit.
 //! - **Claims in SQL.** The scheduler's eligibility rules (scope, channel, owner,
 //!   capabilities, task status and pause) and the claim order (priority rank, unknown as
 //!   medium, then queued-at, then run id) are one query that walks an index in claim
@@ -75,8 +82,9 @@
 //!   docs in the source). Required capabilities live in a side table; the session's
 //!   are passed as one JSON array.
 //! - **Cheap steady cycles.** A revision counter bumped by triggers in every write lets
-//!   an unchanged store answer the scheduler's full reads with one query (see the
-//!   source's `cache` module).
+//!   an unchanged store answer the scheduler's full reads with one query, and a changed
+//!   one with the runs that changed since the last read (each change stamps its run with
+//!   the new revision; see the source's `cache` module).
 //! - **Data, never SQL.** Every id, name and capability is bound as a parameter. Ids
 //!   are trimmed; text with a NUL byte is refused as
 //!   [`InvalidInput`](scheduler_core::lease::ErrorKind::InvalidInput) naming the field.
