@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use clap::Parser;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use scheduler_core::ladder::Thresholds;
-use scheduler_examples::fleet::{FleetConfig, Progress, run};
+use scheduler_examples::fleet::{FleetConfig, Progress, StoreKind, run};
 
 /// Simulate an agent fleet under the scheduler.
 #[derive(Debug, Parser)]
@@ -64,13 +64,52 @@ struct Args {
     /// scheduler's diagnostic.
     #[arg(long)]
     list_attention: bool,
+    /// The task service: `sqlite` (durable, `scheduler-sqlite`) or `memory` (the testkit's).
+    #[arg(long, value_enum, default_value_t = BackendArg::Sqlite)]
+    backend: BackendArg,
+    /// The SQLite database file (default: a fresh temporary file, removed at exit). A
+    /// file an earlier run wrote is resumed: its open runs are taken over, leases held
+    /// by its sessions are recovered, its ladder budgets are kept.
+    #[arg(long, value_name = "PATH")]
+    db: Option<std::path::PathBuf>,
+    /// Simulated minutes to wait after arrivals end for every run to end (0: stop
+    /// at once, leaving runs open, e.g. for a later run on the same `--db` to resume).
+    #[arg(long, default_value_t = 60)]
+    drain_minutes: u64,
     /// No progress bar.
     #[arg(long, short)]
     quiet: bool,
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum BackendArg {
+    Sqlite,
+    Memory,
+}
+
 fn main() -> ExitCode {
     let args = Args::parse();
+    if args.backend == BackendArg::Memory && args.db.is_some() {
+        eprintln!("fleet: --db names a SQLite file; it cannot be used with --backend memory");
+        return ExitCode::from(2);
+    }
+    // A fresh temporary database unless --db names one; removed when `_scratch` drops.
+    let mut _scratch = None;
+    let store = match (args.backend, args.db.clone()) {
+        (BackendArg::Memory, _) => StoreKind::Memory,
+        (BackendArg::Sqlite, Some(path)) => StoreKind::Sqlite(path),
+        (BackendArg::Sqlite, None) => match tempfile::tempdir() {
+            Ok(dir) => {
+                let path = dir.path().join("fleet.db");
+                _scratch = Some(dir);
+                StoreKind::Sqlite(path)
+            }
+            Err(e) => {
+                eprintln!("fleet: cannot create a temporary directory for the database: {e}");
+                return ExitCode::from(2);
+            }
+        },
+    };
     let duration = Duration::from_secs(args.minutes * 60);
     let config = FleetConfig {
         sessions: args.sessions as usize,
@@ -85,6 +124,8 @@ fn main() -> ExitCode {
         pause: (args.pause_minutes > 0).then(|| (duration.mul_f64(0.4), Duration::from_secs(args.pause_minutes * 60))),
         thresholds: Thresholds { needs_attention_after: args.needs_attention_after, ..Thresholds::DEFAULT }
             .normalized(),
+        drain: Duration::from_secs(args.drain_minutes * 60),
+        store,
         ..FleetConfig::default()
     }
     .with_duration(duration);

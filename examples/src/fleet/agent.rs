@@ -8,12 +8,11 @@ use std::time::Duration;
 
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
-use scheduler_testkit::registry::MemorySessions;
-use scheduler_testkit::service::{ClaimRequest, Lease, LeaseError, MemoryTaskService};
+use scheduler_core::lease::{ClaimRequest, ErrorKind, Lease, LeaseService, ServiceError, SessionRegistry, SessionSpec};
 use scheduler_testkit::snapshot::SessionSnapshot;
-use scheduler_testkit::stores::MemoryPauseStore;
 use tokio::sync::mpsc::{self, UnboundedReceiver};
 
+use super::backend::Backend;
 use super::world::{AgentSlot, Release, ViolationKind, World};
 
 /// How agents and the launcher behave in time (simulated).
@@ -60,14 +59,16 @@ impl Default for Timing {
 
 /// Everything the agents, the seams and the driver share.
 #[derive(Debug)]
-pub(crate) struct Fleet {
+pub(crate) struct Fleet<B: Backend> {
     pub(crate) world: World,
-    pub(crate) service: MemoryTaskService,
-    pub(crate) registry: MemorySessions,
-    pub(crate) pause: MemoryPauseStore,
+    pub(crate) service: B::Tasks,
+    pub(crate) registry: B::Sessions,
+    pub(crate) pause: B::Pause,
     pub(crate) timing: Timing,
     pub(crate) seed: u64,
     pub(crate) max_spawned: usize,
+    /// Prefix of every session id of this process run (`g2-` on a resumed store).
+    pub(crate) prefix: String,
 }
 
 /// How a session came to be.
@@ -89,7 +90,7 @@ fn between(rng: &mut SmallRng, (lo, hi): (u64, u64)) -> u64 {
 }
 
 /// Starts a session: books its slot now, registers it once booted, and runs it.
-pub(crate) fn launch(fleet: &Arc<Fleet>, session: SessionSnapshot, role: Role) {
+pub(crate) fn launch<B: Backend>(fleet: &Arc<Fleet<B>>, session: SessionSnapshot, role: Role) {
     let (tx, rx) = mpsc::unbounded_channel();
     let id = session.session_id.clone();
     fleet.world.books().agents.insert(
@@ -110,17 +111,17 @@ pub(crate) fn launch(fleet: &Arc<Fleet>, session: SessionSnapshot, role: Role) {
 }
 
 /// Kills a session from outside (as an operator's mistake would), if it is alive.
-pub(crate) fn kill(fleet: &Arc<Fleet>, session_id: &str) -> bool {
+pub(crate) async fn kill<B: Backend>(fleet: &Arc<Fleet<B>>, session_id: &str) -> bool {
     let handle = fleet.world.books().agents.get(session_id).filter(|s| s.alive).and_then(|s| s.abort.clone());
     let Some(handle) = handle else { return false };
     handle.abort();
-    let template = fleet.registry.get(session_id).map(|s| SessionSnapshot::clone(&s));
+    let template = fleet.registry.session(session_id).await.ok().flatten().map(SessionSnapshot::from);
     crashed(fleet, session_id, template);
     true
 }
 
 /// Books a crash and hands the seat to the supervisor.
-fn crashed(fleet: &Arc<Fleet>, session_id: &str, template: Option<SessionSnapshot>) {
+fn crashed<B: Backend>(fleet: &Arc<Fleet<B>>, session_id: &str, template: Option<SessionSnapshot>) {
     let spawned = {
         let mut books = fleet.world.books();
         books.counters.crashes += 1;
@@ -138,9 +139,9 @@ fn crashed(fleet: &Arc<Fleet>, session_id: &str, template: Option<SessionSnapsho
 
 /// Notices a crashed session late, removes it from the registry, and restarts an
 /// initial seat under a new id (spawned sessions are not restarted).
-async fn supervise(fleet: Arc<Fleet>, session_id: String, restart: Option<SessionSnapshot>) {
+async fn supervise<B: Backend>(fleet: Arc<Fleet<B>>, session_id: String, restart: Option<SessionSnapshot>) {
     tokio::time::sleep(fleet.timing.detect).await;
-    let _ = fleet.registry.remove(&session_id);
+    let _ = fleet.registry.remove(&session_id).await;
     let Some(mut session) = restart else { return };
     tokio::time::sleep(fleet.timing.restart).await;
     let (base, generation) = match session.session_id.rsplit_once("-r") {
@@ -164,15 +165,15 @@ enum Tried {
     Crashed,
 }
 
-struct Agent {
-    fleet: Arc<Fleet>,
+struct Agent<B: Backend> {
+    fleet: Arc<Fleet<B>>,
     session: SessionSnapshot,
     criteria: ClaimRequest,
     role: Role,
     rng: SmallRng,
 }
 
-impl Agent {
+impl<B: Backend> Agent<B> {
     fn id(&self) -> &str {
         &self.session.session_id
     }
@@ -188,9 +189,8 @@ impl Agent {
             let boot = between(&mut self.rng, timing.boot_s);
             tokio::time::sleep(Duration::from_secs(boot)).await;
         }
-        let mut session = self.session.clone();
-        session.created_at = self.fleet.world.now();
-        if self.fleet.registry.register(session).is_err() {
+        let now = self.fleet.world.now();
+        if self.fleet.registry.register(&SessionSpec::from(self.session.clone()), now).await.is_err() {
             return;
         }
         // A spawned worker claims by itself as soon as it is up.
@@ -202,7 +202,7 @@ impl Agent {
                 match tokio::time::timeout(timing.idle_retire, inbox.recv()).await {
                     Ok(wake) => wake,
                     Err(_) => {
-                        self.retire();
+                        self.retire().await;
                         return;
                     }
                 }
@@ -230,17 +230,17 @@ impl Agent {
     /// A human talks to the session for a while: it is not idle meanwhile.
     async fn prompt(&mut self, timing: &Timing) {
         let id = self.id().to_owned();
-        if self.fleet.registry.set_prompting(&id, true).is_err() {
+        if self.fleet.registry.set_prompting(&id, true, self.fleet.world.now()).await.is_err() {
             return;
         }
         self.fleet.world.count(|c| c.prompts += 1);
         let secs = between(&mut self.rng, timing.prompt_s);
         tokio::time::sleep(Duration::from_secs(secs)).await;
-        let _ = self.fleet.registry.set_prompting(&id, false);
+        let _ = self.fleet.registry.set_prompting(&id, false, self.fleet.world.now()).await;
     }
 
-    fn retire(&self) {
-        let _ = self.fleet.registry.remove(self.id());
+    async fn retire(&self) {
+        let _ = self.fleet.registry.remove(self.id()).await;
         let mut books = self.fleet.world.books();
         books.counters.retired += 1;
         if let Some(slot) = books.agents.get_mut(self.id()) {
@@ -251,7 +251,7 @@ impl Agent {
     async fn try_work(&mut self) -> Tried {
         let fleet = Arc::clone(&self.fleet);
         let now = fleet.world.now();
-        match fleet.service.claim(&self.criteria, fleet.timing.lease, now) {
+        match fleet.service.claim(&self.criteria, fleet.timing.lease, now).await {
             Ok(Some(claim)) => {
                 let at = fleet.world.elapsed();
                 fleet.world.books().on_claim(&claim.run_id, self.id(), now, at);
@@ -261,12 +261,12 @@ impl Agent {
                 fleet.world.count(|c| c.claim_misses += 1);
                 Tried::Missed
             }
-            Err(LeaseError::Paused) => {
+            Err(e) if e.kind() == ErrorKind::Paused => {
                 fleet.world.count(|c| c.claims_refused_paused += 1);
                 Tried::Missed
             }
-            Err(LeaseError::SessionBusy { run_id, .. }) => {
-                let detail = format!("{} is idle, but the service says it holds {run_id}", self.id());
+            Err(e) if e.kind() == ErrorKind::SessionBusy => {
+                let detail = format!("{} is idle, but the service says it holds a run: {e}", self.id());
                 fleet.world.violate(ViolationKind::LeakedLease, detail);
                 Tried::Missed
             }
@@ -287,7 +287,7 @@ impl Agent {
             (entry.plan, entry.claims == 1)
         };
         self.sleep_ms(timing.start_ms).await;
-        if fleet.service.start(run_id, &claim.token, fleet.world.now()).is_err() {
+        if fleet.service.start(run_id, &claim.token, fleet.world.now()).await.is_err() {
             return self.lost(run_id);
         }
         let crash_after = plan.crash_at.filter(|_| first_attempt).map(|f| plan.work.mul_f64(f));
@@ -303,16 +303,16 @@ impl Agent {
             tokio::time::sleep(step).await;
             done += step;
             if done < plan.work
-                && fleet.service.heartbeat(run_id, &claim.token, timing.lease, fleet.world.now()).is_err()
+                && fleet.service.heartbeat(run_id, &claim.token, timing.lease, fleet.world.now()).await.is_err()
             {
                 return self.lost(run_id);
             }
         }
         let now = fleet.world.now();
         let (ended, outcome) = if plan.fails {
-            (fleet.service.fail(run_id, &claim.token, "tests failed", now), Release::Failed)
+            (fleet.service.fail(run_id, &claim.token, "tests failed", now).await, Release::Failed)
         } else {
-            (fleet.service.complete(run_id, &claim.token, now), Release::Completed)
+            (fleet.service.complete(run_id, &claim.token, now).await, Release::Completed)
         };
         if ended.is_err() {
             return self.lost(run_id);

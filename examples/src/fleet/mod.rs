@@ -42,30 +42,37 @@
 //! [`SchedulerHandle::run_now`]: scheduler_tokio::SchedulerHandle::run_now
 
 mod agent;
+mod backend;
 mod report;
 mod seams;
 mod workload;
 mod world;
 
 use std::fmt;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use scheduler_core::Scheduler;
 use scheduler_core::ladder::Thresholds;
+use scheduler_core::lease::{LeaseService, PauseControl, SessionRegistry};
 use scheduler_core::model::{Priority, RunStatus, TaskStatus};
+use scheduler_core::seam::{SessionSource, StarvationStore, TaskSource};
+use scheduler_core::view::{ActiveRunView, RunView, SessionView};
 use scheduler_testkit::registry::MemorySessions;
 use scheduler_testkit::service::MemoryTaskService;
 use scheduler_testkit::snapshot::SessionSnapshot;
 use scheduler_testkit::stores::{MemoryPauseStore, MemoryStarvationStore};
 use scheduler_tokio::{SchedulerHandle, TokioClock};
 
+use backend::{Backend, Blocking, Memory, Sqlite};
+
 use agent::{Fleet, Role, Timing, kill, launch};
 use seams::{FleetActor, FleetObserver, FleetWaker};
-use workload::{Job, PROFILES, jobs, seats};
+use workload::{Job, PROFILES, Plan, WorkKind, covers, jobs, seats};
 use world::{RunEntry, World};
 
-pub use report::{Activity, FleetReport, Latency, PauseTally, RunTally};
+pub use report::{Activity, FleetReport, Latency, PauseTally, Resumed, RunTally};
 pub use world::{Violation, ViolationKind};
 
 /// 2026-01-01T00:00:00Z: the simulated wall time the run starts at.
@@ -101,6 +108,28 @@ pub struct FleetConfig {
     /// The ladder's thresholds (starved cycles before fan-out, spawn, event and
     /// needs-attention) and the minimum queued age.
     pub thresholds: Thresholds,
+    /// The store the simulation runs on.
+    pub store: StoreKind,
+}
+
+/// Which task service a simulation runs on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreKind {
+    /// The testkit's in-memory service (gone when the simulation ends).
+    Memory,
+    /// A SQLite database file (`scheduler-sqlite`). A file an earlier simulation
+    /// wrote is resumed: its open runs are taken over, leases held by its (gone)
+    /// sessions are recovered by the sweep, its ladder budgets are kept.
+    Sqlite(PathBuf),
+}
+
+impl fmt::Display for StoreKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StoreKind::Memory => f.write_str("memory"),
+            StoreKind::Sqlite(path) => write!(f, "sqlite {}", path.display()),
+        }
+    }
 }
 
 impl Default for FleetConfig {
@@ -123,6 +152,7 @@ impl Default for FleetConfig {
             max_spawned: 16,
             pause: Some((duration.mul_f64(0.4), Duration::from_secs(180))),
             thresholds: Thresholds::DEFAULT,
+            store: StoreKind::Memory,
         }
     }
 }
@@ -166,6 +196,8 @@ pub enum FleetError {
     Config(String),
     /// The scheduler could not be built or started.
     Scheduler(String),
+    /// The store could not be opened or read.
+    Store(String),
 }
 
 impl fmt::Display for FleetError {
@@ -173,6 +205,7 @@ impl fmt::Display for FleetError {
         match self {
             FleetError::Config(why) => write!(f, "invalid fleet configuration: {why}"),
             FleetError::Scheduler(why) => write!(f, "the scheduler could not start: {why}"),
+            FleetError::Store(why) => write!(f, "the store failed: {why}"),
         }
     }
 }
@@ -214,7 +247,113 @@ pub fn run(config: &FleetConfig, mut progress: impl FnMut(&Progress)) -> Result<
         .start_paused(true)
         .build()
         .map_err(|e| FleetError::Scheduler(e.to_string()))?;
-    runtime.block_on(simulate(config, &mut progress))
+    match &config.store {
+        StoreKind::Memory => {
+            let pause = MemoryPauseStore::new();
+            let handles = Handles::<Memory> {
+                tasks: MemoryTaskService::with_pause(pause.clone()),
+                sessions: MemorySessions::new(),
+                pause,
+                budgets: MemoryStarvationStore::new(),
+            };
+            runtime.block_on(simulate(config, handles, &mut progress))
+        }
+        StoreKind::Sqlite(path) => {
+            let store = scheduler_sqlite::Store::open(path).map_err(|e| FleetError::Store(e.to_string()))?;
+            let handles = Handles::<Sqlite> {
+                tasks: Blocking(store.tasks()),
+                sessions: Blocking(store.sessions()),
+                pause: Blocking(store.pause()),
+                budgets: Blocking(store.budgets()),
+            };
+            runtime.block_on(simulate(config, handles, &mut progress))
+        }
+    }
+}
+
+/// The store handles a simulation runs on.
+struct Handles<B: Backend> {
+    tasks: B::Tasks,
+    sessions: B::Sessions,
+    pause: B::Pause,
+    budgets: B::Budgets,
+}
+
+/// Each resumed generation starts this much later in simulated time, so that the
+/// leases an earlier one left have run out.
+const GENERATION_GAP: Duration = Duration::from_secs(7 * 24 * 3600);
+
+/// Which simulation on this store this is (1: the store had none of our runs), found
+/// by probing for the first run id of each generation.
+async fn generation<T: LeaseService>(tasks: &T, first_run: &str) -> Result<u32, FleetError> {
+    let mut generation = 1;
+    loop {
+        let id = format!("{}{first_run}", prefix(generation));
+        match tasks.record(&id).await {
+            Ok(Some(_)) => generation += 1,
+            Ok(None) => return Ok(generation),
+            Err(e) => return Err(FleetError::Store(e.to_string())),
+        }
+    }
+}
+
+fn prefix(generation: u32) -> String {
+    if generation <= 1 { String::new() } else { format!("g{generation}-") }
+}
+
+/// Takes over what an earlier simulation on this store left: its sessions are gone
+/// (removed from the registry, as a supervisor would), its open runs are booked (the
+/// leases its sessions held are recovered by the sweep once they run out), and its
+/// ladder budgets are counted (the scheduler keeps using them).
+async fn adopt<B: Backend>(fleet: &Fleet<B>, budgets: &B::Budgets, generation: u32) -> Result<Resumed, FleetError> {
+    let store = |e: &dyn std::error::Error| FleetError::Store(e.to_string());
+    let mut sessions = Vec::new();
+    fleet.registry.sessions(&mut sessions).await.map_err(|e| store(&e))?;
+    for session in &sessions {
+        fleet.registry.remove(session.session_id()).await.map_err(|e| store(&e))?;
+    }
+    let mut pending = Vec::new();
+    fleet.service.pending_runs(&mut pending).await.map_err(|e| store(&e))?;
+    let mut active = Vec::new();
+    fleet.service.active_runs(&mut active).await.map_err(|e| store(&e))?;
+    let mut found = Vec::new();
+    budgets.list(&mut found).await.map_err(|e| store(&e))?;
+    let now = fleet.world.now();
+    let mut books = fleet.world.books();
+    let mut adopt = |run_id: &str, caps: Vec<String>| {
+        let kind = if !PROFILES.iter().any(|p| covers(p, &caps)) {
+            WorkKind::Uncoverable
+        } else if !PROFILES.iter().any(|p| p.initial && covers(p, &caps)) {
+            WorkKind::SpawnOnly
+        } else {
+            WorkKind::Normal
+        };
+        books.runs.entry(run_id.to_owned()).or_insert(RunEntry {
+            kind,
+            plan: Plan { work: Duration::from_secs(120), fails: false, crash_at: None },
+            claimable_since: now,
+            first_claim_at: None,
+            claims: 0,
+            completions: 0,
+            failures: 0,
+            recoveries: 0,
+            marked: false,
+            diagnostic: String::new(),
+        });
+    };
+    let mut queued = 0;
+    for run in &pending {
+        if run.run_status() == RunStatus::Queued {
+            queued += 1;
+            adopt(run.run_id(), run.required_capabilities().map(str::to_owned).collect());
+        }
+    }
+    for run in &active {
+        // Its capabilities are not in the active view; the sweep returns it to the
+        // queue, where the next cycle reads them.
+        adopt(run.run_id(), Vec::new());
+    }
+    Ok(Resumed { generation, queued, leased: active.len(), budgets: found.len(), stale_sessions: sessions.len() })
 }
 
 enum Event {
@@ -227,22 +366,39 @@ enum Event {
 
 const TICK: Duration = Duration::from_secs(30);
 
-async fn simulate<F: FnMut(&Progress)>(config: &FleetConfig, progress: &mut F) -> Result<FleetReport, FleetError> {
-    let clock = TokioClock::anchored_at(SystemTime::UNIX_EPOCH + Duration::from_secs(START_UNIX_SECS));
-    let pause = MemoryPauseStore::new();
-    let fleet = Arc::new(Fleet {
+async fn simulate<B: Backend, F: FnMut(&Progress)>(
+    config: &FleetConfig,
+    handles: Handles<B>,
+    progress: &mut F,
+) -> Result<FleetReport, FleetError> {
+    let mut jobs = jobs(config);
+    let generation = match jobs.first() {
+        Some(job) => generation(&handles.tasks, &job.spec.run_id).await?,
+        None => 1,
+    };
+    let prefix = prefix(generation);
+    for job in &mut jobs {
+        job.spec.run_id = format!("{prefix}{}", job.spec.run_id);
+        job.spec.task_id = format!("{prefix}{}", job.spec.task_id);
+    }
+    let start = SystemTime::UNIX_EPOCH + Duration::from_secs(START_UNIX_SECS) + GENERATION_GAP * (generation - 1);
+    let clock = TokioClock::anchored_at(start);
+    let Handles { tasks, sessions, pause, budgets } = handles;
+    let fleet = Arc::new(Fleet::<B> {
         world: World::new(clock),
-        service: MemoryTaskService::with_pause(pause.clone()),
-        registry: MemorySessions::new(),
+        service: tasks,
+        registry: sessions,
         pause,
         timing: Timing::default(),
         seed: config.seed,
         max_spawned: config.max_spawned,
+        prefix: prefix.clone(),
     });
+    let resumed = if generation > 1 { Some(adopt(&fleet, &budgets, generation).await?) } else { None };
 
     for seat in seats(config) {
         let profile = &PROFILES[seat.profile];
-        let session = SessionSnapshot::active(seat.id)
+        let session = SessionSnapshot::active(format!("{prefix}{}", seat.id))
             .agent(profile.agent)
             .caps(profile.caps.iter().copied())
             .workspace(seat.workspace)
@@ -256,13 +412,12 @@ async fn simulate<F: FnMut(&Progress)>(config: &FleetConfig, progress: &mut F) -
         .wake_cooldown(Duration::from_secs(60))
         .starvation_thresholds(config.thresholds)
         .pause_store(fleet.pause.clone())
-        .ladder(MemoryStarvationStore::new(), FleetActor(Arc::clone(&fleet)))
+        .ladder(budgets, FleetActor(Arc::clone(&fleet)))
         .observer(FleetObserver(Arc::clone(&fleet)))
         .build()
         .map_err(|e| FleetError::Scheduler(e.to_string()))?;
     let handle = scheduler_tokio::spawn(scheduler).map_err(|e| FleetError::Scheduler(e.to_string()))?;
 
-    let jobs = jobs(config);
     let mut timeline: Vec<(Duration, Event)> = Vec::new();
     for (i, job) in jobs.iter().enumerate() {
         timeline.push((job.at, Event::Arrive(i)));
@@ -286,13 +441,13 @@ async fn simulate<F: FnMut(&Progress)>(config: &FleetConfig, progress: &mut F) -
         match event {
             Event::Tick => progress(&snapshot(&fleet, config, enqueued, false)),
             Event::Arrive(i) => {
-                arrive(&fleet, &handle, &jobs[i])?;
+                arrive(&fleet, &handle, &jobs[i]).await?;
                 enqueued += 1;
             }
-            Event::Unblock(i) => unblock(&fleet, &jobs[i]),
-            Event::PauseStart => pause_now(&fleet),
+            Event::Unblock(i) => unblock(&fleet, &jobs[i]).await,
+            Event::PauseStart => pause_now(&fleet).await,
             Event::PauseEnd => {
-                fleet.pause.resume();
+                let _ = fleet.pause.resume().await;
                 fleet.world.books().paused = false;
                 handle.run_now();
             }
@@ -302,7 +457,7 @@ async fn simulate<F: FnMut(&Progress)>(config: &FleetConfig, progress: &mut F) -
     // Drain: no more arrivals; wait until every run has ended (or the drain is over).
     tokio::time::sleep_until(origin + config.duration).await;
     let end = origin + config.duration + config.drain;
-    while tokio::time::Instant::now() < end && !all_ended(&fleet) {
+    while tokio::time::Instant::now() < end && !all_ended(&fleet).await {
         progress(&snapshot(&fleet, config, enqueued, true));
         tokio::time::sleep(TICK).await;
     }
@@ -312,10 +467,13 @@ async fn simulate<F: FnMut(&Progress)>(config: &FleetConfig, progress: &mut F) -
     if let Err(e) = shutdown {
         return Err(FleetError::Scheduler(format!("shutdown failed: {e}")));
     }
-    Ok(report::account(config, &fleet, &jobs, stats))
+    let mut report = report::account(config, &fleet, &jobs, stats).await;
+    report.store = config.store.to_string();
+    report.resumed = resumed;
+    Ok(report)
 }
 
-fn snapshot(fleet: &Fleet, config: &FleetConfig, enqueued: usize, draining: bool) -> Progress {
+fn snapshot<B: Backend>(fleet: &Fleet<B>, config: &FleetConfig, enqueued: usize, draining: bool) -> Progress {
     let books = fleet.world.books();
     Progress {
         elapsed: fleet.world.elapsed(),
@@ -325,11 +483,11 @@ fn snapshot(fleet: &Fleet, config: &FleetConfig, enqueued: usize, draining: bool
         completed: books.counters.completed,
         failed: books.counters.failed,
         needs_attention: books.counters.marked,
-        sessions: fleet.registry.len(),
+        sessions: books.agents.values().filter(|a| a.alive).count(),
     }
 }
 
-fn arrive(fleet: &Fleet, handle: &SchedulerHandle, job: &Job) -> Result<(), FleetError> {
+async fn arrive<B: Backend>(fleet: &Fleet<B>, handle: &SchedulerHandle, job: &Job) -> Result<(), FleetError> {
     let now = fleet.world.now();
     fleet.world.books().runs.insert(
         job.spec.run_id.clone(),
@@ -343,11 +501,13 @@ fn arrive(fleet: &Fleet, handle: &SchedulerHandle, job: &Job) -> Result<(), Flee
             failures: 0,
             recoveries: 0,
             marked: false,
+            diagnostic: String::new(),
         },
     );
     fleet
         .service
-        .enqueue_snapshot(&job.spec, now)
+        .enqueue(&job.spec.task_spec(), &job.spec.run_spec(), now)
+        .await
         .map_err(|e| FleetError::Scheduler(format!("enqueue failed: {e}")))?;
     if job.spec.priority == Priority::Urgent {
         // The daemon kicks the scheduler when urgent work arrives.
@@ -357,8 +517,9 @@ fn arrive(fleet: &Fleet, handle: &SchedulerHandle, job: &Job) -> Result<(), Flee
     Ok(())
 }
 
-fn unblock(fleet: &Fleet, job: &Job) {
-    if fleet.service.edit_task(&job.spec.task_id, |task| task.status = TaskStatus::Ready).is_ok() {
+async fn unblock<B: Backend>(fleet: &Fleet<B>, job: &Job) {
+    let task = job.spec.task_spec().status(TaskStatus::Ready);
+    if fleet.service.update_task(&task, fleet.world.now()).await.is_ok() {
         let now = fleet.world.now();
         if let Some(entry) = fleet.world.books().runs.get_mut(&job.spec.run_id) {
             entry.claimable_since = now;
@@ -368,24 +529,28 @@ fn unblock(fleet: &Fleet, job: &Job) {
 
 /// Pauses the scheduler, and (as bad luck has it) a working session dies just then, so
 /// that its lease runs out during the pause: the sweep must recover it anyway.
-fn pause_now(fleet: &Arc<Fleet>) {
-    fleet.pause.pause("operator", fleet.world.now(), "maintenance window");
+async fn pause_now<B: Backend>(fleet: &Arc<Fleet<B>>) {
+    let _ = fleet.pause.pause("operator", fleet.world.now(), "maintenance window").await;
     let victim = {
         let mut books = fleet.world.books();
         books.paused = true;
         books.agents.iter().find(|(_, slot)| slot.alive && slot.working.is_some()).map(|(id, _)| id.clone())
     };
     if let Some(victim) = victim {
-        kill(fleet, &victim);
+        kill(fleet, &victim).await;
     }
 }
 
-fn all_ended(fleet: &Fleet) -> bool {
+async fn all_ended<B: Backend>(fleet: &Fleet<B>) -> bool {
     let ids: Vec<String> = fleet.world.books().runs.keys().cloned().collect();
-    ids.iter().all(|id| {
+    let mut statuses = Vec::new();
+    if fleet.service.run_statuses(ids.iter().map(String::as_str), &mut statuses).await.is_err() {
+        return false;
+    }
+    statuses.iter().all(|status| {
         matches!(
-            fleet.service.status(id),
-            Some(RunStatus::Completed | RunStatus::Failed | RunStatus::NeedsAttention | RunStatus::Canceled)
+            status,
+            Ok(Some(RunStatus::Completed | RunStatus::Failed | RunStatus::NeedsAttention | RunStatus::Canceled))
         )
     })
 }

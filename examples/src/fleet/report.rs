@@ -9,8 +9,15 @@ use scheduler_core::Stats;
 use scheduler_core::model::RunStatus;
 use scheduler_testkit::snapshot::OwnerRef;
 
+use std::collections::BTreeMap;
+
+use scheduler_core::lease::LeaseService;
+use scheduler_core::seam::TaskSource;
+use scheduler_core::view::ActiveRunView;
+
 use super::FleetConfig;
 use super::agent::Fleet;
+use super::backend::Backend;
 use super::workload::{Job, WorkKind};
 use super::world::{Violation, ViolationKind};
 
@@ -123,6 +130,10 @@ impl Latency {
 /// Everything a simulation found.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FleetReport {
+    /// The store it ran on (`memory`, or `sqlite PATH`).
+    pub store: String,
+    /// What an earlier simulation on the same store left, if this one resumed it.
+    pub resumed: Option<Resumed>,
     /// What was simulated.
     pub config: FleetConfig,
     /// Simulated time from the start to the end of the drain.
@@ -148,6 +159,22 @@ pub struct FleetReport {
     pub violation_count: usize,
 }
 
+/// What a simulation found in a store an earlier one wrote.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Resumed {
+    /// Which simulation on this store this is (2 for the first resume).
+    pub generation: u32,
+    /// Runs still queued, taken over.
+    pub queued: usize,
+    /// Runs leased to sessions of the earlier simulation (gone now), taken over; the
+    /// sweep recovers them once their leases run out.
+    pub leased: usize,
+    /// Ladder budgets found (the scheduler goes on with them).
+    pub budgets: usize,
+    /// Sessions of the earlier simulation removed from the registry.
+    pub stale_sessions: usize,
+}
+
 impl FleetReport {
     /// Whether no invariant was broken.
     pub fn is_clean(&self) -> bool {
@@ -157,21 +184,36 @@ impl FleetReport {
 
 /// Checks the books against the task service and the scheduler's statistics, and
 /// builds the report.
-pub(crate) fn account(config: &FleetConfig, fleet: &Fleet, jobs: &[Job], stats: Stats) -> FleetReport {
+pub(crate) async fn account<B: Backend>(
+    config: &FleetConfig,
+    fleet: &Fleet<B>,
+    jobs: &[Job],
+    stats: Stats,
+) -> FleetReport {
     let service = &fleet.service;
     let at = fleet.world.elapsed();
+    // What the service has: every run the books know, and every lease it holds.
+    let ids: Vec<String> = fleet.world.books().runs.keys().cloned().collect();
+    let mut records = BTreeMap::new();
+    for id in &ids {
+        if let Ok(Some(record)) = service.record(id).await {
+            records.insert(id.clone(), record);
+        }
+    }
+    let mut active = Vec::new();
+    let _ = service.active_runs(&mut active).await;
     let mut books = fleet.world.books();
-    let mut tally = RunTally { enqueued: books.runs.len(), ..RunTally::default() };
+    let mut tally = RunTally { enqueued: jobs.len(), ..RunTally::default() };
     let mut lost: Vec<(ViolationKind, String)> = Vec::new();
     let mut attention = Vec::new();
 
-    if books.runs.len() != jobs.len() || service.len() != jobs.len() {
-        let detail =
-            format!("{} jobs, {} in the books, {} in the service", jobs.len(), books.runs.len(), service.len());
+    let booked = jobs.iter().filter(|j| books.runs.contains_key(&j.spec.run_id)).count();
+    if booked != jobs.len() {
+        let detail = format!("{} jobs, {booked} of them in the books", jobs.len());
         lost.push((ViolationKind::RunLost, detail));
     }
     for (id, entry) in &books.runs {
-        let record = service.record(id);
+        let record = records.get(id).cloned();
         let status = record.as_ref().map(|r| r.status);
         let ended = entry.completions + entry.failures;
         let consistent = match status {
@@ -221,18 +263,19 @@ pub(crate) fn account(config: &FleetConfig, fleet: &Fleet, jobs: &[Job], stats: 
             && let Some(job) = jobs.iter().find(|j| &j.spec.run_id == id)
         {
             let not_woken = books.not_woken.get(id).copied();
-            attention.push(attention_line(job, entry.kind, not_woken, service.diagnostic(id).unwrap_or_default()));
+            attention.push(attention_line(job, entry.kind, not_woken, entry.diagnostic.clone()));
         }
     }
     // Every lease the service holds is one the books know about, and vice versa.
-    for active in service.active() {
-        if books.holders.get(&active.run_id) != Some(&active.session_id) {
-            let detail = format!("the service has {} held by {}; the books do not", active.run_id, active.session_id);
+    for held in &active {
+        let (run_id, session_id) = (held.run_id(), held.session_id());
+        if books.holders.get(run_id).map(String::as_str) != Some(session_id) {
+            let detail = format!("the service has {run_id} held by {session_id}; the books do not");
             lost.push((ViolationKind::RunLost, detail));
         }
     }
     for (run_id, session_id) in &books.holders {
-        if service.record(run_id).and_then(|r| r.session_id).as_ref() != Some(session_id) {
+        if records.get(run_id).and_then(|r| r.session_id.as_ref()) != Some(session_id) {
             let detail = format!("the books have {run_id} held by {session_id}; the service does not");
             lost.push((ViolationKind::RunLost, detail));
         }
@@ -257,6 +300,8 @@ pub(crate) fn account(config: &FleetConfig, fleet: &Fleet, jobs: &[Job], stats: 
 
     let c = books.counters.clone();
     FleetReport {
+        store: String::new(),
+        resumed: None,
         config: config.clone(),
         simulated: at,
         runs: tally,
@@ -357,6 +402,14 @@ impl Table<'_, '_> {
 impl fmt::Display for FleetReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let (cfg, r, a, s) = (&self.config, &self.runs, &self.activity, &self.stats);
+        writeln!(f, "store: {}", self.store)?;
+        if let Some(g) = &self.resumed {
+            writeln!(
+                f,
+                "resumed (generation {}): took over {} queued and {} leased runs, {} ladder budgets; removed {} stale sessions",
+                g.generation, g.queued, g.leased, g.budgets, g.stale_sessions
+            )?;
+        }
         writeln!(
             f,
             "fleet: {} sessions, {} runs over {} in {} workspaces; seed {}, interval {}; simulated {}",
@@ -461,13 +514,14 @@ mod tests {
 
     use super::*;
     use crate::fleet::agent::Timing;
+    use crate::fleet::backend::Memory;
     use crate::fleet::workload::Plan;
     use crate::fleet::world::{RunEntry, World};
 
     /// A fleet whose books and service both hold `run` (queued), and the job for it.
-    fn booked(run: &str) -> (Arc<Fleet>, Vec<Job>) {
+    fn booked(run: &str) -> (Arc<Fleet<Memory>>, Vec<Job>) {
         let pause = MemoryPauseStore::new();
-        let fleet = Arc::new(Fleet {
+        let fleet = Arc::new(Fleet::<Memory> {
             world: World::new(TokioClock::anchored_at(SystemTime::UNIX_EPOCH + Duration::from_secs(1_000))),
             service: MemoryTaskService::with_pause(pause.clone()),
             registry: MemorySessions::new(),
@@ -475,6 +529,7 @@ mod tests {
             timing: Timing::default(),
             seed: 1,
             max_spawned: 1,
+            prefix: String::new(),
         });
         let plan = Plan { work: Duration::from_secs(60), fails: false, crash_at: None };
         let job = Job {
@@ -496,6 +551,7 @@ mod tests {
             failures: 0,
             recoveries: 0,
             marked: false,
+            diagnostic: String::new(),
         };
         fleet.world.books().runs.insert(run.to_owned(), entry);
         (fleet, vec![job])
@@ -508,7 +564,7 @@ mod tests {
     #[test]
     fn a_queued_run_the_books_agree_on_is_open_not_lost() {
         let (fleet, jobs) = booked("r1");
-        let report = account(&FleetConfig::default(), &fleet, &jobs, Stats::default());
+        let report = futures::executor::block_on(account(&FleetConfig::default(), &fleet, &jobs, Stats::default()));
         assert!(report.is_clean(), "{:?}", report.violations);
         assert_eq!((report.runs.enqueued, report.runs.open), (1, 1));
     }
@@ -519,7 +575,7 @@ mod tests {
         let now = fleet.world.now();
         let claim = fleet.service.claim(&ClaimRequest::session("s1"), Duration::from_secs(60), now).unwrap().unwrap();
         fleet.service.complete("r1", &claim.token, now).unwrap();
-        let report = account(&FleetConfig::default(), &fleet, &jobs, Stats::default());
+        let report = futures::executor::block_on(account(&FleetConfig::default(), &fleet, &jobs, Stats::default()));
         assert_eq!(kinds(&report), [ViolationKind::RunLost]);
         assert_eq!(report.runs.completed, 1);
     }
@@ -529,7 +585,7 @@ mod tests {
         let (fleet, jobs) = booked("r1");
         let now = fleet.world.now();
         fleet.service.claim(&ClaimRequest::session("s1"), Duration::from_secs(60), now).unwrap().unwrap();
-        let report = account(&FleetConfig::default(), &fleet, &jobs, Stats::default());
+        let report = futures::executor::block_on(account(&FleetConfig::default(), &fleet, &jobs, Stats::default()));
         // The run's holder disagrees, and the service's lease is unknown to the books.
         assert_eq!(kinds(&report), [ViolationKind::RunLost, ViolationKind::RunLost]);
     }
@@ -539,7 +595,7 @@ mod tests {
         let (fleet, jobs) = booked("r1");
         let mut stats = Stats::default();
         stats.recovered_leases = 3;
-        let report = account(&FleetConfig::default(), &fleet, &jobs, stats);
+        let report = futures::executor::block_on(account(&FleetConfig::default(), &fleet, &jobs, stats));
         assert_eq!(kinds(&report), [ViolationKind::StatsMismatch]);
     }
 

@@ -7,14 +7,16 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use scheduler_core::CycleCounts;
-use scheduler_core::model::{RunStatus, Scope};
+use scheduler_core::lease::{ErrorKind, LeaseService, PauseControl, ServiceError, SessionRegistry};
+use scheduler_core::model::{Owner, RunStatus, Scope};
 use scheduler_core::observer::Observer;
-use scheduler_core::seam::{EscalationActor, MarkOutcome, SpawnOutcome, WakeTarget, Waker};
+use scheduler_core::seam::{EscalationActor, MarkOutcome, SpawnOutcome, TaskSource, WakeTarget, Waker};
+use scheduler_core::view::{ActiveRunView, RunView, SessionView};
 use scheduler_core::why::WhyNotWoken;
-use scheduler_testkit::service::LeaseError;
-use scheduler_testkit::snapshot::{OwnerRef, RunSnapshot, SessionSnapshot};
+use scheduler_testkit::snapshot::SessionSnapshot;
 
 use super::agent::{Fleet, Role, launch};
+use super::backend::Backend;
 use super::workload::{PROFILES, covers};
 use super::world::ViolationKind;
 
@@ -36,28 +38,31 @@ impl std::error::Error for Unreachable {}
 /// Delivers wakes to the agents' inboxes, after checking that the session is idle by
 /// the task service's own active runs, not prompting, the scheduler not paused, and the
 /// run still queued.
-#[derive(Debug, Clone)]
-pub(crate) struct FleetWaker(pub(crate) Arc<Fleet>);
+#[derive(Debug)]
+pub(crate) struct FleetWaker<B: Backend>(pub(crate) Arc<Fleet<B>>);
 
-impl Waker<Arc<RunSnapshot>, Arc<SessionSnapshot>> for FleetWaker {
+impl<B: Backend, R: RunView + Sync, S: SessionView + Sync> Waker<R, S> for FleetWaker<B> {
     type Error = Unreachable;
 
-    async fn wake(&self, target: WakeTarget<'_, Arc<RunSnapshot>, Arc<SessionSnapshot>>) -> Result<(), Unreachable> {
+    async fn wake(&self, target: WakeTarget<'_, R, S>) -> Result<(), Unreachable> {
         let fleet = &self.0;
-        let (run_id, session_id) = (target.run.run_id.as_str(), target.session.session_id.as_str());
+        let (run_id, session_id) = (target.run.run_id(), target.session.session_id());
         let world = &fleet.world;
-        if let Some(held) = fleet.service.active().into_iter().find(|a| a.session_id == session_id) {
-            let detail = format!("{session_id} woken for {run_id} while it holds {} ({})", held.run_id, held.status);
+        let mut active = Vec::new();
+        let _ = fleet.service.active_runs(&mut active).await;
+        if let Some(held) = active.iter().find(|a| a.session_id() == session_id) {
+            let detail =
+                format!("{session_id} woken for {run_id} while it holds {} ({})", held.run_id(), held.status());
             world.violate(ViolationKind::WakeToBusySession, detail);
         }
-        if fleet.registry.get(session_id).is_some_and(|s| s.prompting) {
+        if fleet.registry.session(session_id).await.ok().flatten().is_some_and(|s| s.prompting) {
             world.violate(ViolationKind::WakeToPromptingSession, format!("{session_id} woken for {run_id}"));
         }
-        if fleet.pause.state().is_some() {
+        if fleet.pause.pause_state().await.ok().flatten().is_some() {
             world.count(|c| c.wakes_while_paused += 1);
             world.violate(ViolationKind::WakeWhilePaused, format!("{session_id} woken for {run_id}"));
         }
-        let status = fleet.service.status(run_id);
+        let status = fleet.service.run_status(run_id).await.ok().flatten();
         if status != Some(RunStatus::Queued) {
             world.violate(ViolationKind::WakeForUnqueuedRun, format!("{session_id} woken for {run_id} ({status:?})"));
         }
@@ -83,20 +88,23 @@ impl Waker<Arc<RunSnapshot>, Arc<SessionSnapshot>> for FleetWaker {
 /// Answers the ladder: spawns a capability-matched session for a starved run when an
 /// agent kind covers it (up to a cap of live spawned sessions), says `Unresolvable`
 /// when none does, and marks runs `needs_attention` through the task service.
-#[derive(Debug, Clone)]
-pub(crate) struct FleetActor(pub(crate) Arc<Fleet>);
+#[derive(Debug)]
+pub(crate) struct FleetActor<B: Backend>(pub(crate) Arc<Fleet<B>>);
 
-impl EscalationActor<Arc<RunSnapshot>> for FleetActor {
-    type Error = LeaseError;
+type ServiceErrorOf<B> = <<B as Backend>::Tasks as TaskSource>::Error;
 
-    async fn request_spawn(&self, run: &Arc<RunSnapshot>, _now: SystemTime) -> Result<SpawnOutcome, LeaseError> {
+impl<B: Backend, R: RunView + Sync> EscalationActor<R> for FleetActor<B> {
+    type Error = ServiceErrorOf<B>;
+
+    async fn request_spawn(&self, run: &R, _now: SystemTime) -> Result<SpawnOutcome, Self::Error> {
         let fleet = &self.0;
-        let caps = &run.required_capabilities;
-        let profile = match &run.owner {
-            OwnerRef::None => PROFILES.iter().filter(|p| covers(p, caps)).min_by_key(|p| p.caps.len()),
-            OwnerRef::Pool(agent) => PROFILES.iter().find(|p| p.agent == agent.as_str() && covers(p, caps)),
+        let caps: Vec<String> = run.required_capabilities().map(str::to_owned).collect();
+        let caps = &caps;
+        let profile = match run.owner() {
+            Owner::None => PROFILES.iter().filter(|p| covers(p, caps)).min_by_key(|p| p.caps.len()),
+            Owner::Pool(agent) => PROFILES.iter().find(|p| p.agent == agent && covers(p, caps)),
             // A particular session cannot be spawned; an unknown owner matches nobody.
-            OwnerRef::AgentSession(_) | OwnerRef::Unknown => None,
+            Owner::AgentSession(_) | Owner::Unknown => None,
         };
         let session = {
             let mut books = fleet.world.books();
@@ -113,39 +121,40 @@ impl EscalationActor<Arc<RunSnapshot>> for FleetActor {
             }
             books.counters.sessions_spawned += 1;
             let id = format!("x{:03}-{}", books.counters.sessions_spawned, profile.agent);
-            let workspace = if run.scope == Scope::Workspace { run.workspace_id.as_str() } else { "" };
-            SessionSnapshot::active(id)
+            let workspace = if run.scope() == Scope::Workspace { run.workspace_id() } else { "" };
+            SessionSnapshot::active(format!("{}{id}", fleet.prefix))
                 .agent(profile.agent)
                 .caps(profile.caps.iter().copied())
                 .workspace(workspace)
-                .channel(run.channel.as_str())
+                .channel(run.channel())
         };
         launch(fleet, session, Role::Spawned);
         Ok(SpawnOutcome::Requested)
     }
 
-    async fn emit_starved(&self, _run: &Arc<RunSnapshot>, _age: Duration, _now: SystemTime) -> Result<(), LeaseError> {
+    async fn emit_starved(&self, _run: &R, _age: Duration, _now: SystemTime) -> Result<(), Self::Error> {
         self.0.world.count(|c| c.starved_events += 1);
         Ok(())
     }
 
     async fn mark_needs_attention(
         &self,
-        run: &Arc<RunSnapshot>,
+        run: &R,
         diagnostic: &str,
         now: SystemTime,
-    ) -> Result<MarkOutcome, LeaseError> {
+    ) -> Result<MarkOutcome, Self::Error> {
         let fleet = &self.0;
-        match fleet.service.mark_needs_attention(&run.run_id, diagnostic, now) {
+        match fleet.service.mark_needs_attention(run.run_id(), diagnostic, now).await {
             Ok(()) => {
                 let mut books = fleet.world.books();
                 books.counters.marked += 1;
-                if let Some(entry) = books.runs.get_mut(&run.run_id) {
+                if let Some(entry) = books.runs.get_mut(run.run_id()) {
                     entry.marked = true;
+                    entry.diagnostic = diagnostic.to_owned();
                 }
                 Ok(MarkOutcome::Marked)
             }
-            Err(LeaseError::InvalidTransition { .. }) => Ok(MarkOutcome::InvalidTransition),
+            Err(e) if e.kind() == ErrorKind::InvalidTransition => Ok(MarkOutcome::InvalidTransition),
             Err(e) => Err(e),
         }
     }
@@ -153,10 +162,10 @@ impl EscalationActor<Arc<RunSnapshot>> for FleetActor {
 
 /// Keeps the books in step with what the scheduler did: recovered leases, paused
 /// cycles, errors, and why each run was last not woken.
-#[derive(Debug, Clone)]
-pub(crate) struct FleetObserver(pub(crate) Arc<Fleet>);
+#[derive(Debug)]
+pub(crate) struct FleetObserver<B: Backend>(pub(crate) Arc<Fleet<B>>);
 
-impl Observer for FleetObserver {
+impl<B: Backend> Observer for FleetObserver<B> {
     fn lease_recovered(&self, run_id: &str, previous_session_id: &str) {
         self.0.world.books().on_recovered(run_id, previous_session_id);
     }
@@ -198,9 +207,10 @@ mod tests {
 
     use super::*;
     use crate::fleet::agent::Timing;
+    use crate::fleet::backend::Memory;
     use crate::fleet::world::{AgentSlot, World};
 
-    fn fleet() -> Arc<Fleet> {
+    fn fleet() -> Arc<Fleet<Memory>> {
         let pause = MemoryPauseStore::new();
         Arc::new(Fleet {
             world: World::new(TokioClock::anchored_at(SystemTime::UNIX_EPOCH + Duration::from_secs(1_000))),
@@ -210,11 +220,12 @@ mod tests {
             timing: Timing::default(),
             seed: 1,
             max_spawned: 1,
+            prefix: String::new(),
         })
     }
 
     /// Registers `id` and books a live slot for it; returns its inbox.
-    fn session(fleet: &Fleet, id: &str) -> (Arc<SessionSnapshot>, mpsc::UnboundedReceiver<String>) {
+    fn session(fleet: &Fleet<Memory>, id: &str) -> (Arc<SessionSnapshot>, mpsc::UnboundedReceiver<String>) {
         fleet.registry.register(SessionSnapshot::active(id)).unwrap();
         let (tx, rx) = mpsc::unbounded_channel();
         let slot = AgentSlot { inbox: tx, alive: true, working: None, spawned: false, abort: None };
@@ -222,17 +233,21 @@ mod tests {
         (fleet.registry.get(id).unwrap(), rx)
     }
 
-    fn queued(fleet: &Fleet, id: &str) -> Arc<RunSnapshot> {
+    fn queued(fleet: &Fleet<Memory>, id: &str) -> Arc<RunSnapshot> {
         fleet.service.enqueue_snapshot(&RunSnapshot::queued(id, format!("task-{id}")), fleet.world.now()).unwrap();
         fleet.service.snapshot(id).unwrap()
     }
 
-    fn wake(fleet: &Arc<Fleet>, run: &Arc<RunSnapshot>, session: &Arc<SessionSnapshot>) -> Result<(), Unreachable> {
+    fn wake(
+        fleet: &Arc<Fleet<Memory>>,
+        run: &Arc<RunSnapshot>,
+        session: &Arc<SessionSnapshot>,
+    ) -> Result<(), Unreachable> {
         let waker = FleetWaker(Arc::clone(fleet));
         futures::executor::block_on(waker.wake(WakeTarget { run, session, reason: "pending_task_run" }))
     }
 
-    fn violations(fleet: &Fleet) -> Vec<ViolationKind> {
+    fn violations(fleet: &Fleet<Memory>) -> Vec<ViolationKind> {
         fleet.world.books().violations.iter().map(|v| v.kind).collect()
     }
 

@@ -91,6 +91,8 @@ pub(crate) struct RunEntry {
     pub(crate) failures: u32,
     pub(crate) recoveries: u32,
     pub(crate) marked: bool,
+    /// The diagnostic it was marked `needs_attention` with.
+    pub(crate) diagnostic: String,
 }
 
 /// A session the simulation runs.
@@ -308,6 +310,7 @@ mod tests {
             failures: 0,
             recoveries: 0,
             marked: false,
+            diagnostic: String::new(),
         }
     }
 
