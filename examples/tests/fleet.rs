@@ -1,12 +1,18 @@
 //! The fleet simulation, small: the real scheduler (through scheduler-tokio, on tokio's
-//! paused clock) over the in-memory task service, with crashes, spawns, uncoverable
-//! work and a pause. The example binary exits non-zero exactly when
+//! paused clock) over the in-memory task service and over a SQLite file, with
+//! crashes, spawns, uncoverable work and a pause; and a second simulation on the same
+//! SQLite file resuming the first. The example binary exits non-zero exactly when
 //! `FleetReport::is_clean` is false, so these tests check what decides its exit
 //! status.
 
+use std::path::Path;
 use std::time::Duration;
 
-use scheduler_examples::fleet::{FleetConfig, FleetError, FleetReport, run};
+use scheduler_core::lease::LeaseService;
+use scheduler_core::model::RunStatus;
+use scheduler_core::seam::StarvationStore;
+use scheduler_examples::fleet::{FleetConfig, FleetError, FleetReport, StoreKind, run};
+use scheduler_sqlite::Store;
 
 const MIN: u64 = 60;
 
@@ -36,9 +42,38 @@ fn simulate(config: &FleetConfig) -> FleetReport {
     report
 }
 
+/// The same simulation on a fresh SQLite file; the report's store line says so.
+fn simulate_on_sqlite(config: &FleetConfig) -> FleetReport {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let path = dir.path().join("fleet.db");
+    let mut report = simulate(&FleetConfig { store: StoreKind::Sqlite(path.clone()), ..config.clone() });
+    assert_eq!(report.store, format!("sqlite {}", path.display()));
+    assert!(report.to_string().starts_with(&format!("store: sqlite {}\n", path.display())));
+    assert_eq!(report.config.store, StoreKind::Sqlite(path));
+    // Comparable with a run on another file or in memory.
+    report.store = "memory".to_owned();
+    report.config.store = StoreKind::Memory;
+    report
+}
+
 #[test]
 fn the_small_fleet_keeps_every_invariant_and_exercises_every_path() {
     let report = simulate(&small());
+    assert_eq!(report.store, "memory");
+    assert!(report.to_string().starts_with("store: memory\n"));
+    every_path(&report);
+}
+
+#[test]
+fn the_small_fleet_on_sqlite_keeps_every_invariant_and_exercises_every_path() {
+    let report = simulate_on_sqlite(&small());
+    every_path(&report);
+    // The paused clock stood still during every store call: the same seed is the same
+    // simulation as in memory, to the last counter.
+    assert_eq!(report, simulate(&small()));
+}
+
+fn every_path(report: &FleetReport) {
     assert!(report.is_clean(), "invariants broken:\n{report}");
 
     // Every run is accounted for, and the drain let every one of them end.
@@ -86,16 +121,90 @@ fn the_same_seed_replays_the_same_run() {
     let first = simulate(&config);
     assert_eq!(first, simulate(&config));
     assert_eq!(first.to_string(), simulate(&config).to_string());
-    let other = simulate(&FleetConfig { seed: config.seed + 1, ..config });
+    let other = simulate(&FleetConfig { seed: config.seed + 1, ..config.clone() });
     assert_ne!(first.runs, other.runs, "another seed is another run");
+
+    // On SQLite too: two fresh files, the same summary, line for line.
+    let on_sqlite = simulate_on_sqlite(&config);
+    assert!(on_sqlite.is_clean(), "{on_sqlite}");
+    assert_eq!(on_sqlite.to_string(), simulate_on_sqlite(&config).to_string());
+    assert_eq!(on_sqlite, first);
 }
 
 #[test]
-fn without_a_pause_no_cycle_is_paused() {
-    let report = simulate(&FleetConfig { pause: None, ..small() });
-    assert!(report.is_clean(), "{report}");
-    assert!(report.pause.is_none());
-    assert_eq!(report.activity.claims_refused_paused, 0);
+fn without_a_pause_no_cycle_is_paused_on_either_store() {
+    for report in
+        [simulate(&FleetConfig { pause: None, ..small() }), simulate_on_sqlite(&FleetConfig { pause: None, ..small() })]
+    {
+        assert!(report.is_clean(), "{report}");
+        assert!(report.pause.is_none());
+        assert_eq!(report.activity.claims_refused_paused, 0);
+    }
+}
+
+/// The gen-1 run ids (`run-0001` ...) of `config` found in the store at `path`, with
+/// their statuses, and the run ids the store holds ladder budgets for.
+fn first_generation(path: &Path, runs: usize) -> (Vec<(String, RunStatus)>, Vec<String>) {
+    let store = Store::open(path).expect("the database opens");
+    futures::executor::block_on(async {
+        let mut statuses = Vec::new();
+        for n in 1..=runs {
+            let id = format!("run-{n:04}");
+            let record = store.tasks().record(&id).await.expect("readable").expect("the run is in the store");
+            statuses.push((id, record.status));
+        }
+        let mut budgets = Vec::new();
+        store.budgets().list(&mut budgets).await.expect("readable");
+        (statuses, budgets.into_iter().map(|(id, _)| AsRef::<str>::as_ref(&id).to_owned()).collect())
+    })
+}
+
+#[test]
+fn a_second_run_on_the_same_database_resumes_the_first() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let path = dir.path().join("fleet.db");
+    let config = FleetConfig {
+        runs: 60,
+        duration: Duration::from_secs(20 * MIN),
+        impossible_rate: 0.1,
+        pause: None,
+        store: StoreKind::Sqlite(path.clone()),
+        ..small()
+    };
+
+    // The first run stops as arrivals end (no drain): runs are left queued, leased to
+    // its sessions (which are gone with it), and climbing the ladder.
+    let first = simulate(&FleetConfig { drain: Duration::ZERO, ..config.clone() });
+    assert!(first.is_clean(), "{first}");
+    assert!(first.resumed.is_none());
+    assert!(first.runs.open > 0, "{first}");
+    let (statuses, budgets) = first_generation(&path, config.runs);
+    let open =
+        |s: RunStatus| matches!(s, RunStatus::Queued | RunStatus::Claimed | RunStatus::Starting | RunStatus::Running);
+    let leased: Vec<&String> =
+        statuses.iter().filter(|(_, s)| open(*s) && *s != RunStatus::Queued).map(|(id, _)| id).collect();
+    assert!(!leased.is_empty(), "the first run left leases open: {first}");
+    assert!(!budgets.is_empty(), "the first run left ladder budgets: {first}");
+
+    // The second run on the same file takes all of that over and drains it.
+    let second = simulate(&config);
+    assert!(second.is_clean(), "{second}");
+    let resumed = second.resumed.clone().expect("the second run resumed the first");
+    assert_eq!(resumed.generation, 2);
+    assert_eq!(resumed.leased, leased.len(), "{second}");
+    assert_eq!(resumed.queued + resumed.leased, first.runs.open, "{second}");
+    assert_eq!(resumed.budgets, budgets.len(), "the budgets were found: {second}");
+    assert!(resumed.stale_sessions > 0, "{second}");
+    assert_eq!(second.runs.taken_over, first.runs.open);
+    // The leases the first run's sessions held were recovered by the sweep (besides
+    // those of the second run's own crashes), and every run of both ended.
+    assert!(second.stats.recovered_leases as usize >= leased.len(), "{second}");
+    assert_eq!(second.runs.open, 0, "{second}");
+    let (after, _) = first_generation(&path, config.runs);
+    for (id, status) in &after {
+        assert!(!open(*status), "{id} is still {status:?} after the second run");
+    }
+    assert!(second.to_string().contains("resumed (generation 2)"), "{second}");
 }
 
 #[test]
@@ -107,6 +216,13 @@ fn invalid_configs_are_refused() {
         FleetConfig { gpu_rate: 0.6, impossible_rate: 0.6, ..small() },
         FleetConfig { interval: Duration::ZERO, ..small() },
     ] {
+        let config = FleetConfig { store: StoreKind::Sqlite("/nonexistent/dir/fleet.db".into()), ..config };
         assert!(matches!(run(&config, |_| {}), Err(FleetError::Config(_))), "{config:?}");
+    }
+    // A database that cannot be opened is a store error naming the path.
+    let config = FleetConfig { store: StoreKind::Sqlite("/nonexistent/dir/fleet.db".into()), ..small() };
+    match run(&config, |_| {}) {
+        Err(e @ FleetError::Store(_)) => assert!(e.to_string().contains("/nonexistent/dir"), "{e}"),
+        other => panic!("expected a store error, got {other:?}"),
     }
 }

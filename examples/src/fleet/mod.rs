@@ -55,8 +55,8 @@ use std::time::{Duration, SystemTime};
 
 use scheduler_core::Scheduler;
 use scheduler_core::ladder::Thresholds;
-use scheduler_core::lease::{LeaseService, PauseControl, SessionRegistry};
-use scheduler_core::model::{Priority, RunStatus, TaskStatus};
+use scheduler_core::lease::{LeaseService, PauseControl, SessionRegistry, TaskSpec};
+use scheduler_core::model::{Owner, OwnerRef, Priority, RunStatus, TaskStatus};
 use scheduler_core::seam::{SessionSource, StarvationStore, TaskSource};
 use scheduler_core::view::{ActiveRunView, RunView, SessionView};
 use scheduler_testkit::registry::MemorySessions;
@@ -297,6 +297,22 @@ async fn generation<T: LeaseService>(tasks: &T, first_run: &str) -> Result<u32, 
     }
 }
 
+/// The task of `run`, ready.
+fn unblocked_task(run: &impl RunView) -> TaskSpec {
+    let owner = match run.owner() {
+        Owner::None => OwnerRef::None,
+        Owner::Pool(agent) => OwnerRef::Pool(agent.to_owned()),
+        Owner::AgentSession(session) => OwnerRef::AgentSession(session.to_owned()),
+        Owner::Unknown => OwnerRef::Unknown,
+    };
+    TaskSpec::new(run.task_id())
+        .scope(run.scope(), run.workspace_id())
+        .priority(run.priority())
+        .paused(run.task_paused())
+        .owner(owner)
+        .status(TaskStatus::Ready)
+}
+
 fn prefix(generation: u32) -> String {
     if generation <= 1 { String::new() } else { format!("g{generation}-") }
 }
@@ -342,10 +358,14 @@ async fn adopt<B: Backend>(fleet: &Fleet<B>, budgets: &B::Budgets, generation: u
         });
     };
     let mut queued = 0;
+    let mut blocked = Vec::new();
     for run in &pending {
         if run.run_status() == RunStatus::Queued {
             queued += 1;
             adopt(run.run_id(), run.required_capabilities().map(str::to_owned).collect());
+            if run.task_status() == TaskStatus::Blocked {
+                blocked.push(unblocked_task(run));
+            }
         }
     }
     for run in &active {

@@ -26,6 +26,9 @@ use super::world::{Violation, ViolationKind};
 pub struct RunTally {
     /// Runs enqueued.
     pub enqueued: usize,
+    /// Runs an earlier simulation on the same store left open, taken over (the other
+    /// rows count them too).
+    pub taken_over: usize,
     /// Runs `completed`.
     pub completed: usize,
     /// Runs `failed` (the agent reported a failure).
@@ -208,6 +211,7 @@ pub(crate) async fn account<B: Backend>(
     let mut attention = Vec::new();
 
     let booked = jobs.iter().filter(|j| books.runs.contains_key(&j.spec.run_id)).count();
+    tally.taken_over = books.runs.len() - booked;
     if booked != jobs.len() {
         let detail = format!("{} jobs, {booked} of them in the books", jobs.len());
         lost.push((ViolationKind::RunLost, detail));
@@ -424,6 +428,9 @@ impl fmt::Display for FleetReport {
         let mut t = Table(f);
         t.section("runs")?;
         t.row("enqueued", r.enqueued, "")?;
+        if r.taken_over > 0 {
+            t.row("taken over", r.taken_over, "left open by an earlier run on this store")?;
+        }
         t.row("completed", r.completed, "")?;
         t.row("failed", r.failed, "the agent reported a failure")?;
         t.row(
