@@ -1,14 +1,18 @@
 //! The flagship example: a simulated agent fleet driven by the real scheduler.
 //!
-//! The scheduler runs through `scheduler-tokio` over the testkit's in-memory task
-//! service; agent sessions in several workspaces claim, heartbeat, complete, fail and
-//! crash; starved work climbs the ladder and gets spawned workers or ends as
+//! The scheduler runs through `scheduler-tokio` over a SQLite store (a fresh temporary
+//! file unless `--db` names one; a file an earlier run wrote is resumed) or, with
+//! `--backend memory`, the testkit's in-memory task service; agent sessions in several
+//! workspaces claim, heartbeat, complete, fail and crash; starved work climbs the ladder and gets spawned workers or ends as
 //! needs-attention; the scheduler is paused for a while. Time is tokio's paused clock,
 //! so hours of simulated time take seconds. Exits 1 if an invariant broke.
 //!
 //! ```text
 //! cargo run --release -p scheduler-examples --example fleet
 //! cargo run --release -p scheduler-examples --example fleet -- --sessions 64 --runs 2000 --minutes 240 --seed 7
+//! cargo run --release -p scheduler-examples --example fleet -- --backend memory
+//! cargo run --release -p scheduler-examples --example fleet -- --db /tmp/fleet.db --drain-minutes 0
+//! cargo run --release -p scheduler-examples --example fleet -- --db /tmp/fleet.db
 //! ```
 
 use std::io::IsTerminal as _;

@@ -3,8 +3,11 @@
 //! [`run`] starts a current-thread tokio runtime with its clock paused (simulated
 //! minutes take real milliseconds), and in it:
 //!
-//! - the testkit's [`MemoryTaskService`] (real leases, atomic claims, token fencing),
-//!   [`MemorySessions`], [`MemoryPauseStore`] and [`MemoryStarvationStore`];
+//! - a store, through the core's contract traits: a SQLite database
+//!   ([`StoreKind::Sqlite`], `scheduler-sqlite`; a file an earlier simulation wrote is
+//!   resumed), or the testkit's [`MemoryTaskService`] (real leases, atomic claims, token
+//!   fencing), [`MemorySessions`], [`MemoryPauseStore`] and [`MemoryStarvationStore`]
+//!   ([`StoreKind::Memory`]);
 //! - the real [`Scheduler`], started with [`scheduler_tokio::spawn`] on a
 //!   [`TokioClock`], its loop sweeping, waking and escalating every interval;
 //! - agent sessions, one tokio task each, in several workspaces and on a few
