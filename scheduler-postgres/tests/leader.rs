@@ -1,0 +1,162 @@
+//! Leader election: one leader at a time, terms that grow, fenced budgets, cycling
+//! only while leading.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{TestSchema, t};
+use scheduler_core::Scheduler;
+use scheduler_core::ladder::{Budget, Thresholds};
+use scheduler_core::lease::{ErrorKind, LeaseService, RunSpec, ServiceError, TaskSpec};
+use scheduler_core::seam::StarvationStore;
+use scheduler_postgres::{Elector, Error, Leadership, PgWaker, Store, spawn_as_leader};
+use scheduler_testkit::clock::FakeClock;
+use scheduler_testkit::escalation::{EscalationCall, RecordingActor};
+use scheduler_tokio::TokioClock;
+use tokio::sync::oneshot;
+
+const LEASE: Duration = Duration::from_millis(600);
+
+/// Waits (bounded) until `check` holds.
+async fn eventually(what: &str, mut check: impl FnMut() -> bool) {
+    for _ in 0..400 {
+        if check() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("timed out waiting for {what}");
+}
+
+#[tokio::test]
+async fn one_leader_among_candidates_and_terms_grow() {
+    let schema = TestSchema::new();
+    let mut electors = Vec::new();
+    for i in 0..3 {
+        electors.push(Elector::new(&schema.store(&format!("d{i}")).await, LEASE));
+    }
+    let follower = Elector::never_lead(&schema.store("observer").await);
+    assert_eq!(follower.try_acquire().await.unwrap(), None);
+    let mut stops = Vec::new();
+    for e in electors.iter().chain([&follower]) {
+        let (stop, stopped) = oneshot::channel::<()>();
+        let e = e.clone();
+        tokio::spawn(async move {
+            e.campaign(async {
+                let _ = stopped.await;
+            })
+            .await
+        });
+        stops.push(Some(stop));
+    }
+    let leaders = || electors.iter().filter(|e| e.leadership().is_leader()).count();
+    eventually("a leader", || leaders() == 1).await;
+    let first = electors.iter().position(|e| e.leadership().is_leader()).unwrap();
+    let Leadership::Leader { epoch } = electors[first].leadership() else { unreachable!() };
+    for _ in 0..8 {
+        tokio::time::sleep(LEASE / 4).await;
+        assert_eq!(leaders(), 1, "never two leaders, nor none while the leader is healthy");
+        assert!(!follower.leadership().is_leader());
+    }
+    // The leader steps down (it resigns on shutdown): another takes over with a new term.
+    stops[first].take().unwrap().send(()).unwrap();
+    eventually("a new leader", || electors.iter().enumerate().any(|(i, e)| i != first && e.leadership().is_leader()))
+        .await;
+    let row = follower.current().await.unwrap().unwrap();
+    assert!(row.epoch > epoch && row.live && row.holder != format!("d{first}"), "{row:?}");
+    assert!(!electors[first].leadership().is_leader());
+}
+
+async fn starved_store(schema: &TestSchema, daemon: &str) -> Store {
+    let store = schema.store(daemon).await;
+    // A run nobody can take: it starves from the first cycle on.
+    store.tasks().enqueue(&TaskSpec::new("t"), &RunSpec::new("r").caps(["gpu"]), t(0)).await.unwrap();
+    store
+}
+
+#[tokio::test]
+async fn a_deposed_leader_cannot_climb_the_ladder() {
+    let schema = TestSchema::new();
+    let store_a = starved_store(&schema, "a").await;
+    let store_b = schema.store("b").await;
+    let (a, b) = (Elector::new(&store_a, LEASE), Elector::new(&store_b, LEASE));
+    let epoch_a = a.try_acquire().await.unwrap().expect("a free lease");
+    assert_eq!(b.try_acquire().await.unwrap(), None, "the lease is held");
+    let actor = RecordingActor::new();
+    let clock = FakeClock::new(t(0) + Duration::from_secs(3600));
+    let mut scheduler = Scheduler::builder(store_a.tasks(), store_a.sessions(), PgWaker::new(&store_a))
+        .clock(clock.clone())
+        .starvation_thresholds(Thresholds::new(1, 3, 3, 1000, Duration::from_secs(60)))
+        .starvation_store(a.budgets())
+        .escalation_actor(actor.clone())
+        .build()
+        .unwrap();
+    assert!(scheduler.run_once().await.is_ok());
+    let budget = store_a.budgets().load("r").await.unwrap().expect("the leader writes the budget");
+    assert_eq!(budget.wake_count, 1);
+    // A stalls (no renewals); its lease runs out and B takes over.
+    tokio::time::sleep(LEASE + Duration::from_millis(100)).await;
+    let epoch_b = b.try_acquire().await.unwrap().expect("an expired lease is taken over");
+    assert!(epoch_b > epoch_a);
+    assert!(a.leadership().is_leader(), "the stalled leader has not noticed yet");
+    for _ in 0..3 {
+        clock.advance(Duration::from_secs(61));
+        let report = scheduler.run_once().await;
+        let refused = report.errors().iter().any(|e| format!("{e:?}").contains("Deposed"));
+        assert!(refused, "the deposed leader's ladder calls are refused: {:?}", report.errors());
+    }
+    assert_eq!(store_a.budgets().load("r").await.unwrap(), Some(budget), "the budget did not climb");
+    assert!(!actor.calls().iter().any(|c| matches!(c, EscalationCall::Spawn { .. })), "no spawn requested");
+    let direct = a.budgets().upsert("r", &Budget::fresh(t(9))).await.unwrap_err();
+    assert!(matches!(direct, Error::Deposed { epoch: Some(e), .. } if e == epoch_a), "{direct}");
+    assert_eq!(direct.kind(), ErrorKind::Other);
+    assert!(direct.to_string().contains("\"a\""), "names the daemon: {direct}");
+    assert!(!a.renew().await.unwrap(), "its renewal is refused");
+    assert_eq!(a.leadership(), Leadership::Follower);
+    // The new leader's fenced budgets write.
+    b.budgets().upsert("r", &Budget::fresh(t(9))).await.unwrap();
+}
+
+#[tokio::test]
+async fn the_loop_cycles_only_while_leading() {
+    let schema = TestSchema::new();
+    let mut daemons = Vec::new();
+    for name in ["a", "b"] {
+        let store = schema.store(name).await;
+        let elector = Elector::new(&store, LEASE);
+        let scheduler = Scheduler::builder(store.tasks(), store.sessions(), PgWaker::new(&store))
+            .clock(TokioClock::new())
+            .interval(Duration::from_millis(50))
+            .starvation_store(elector.budgets())
+            .escalation_actor(RecordingActor::new())
+            .build()
+            .unwrap();
+        let stats = scheduler.stats_handle();
+        let (stop_campaign, campaign_stopped) = oneshot::channel::<()>();
+        let e = elector.clone();
+        tokio::spawn(async move {
+            e.campaign(async {
+                let _ = campaign_stopped.await;
+            })
+            .await
+        });
+        let lead = spawn_as_leader(scheduler, elector.clone(), std::future::pending());
+        daemons.push((elector, stats, Some(stop_campaign), lead));
+    }
+    eventually("a leader", || daemons.iter().any(|d| d.0.leadership().is_leader())).await;
+    let leader = daemons.iter().position(|d| d.0.leadership().is_leader()).unwrap();
+    let other = 1 - leader;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(daemons[leader].1.snapshot().cycles > 0);
+    assert_eq!(daemons[other].1.snapshot().cycles, 0, "a follower never cycles");
+    daemons[leader].2.take().unwrap().send(()).unwrap();
+    eventually("the other to lead", || daemons[other].0.leadership().is_leader()).await;
+    eventually("the other to cycle", || daemons[other].1.snapshot().cycles > 0).await;
+    let stopped_at = daemons[leader].1.snapshot().cycles;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(daemons[leader].1.snapshot().cycles, stopped_at, "the deposed leader stopped cycling");
+    for d in &daemons {
+        d.3.abort();
+    }
+}
