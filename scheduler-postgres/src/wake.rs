@@ -209,7 +209,7 @@ impl Listener {
     /// # Errors
     /// [`Error::Database`] when the listening connection cannot be opened,
     /// [`Error::ListenSelfTest`] when notifications do not arrive (a
-    /// transaction-pooling proxy, see the [module docs](self)), [`Error::Pool`].
+    /// transaction-pooling proxy, see the [crate docs](crate#wakes-across-daemons)), [`Error::Pool`].
     pub async fn start(store: &Store, mailboxes: Mailboxes, config: ListenerConfig) -> Result<Listener, Error> {
         let channel = channel_of(store, store.daemon_id()).await?;
         let stats = Arc::new(ListenerStats::default());

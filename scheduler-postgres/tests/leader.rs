@@ -5,14 +5,10 @@ mod common;
 
 use std::time::Duration;
 
-use common::{TestSchema, t};
+use common::TestSchema;
 use scheduler_core::Scheduler;
-use scheduler_core::ladder::{Budget, Thresholds};
-use scheduler_core::lease::{ErrorKind, LeaseService, RunSpec, ServiceError, TaskSpec};
-use scheduler_core::seam::StarvationStore;
-use scheduler_postgres::{Elector, Error, Leadership, PgWaker, Store, spawn_as_leader};
-use scheduler_testkit::clock::FakeClock;
-use scheduler_testkit::escalation::{EscalationCall, RecordingActor};
+use scheduler_postgres::{Elector, Leadership, PgWaker, spawn_as_leader};
+use scheduler_testkit::escalation::RecordingActor;
 use scheduler_tokio::TokioClock;
 use tokio::sync::oneshot;
 
@@ -66,56 +62,6 @@ async fn one_leader_among_candidates_and_terms_grow() {
     let row = follower.current().await.unwrap().unwrap();
     assert!(row.epoch > epoch && row.live && row.holder != format!("d{first}"), "{row:?}");
     assert!(!electors[first].leadership().is_leader());
-}
-
-async fn starved_store(schema: &TestSchema, daemon: &str) -> Store {
-    let store = schema.store(daemon).await;
-    // A run nobody can take: it starves from the first cycle on.
-    store.tasks().enqueue(&TaskSpec::new("t"), &RunSpec::new("r").caps(["gpu"]), t(0)).await.unwrap();
-    store
-}
-
-#[tokio::test]
-async fn a_deposed_leader_cannot_climb_the_ladder() {
-    let schema = TestSchema::new();
-    let store_a = starved_store(&schema, "a").await;
-    let store_b = schema.store("b").await;
-    let (a, b) = (Elector::new(&store_a, LEASE), Elector::new(&store_b, LEASE));
-    let epoch_a = a.try_acquire().await.unwrap().expect("a free lease");
-    assert_eq!(b.try_acquire().await.unwrap(), None, "the lease is held");
-    let actor = RecordingActor::new();
-    let clock = FakeClock::new(t(0) + Duration::from_secs(3600));
-    let mut scheduler = Scheduler::builder(store_a.tasks(), store_a.sessions(), PgWaker::new(&store_a))
-        .clock(clock.clone())
-        .starvation_thresholds(Thresholds::new(1, 3, 3, 1000, Duration::from_secs(60)))
-        .starvation_store(a.budgets())
-        .escalation_actor(actor.clone())
-        .build()
-        .unwrap();
-    assert!(scheduler.run_once().await.is_ok());
-    let budget = store_a.budgets().load("r").await.unwrap().expect("the leader writes the budget");
-    assert_eq!(budget.wake_count, 1);
-    // A stalls (no renewals); its lease runs out and B takes over.
-    tokio::time::sleep(LEASE + Duration::from_millis(100)).await;
-    let epoch_b = b.try_acquire().await.unwrap().expect("an expired lease is taken over");
-    assert!(epoch_b > epoch_a);
-    assert!(a.leadership().is_leader(), "the stalled leader has not noticed yet");
-    for _ in 0..3 {
-        clock.advance(Duration::from_secs(61));
-        let report = scheduler.run_once().await;
-        let refused = report.errors().iter().any(|e| format!("{e:?}").contains("Deposed"));
-        assert!(refused, "the deposed leader's ladder calls are refused: {:?}", report.errors());
-    }
-    assert_eq!(store_a.budgets().load("r").await.unwrap(), Some(budget), "the budget did not climb");
-    assert!(!actor.calls().iter().any(|c| matches!(c, EscalationCall::Spawn { .. })), "no spawn requested");
-    let direct = a.budgets().upsert("r", &Budget::fresh(t(9))).await.unwrap_err();
-    assert!(matches!(direct, Error::Deposed { epoch: Some(e), .. } if e == epoch_a), "{direct}");
-    assert_eq!(direct.kind(), ErrorKind::Other);
-    assert!(direct.to_string().contains("\"a\""), "names the daemon: {direct}");
-    assert!(!a.renew().await.unwrap(), "its renewal is refused");
-    assert_eq!(a.leadership(), Leadership::Follower);
-    // The new leader's fenced budgets write.
-    b.budgets().upsert("r", &Budget::fresh(t(9))).await.unwrap();
 }
 
 #[tokio::test]
