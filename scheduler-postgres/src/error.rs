@@ -84,7 +84,7 @@ pub enum Error {
     #[error("invalid configuration: {0}")]
     Config(String),
     /// A statement or the connection failed.
-    #[error("{step}: {source}")]
+    #[error("{step}: {}", describe(source))]
     Database {
         /// The step that failed, e.g. "claim".
         step: &'static str,
@@ -94,7 +94,7 @@ pub enum Error {
     },
     /// No connection could be had from the pool (the server is unreachable, refused
     /// the credentials, or every connection is busy past the wait timeout).
-    #[error("{step}: no database connection to {server}: {source}")]
+    #[error("{step}: no database connection to {server}: {}", describe_pool(source))]
     Pool {
         /// The step that needed the connection.
         step: &'static str,
@@ -178,6 +178,32 @@ impl Error {
             Error::Pool { source: deadpool_postgres::PoolError::Backend(source), .. } => source.code(),
             _ => None,
         }
+    }
+}
+
+/// The driver's error with the server's own message, which its `Display` leaves out
+/// ("db error"): severity, SQLSTATE, message, and detail or hint when there are some.
+fn describe(error: &tokio_postgres::Error) -> String {
+    let Some(db) = error.as_db_error() else {
+        return match std::error::Error::source(error) {
+            Some(cause) => format!("{error}: {cause}"),
+            None => error.to_string(),
+        };
+    };
+    let mut text = format!("{} {}: {}", db.severity(), db.code().code(), db.message());
+    if let Some(detail) = db.detail() {
+        text.push_str(&format!(" ({detail})"));
+    }
+    if let Some(hint) = db.hint() {
+        text.push_str(&format!(" (hint: {hint})"));
+    }
+    text
+}
+
+fn describe_pool(error: &deadpool_postgres::PoolError) -> String {
+    match error {
+        deadpool_postgres::PoolError::Backend(e) => describe(e),
+        other => other.to_string(),
     }
 }
 
