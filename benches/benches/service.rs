@@ -17,7 +17,7 @@ use scheduler_core::model::Scope;
 use scheduler_core::view::SessionView;
 use scheduler_testkit::alloc::CountingAllocator;
 use scheduler_testkit::registry::MemorySessions;
-use scheduler_testkit::service::{ClaimCriteria, MemoryTaskService};
+use scheduler_testkit::service::{ClaimRequest, MemoryTaskService};
 use scheduler_testkit::snapshot::RunSnapshot;
 use scheduler_testkit::stores::MemoryStarvationStore;
 use scheduler_testkit::workload::{NoopActor, NoopWaker, Variant, Workload, cycle};
@@ -45,14 +45,14 @@ fn load(w: &Workload) -> (MemoryTaskService, MemorySessions) {
             "" => spec.scope(Scope::Global, ""),
             ws => spec.workspace(ws),
         };
-        service.enqueue(&spec, t0).expect("enqueue active");
+        service.enqueue_snapshot(&spec, t0).expect("enqueue active");
         let lease = Duration::from_secs(100 * 365 * 24 * 3600);
-        let claim = service.claim(&ClaimCriteria::from_session(&**holder), lease, t0).expect("claim").expect("a run");
+        let claim = service.claim(&ClaimRequest::from_session(&**holder), lease, t0).expect("claim").expect("a run");
         assert_eq!(claim.run_id, a.run_id);
         service.start(&claim.run_id, &claim.token, t0).expect("start");
     }
     for r in w.runs.iter() {
-        service.enqueue(r, r.queued_at.expect("queued-at")).expect("enqueue");
+        service.enqueue_snapshot(r, r.queued_at.expect("queued-at")).expect("enqueue");
     }
     (service, sessions)
 }

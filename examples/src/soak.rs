@@ -38,7 +38,7 @@ use scheduler_testkit::invariants::{
     check_cycle,
 };
 use scheduler_testkit::registry::{MemorySessions, RegistryError};
-use scheduler_testkit::service::{ClaimCriteria, ClaimToken, LeaseError, MemoryTaskService, RecoveredRun};
+use scheduler_testkit::service::{ClaimRequest, ClaimToken, LeaseError, MemoryTaskService, RecoveredRun};
 use scheduler_testkit::snapshot::{ActiveRun, RunSnapshot, SessionSnapshot};
 use scheduler_testkit::stores::{MemoryPauseStore, MemoryStarvationStore};
 use scheduler_testkit::waker::RecordingWaker;
@@ -232,24 +232,28 @@ impl TaskSource for Tasks {
 #[derive(Debug, Clone)]
 struct Actor {
     tasks: Tasks,
-    clock: FakeClock,
     faults: Faults,
 }
 
 impl<R: RunView + Sync> EscalationActor<R> for Actor {
     type Error = LeaseError;
 
-    async fn request_spawn(&self, _run: &R) -> Result<SpawnOutcome, LeaseError> {
+    async fn request_spawn(&self, _run: &R, _now: SystemTime) -> Result<SpawnOutcome, LeaseError> {
         self.faults.check("request_spawn")?;
         Ok(SpawnOutcome::Requested)
     }
-    async fn emit_starved(&self, _run: &R, _age: Duration) -> Result<(), LeaseError> {
+    async fn emit_starved(&self, _run: &R, _age: Duration, _now: SystemTime) -> Result<(), LeaseError> {
         self.faults.check("emit_starved")?;
         Ok(())
     }
-    async fn mark_needs_attention(&self, run: &R, diagnostic: &str) -> Result<MarkOutcome, LeaseError> {
+    async fn mark_needs_attention(
+        &self,
+        run: &R,
+        diagnostic: &str,
+        now: SystemTime,
+    ) -> Result<MarkOutcome, LeaseError> {
         self.faults.check("mark_needs_attention")?;
-        match self.tasks.get().mark_needs_attention(run.run_id(), diagnostic, self.clock.now()) {
+        match self.tasks.get().mark_needs_attention(run.run_id(), diagnostic, now) {
             Ok(()) => Ok(MarkOutcome::Marked),
             Err(LeaseError::InvalidTransition { .. }) => Ok(MarkOutcome::InvalidTransition),
             Err(e) => Err(e),
@@ -349,7 +353,7 @@ impl Soak {
         let log = CycleLog::new();
         let clock = FakeClock::new(SystemTime::UNIX_EPOCH + Duration::from_secs(1_767_225_600));
         let actor_faults = Faults::new();
-        let actor = Actor { tasks: tasks.clone(), clock: clock.clone(), faults: actor_faults.clone() };
+        let actor = Actor { tasks: tasks.clone(), faults: actor_faults.clone() };
         let scheduler = Scheduler::builder(tasks.clone(), sessions.clone(), waker.clone())
             .clock(clock.clone())
             .pause_store(pause.clone())
@@ -457,7 +461,7 @@ impl Soak {
             run = run.task_status(TaskStatus::Blocked);
         }
         let now = self.now();
-        if self.service().enqueue(&run, now).is_ok() {
+        if self.service().enqueue_snapshot(&run, now).is_ok() {
             self.tally.enqueued += 1;
         }
     }
@@ -508,7 +512,7 @@ impl Soak {
         let Some(session) = self.sessions.get(session_id) else { return };
         let now = self.now();
         let service = self.service();
-        if let Ok(Some(claim)) = service.claim(&ClaimCriteria::from_session(&*session), LEASE, now) {
+        if let Ok(Some(claim)) = service.claim(&ClaimRequest::from_session(&*session), LEASE, now) {
             self.tally.claims += 1;
             let _ = service.start(&claim.run_id, &claim.token, now);
             let done_at = now + Duration::from_secs(self.rng.random_range(10..120));
@@ -568,7 +572,7 @@ impl Soak {
             .collect();
         if !waiting.is_empty() {
             let task = &waiting[self.rng.random_range(0..waiting.len())];
-            let _ = service.update_task(task, |t| {
+            let _ = service.edit_task(task, |t| {
                 t.paused = false;
                 t.status = TaskStatus::Ready;
             });
@@ -581,7 +585,7 @@ impl Soak {
         let fresh = MemoryTaskService::with_pause(self.pause.clone());
         let now = self.now();
         for run in old.pending() {
-            let _ = fresh.enqueue(&run, now);
+            let _ = fresh.enqueue_snapshot(&run, now);
         }
         *lock(&self.tasks.service) = fresh;
         self.workers.clear();

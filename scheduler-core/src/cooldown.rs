@@ -21,6 +21,12 @@ use std::time::{Duration, SystemTime};
 
 use crate::selection::table::{Seed, Table};
 
+/// Whether a wake stamped `at` holds its pair at `now`: at most `now` and less than one
+/// period before it.
+fn holds(at: SystemTime, now: SystemTime, period: Duration) -> bool {
+    now.duration_since(at).is_ok_and(|age| age < period)
+}
+
 /// Wake-cooldown state: when each (run, session) pair was last woken.
 ///
 /// Keys live in one byte buffer (run id then session id, per key) indexed by an
@@ -93,14 +99,15 @@ impl Cooldown {
             .map(|e| e as usize)
     }
 
-    /// Whether the pair was woken less than one period before `now` (a wake recorded
-    /// "in the future" of `now`, after a clock step back, counts as recent).
+    /// Whether the pair was woken less than one period before `now`. A wake recorded
+    /// later than `now` (the wall clock stepped back) does not hold the pair (behaviour
+    /// section 8): it may be woken again at once.
     pub fn is_cooling(&self, run_id: &str, session_id: &str, now: SystemTime) -> bool {
         if self.period.is_zero() || self.keys.is_empty() {
             return false;
         }
         match self.find(self.hash(run_id, session_id), run_id, session_id) {
-            Some(e) => now.duration_since(self.keys[e].at).map_or(true, |age| age < self.period),
+            Some(e) => holds(self.keys[e].at, now, self.period),
             None => false,
         }
     }
@@ -132,7 +139,8 @@ impl Cooldown {
         self.table.intern(hash, |_| false);
     }
 
-    /// Drops every key whose cooldown has passed at `now`.
+    /// Drops every key whose cooldown has passed at `now`. A key stamped later than
+    /// `now` is kept (it holds nothing, and the pair's next wake refreshes it).
     pub fn prune(&mut self, now: SystemTime) {
         let period = self.period;
         let live = |k: &Key| now.duration_since(k.at).map_or(true, |age| age < period);
@@ -233,7 +241,9 @@ mod tests {
         c.prune(t(350)); // keeps wakes at 251..=499
         assert_eq!(c.len(), 249);
         for i in 0..500u64 {
-            assert_eq!(c.is_cooling(&format!("run-{i}"), &format!("s{}", i % 7), t(350)), i > 250, "{i}");
+            // Stamps after t(350) are kept but hold nothing at t(350).
+            let cooling = i > 250 && i <= 350;
+            assert_eq!(c.is_cooling(&format!("run-{i}"), &format!("s{}", i % 7), t(350)), cooling, "{i}");
         }
         c.record("run-3", "s3", t(350));
         assert_eq!(c.len(), 250);
@@ -241,10 +251,15 @@ mod tests {
     }
 
     #[test]
-    fn clock_step_back_counts_as_recent() {
+    fn a_stamp_in_the_future_does_not_hold() {
         let mut c = Cooldown::new(Duration::from_secs(10));
         c.record("r", "s", t(50));
-        assert!(c.is_cooling("r", "s", t(40)));
+        assert!(!c.is_cooling("r", "s", t(40)));
+        assert!(c.is_cooling("r", "s", t(55)));
+        c.prune(t(40));
+        assert_eq!(c.len(), 1, "kept until refreshed");
+        c.record("r", "s", t(40));
+        assert!(c.is_cooling("r", "s", t(41)));
         assert_eq!(c.clear(), 1);
         assert!(!c.is_cooling("r", "s", t(40)));
     }

@@ -7,6 +7,7 @@
 //! it for a given scheduler.
 
 use std::fmt;
+use std::time::Duration;
 
 /// A store or task-service batch call, named in batch errors.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -29,6 +30,89 @@ impl fmt::Display for BatchStep {
             BatchStep::UpsertBudgets => "starvation budget upsert",
             BatchStep::ClearBudgets => "starvation budget clear",
         })
+    }
+}
+
+/// A seam call a cycle makes, named in timeout and panic errors.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Call {
+    /// [`TaskSource::recover_expired_leases`](crate::seam::TaskSource::recover_expired_leases).
+    Sweep,
+    /// [`TaskSource::pending_runs`](crate::seam::TaskSource::pending_runs).
+    PendingRuns,
+    /// [`TaskSource::active_runs`](crate::seam::TaskSource::active_runs).
+    ActiveRuns,
+    /// [`SessionSource::sessions`](crate::seam::SessionSource::sessions).
+    Sessions,
+    /// [`PauseStore::is_paused`](crate::seam::PauseStore::is_paused).
+    Pause,
+    /// [`Waker::wake_batch`](crate::seam::Waker::wake_batch).
+    Wake,
+    /// [`TaskSource::run_statuses`](crate::seam::TaskSource::run_statuses).
+    RunStatuses,
+    /// [`StarvationStore::list`](crate::seam::StarvationStore::list).
+    ListBudgets,
+    /// [`StarvationStore::load_many`](crate::seam::StarvationStore::load_many).
+    LoadBudgets,
+    /// [`StarvationStore::upsert_many`](crate::seam::StarvationStore::upsert_many).
+    UpsertBudgets,
+    /// [`StarvationStore::clear_many`](crate::seam::StarvationStore::clear_many).
+    ClearBudgets,
+    /// [`EscalationActor::request_spawn`](crate::seam::EscalationActor::request_spawn).
+    RequestSpawn,
+    /// [`EscalationActor::emit_starved`](crate::seam::EscalationActor::emit_starved).
+    EmitStarved,
+    /// [`EscalationActor::mark_needs_attention`](crate::seam::EscalationActor::mark_needs_attention).
+    MarkNeedsAttention,
+}
+
+impl fmt::Display for Call {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Call::Sweep => "task source: expired-lease sweep",
+            Call::PendingRuns => "task source: pending runs read",
+            Call::ActiveRuns => "task source: active runs read",
+            Call::Sessions => "session source: sessions read",
+            Call::Pause => "pause store: pause flag read",
+            Call::Wake => "waker: wake",
+            Call::RunStatuses => "task source: run status read",
+            Call::ListBudgets => "starvation store: budget list",
+            Call::LoadBudgets => "starvation store: budget load",
+            Call::UpsertBudgets => "starvation store: budget upsert",
+            Call::ClearBudgets => "starvation store: budget clear",
+            Call::RequestSpawn => "escalation actor: spawn request",
+            Call::EmitStarved => "escalation actor: starved event",
+            Call::MarkNeedsAttention => "escalation actor: needs-attention mark",
+        })
+    }
+}
+
+/// What a timed-out or panicked seam call was about.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Concern {
+    /// The cycle as a whole (a sweep, a snapshot read, the pause flag, a budget list).
+    Cycle,
+    /// One run.
+    Run(String),
+    /// The wake of one session for one run.
+    Wake {
+        /// The run.
+        run_id: String,
+        /// The session.
+        session_id: String,
+    },
+    /// A batch call over this many runs.
+    Runs(usize),
+}
+
+impl fmt::Display for Concern {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Concern::Cycle => Ok(()),
+            Concern::Run(run_id) => write!(f, " for run {run_id:?}"),
+            Concern::Wake { run_id, session_id } => write!(f, " of session {session_id:?} for run {run_id:?}"),
+            Concern::Runs(n) => write!(f, " for {n} runs in one batch"),
+        }
     }
 }
 
@@ -179,12 +263,47 @@ pub enum Error<TE, SE, WE, PE, BE, AE> {
         #[source]
         source: AE,
     },
+    /// Section 8: a seam call did not answer within the seam deadline
+    /// ([`Settings::seam_timeout`](crate::Settings::seam_timeout)). The cycle went on
+    /// exactly as for any other failure of that call.
+    #[error("{call}{concern} did not answer within {after:?}")]
+    TimedOut {
+        /// The call.
+        call: Call,
+        /// The run or session it concerned.
+        concern: Concern,
+        /// The deadline it missed.
+        after: Duration,
+    },
+    /// Section 8: a seam call panicked. The panic counts as that call failing; the
+    /// cycle went on.
+    #[error("{call}{concern} panicked: {message}")]
+    Panicked {
+        /// The call.
+        call: Call,
+        /// The run or session it concerned.
+        concern: Concern,
+        /// The panic's message.
+        message: String,
+    },
 }
 
 impl<TE, SE, WE, PE, BE, AE> Error<TE, SE, WE, PE, BE, AE> {
+    /// The error for a seam call that timed out or panicked.
+    pub(crate) fn failed(call: Call, concern: Concern, failure: crate::deadline::Failure) -> Self {
+        match failure {
+            crate::deadline::Failure::TimedOut(after) => Error::TimedOut { call, concern, after },
+            crate::deadline::Failure::Panicked(message) => Error::Panicked { call, concern, message },
+        }
+    }
+
     /// The run this error concerns, if it concerns one.
     pub fn run_id(&self) -> Option<&str> {
         match self {
+            Error::TimedOut { concern, .. } | Error::Panicked { concern, .. } => match concern {
+                Concern::Run(run_id) | Concern::Wake { run_id, .. } => Some(run_id),
+                _ => None,
+            },
             Error::Wake { run_id, .. }
             | Error::WakeBatchLength { run_id, .. }
             | Error::RunStatus { run_id, .. }
@@ -202,6 +321,8 @@ impl<TE, SE, WE, PE, BE, AE> Error<TE, SE, WE, PE, BE, AE> {
     pub fn session_id(&self) -> Option<&str> {
         match self {
             Error::Wake { session_id, .. } | Error::WakeBatchLength { session_id, .. } => Some(session_id),
+            Error::TimedOut { concern: Concern::Wake { session_id, .. }, .. }
+            | Error::Panicked { concern: Concern::Wake { session_id, .. }, .. } => Some(session_id),
             _ => None,
         }
     }
@@ -220,6 +341,16 @@ pub enum BuildError {
         problem: &'static str,
         /// The value given.
         value: String,
+    },
+    /// The actor name is blank (section 8: the actor must be named).
+    #[error("setting `actor` is blank: the scheduler's daemon actor must be named")]
+    BlankActor,
+    /// Only one of the ladder's two seams was given: the ladder needs both a starvation
+    /// store and an escalation actor ([`Builder::ladder`](crate::Builder::ladder)).
+    #[error("the convergence ladder needs both a starvation store and an escalation actor; only the {given} was given")]
+    HalfLadder {
+        /// The seam that was given: `"starvation store"` or `"escalation actor"`.
+        given: &'static str,
     },
 }
 

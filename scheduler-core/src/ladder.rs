@@ -1,9 +1,24 @@
 //! The convergence ladder: pure arithmetic over a run's durable starvation budget.
 //!
-//! A starved run climbs one rung per cycle in which it is still queued: its wake count
-//! grows by one, and the tier is the highest whose threshold the count reached. The
-//! scheduler performs the side effects (spawn, event, needs-attention) that these
-//! functions say are due; nothing here does I/O.
+//! A starved run climbs one rung per *interval* cycle in which it is still queued (an
+//! on-demand cycle climbs nothing): its wake count grows by one, and the tier is the
+//! highest whose threshold the count reached. The scheduler performs the side effects
+//! (spawn, event, needs-attention) that these functions say are due; nothing here does
+//! I/O.
+//!
+//! The decisions, each a pure function of what the cycle read:
+//!
+//! - [`candidate_action`]: what to do with a convergence candidate given its re-read
+//!   status (climb, keep its budget, or clear it);
+//! - [`Step::plan`]: given its loaded budget, the advanced budget and which tiers are
+//!   due; [`Step::spawn_requested`] and [`Step::event_emitted`] record what succeeded;
+//! - [`after_mark`]: whether the budget is saved or cleared after the needs-attention
+//!   tier;
+//! - [`listed_action`]: what to do with a stored budget of a run that was not a
+//!   candidate, given that run's status (reconcile).
+//!
+//! Time may step back: nothing here subtracts times that could underflow (a queued-at
+//! or budget time later than `now` reads as an age of zero).
 //!
 //! ```
 //! use std::time::{Duration, SystemTime};
@@ -23,6 +38,9 @@
 
 use std::fmt::Write as _;
 use std::time::{Duration, SystemTime};
+
+use crate::model::RunStatus;
+use crate::seam::MarkOutcome;
 
 /// A rung of the ladder.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
@@ -206,6 +224,130 @@ impl Budget {
     /// Whether the needs-attention tier is due.
     pub fn needs_attention_due(&self, thresholds: &Thresholds) -> bool {
         self.wake_count >= thresholds.needs_attention_after
+    }
+}
+
+/// What the ladder does with a run's budget, given the run's re-read status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum StatusAction {
+    /// Still `queued`: advance the budget and escalate (candidates only).
+    Climb,
+    /// Keep the budget as it is.
+    Keep,
+    /// Clear the budget.
+    Clear,
+}
+
+/// A convergence candidate's fate given its re-read status (`None`: not found): still
+/// `queued` climbs; `needs_attention` keeps its budget; anything else clears it.
+///
+/// ```
+/// use scheduler_core::ladder::{StatusAction, candidate_action};
+/// use scheduler_core::model::RunStatus;
+/// assert_eq!(candidate_action(Some(RunStatus::Queued)), StatusAction::Climb);
+/// assert_eq!(candidate_action(Some(RunStatus::NeedsAttention)), StatusAction::Keep);
+/// assert_eq!(candidate_action(Some(RunStatus::Running)), StatusAction::Clear);
+/// assert_eq!(candidate_action(None), StatusAction::Clear);
+/// ```
+pub fn candidate_action(status: Option<RunStatus>) -> StatusAction {
+    match status {
+        Some(RunStatus::Queued) => StatusAction::Climb,
+        Some(RunStatus::NeedsAttention) => StatusAction::Keep,
+        _ => StatusAction::Clear,
+    }
+}
+
+/// A stored budget's fate when its run was not a candidate this cycle (reconcile):
+/// `queued` (a paused run holds its clock) or `needs_attention` keeps it; anything else,
+/// or a run not found, clears it.
+///
+/// ```
+/// use scheduler_core::ladder::{StatusAction, listed_action};
+/// use scheduler_core::model::RunStatus;
+/// assert_eq!(listed_action(Some(RunStatus::Queued)), StatusAction::Keep);
+/// assert_eq!(listed_action(Some(RunStatus::Completed)), StatusAction::Clear);
+/// ```
+pub fn listed_action(status: Option<RunStatus>) -> StatusAction {
+    match status {
+        Some(RunStatus::Queued | RunStatus::NeedsAttention) => StatusAction::Keep,
+        _ => StatusAction::Clear,
+    }
+}
+
+/// One candidate's rung this cycle: its advanced budget and the escalations due.
+///
+/// ```
+/// use std::time::{Duration, SystemTime};
+/// use scheduler_core::ladder::{Budget, Step, Thresholds};
+/// let th = Thresholds::default();
+/// let t = SystemTime::UNIX_EPOCH + Duration::from_secs(600);
+/// let mut budget = Budget::fresh(t);
+/// budget.wake_count = 5;
+/// let mut step = Step::plan(Some(&budget), t, &th);
+/// assert_eq!(step.budget.wake_count, 6);
+/// assert!(step.spawn && step.event && !step.mark);
+/// step.spawn_requested(t);
+/// assert_eq!(step.budget.spawn_requested_at, Some(t));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Step {
+    /// The budget advanced by this cycle.
+    pub budget: Budget,
+    /// The spawn tier is due (ask for a worker).
+    pub spawn: bool,
+    /// The event tier is due (emit the starved event).
+    pub event: bool,
+    /// The needs-attention tier is due (mark the run).
+    pub mark: bool,
+}
+
+impl Step {
+    /// Advances `previous` (`None`: a fresh budget) by one starved cycle at `now` and
+    /// says which tiers are due.
+    pub fn plan(previous: Option<&Budget>, now: SystemTime, thresholds: &Thresholds) -> Step {
+        let budget = Budget::advance(previous, now, thresholds);
+        Step {
+            budget,
+            spawn: budget.spawn_due(thresholds),
+            event: budget.event_due(thresholds),
+            mark: budget.needs_attention_due(thresholds),
+        }
+    }
+
+    /// Records a requested spawn, so that no later cycle requests it again.
+    pub fn spawn_requested(&mut self, now: SystemTime) {
+        self.budget.spawn_requested_at = Some(now);
+    }
+
+    /// Records an emitted starved event, so that no later cycle emits it again.
+    pub fn event_emitted(&mut self, now: SystemTime) {
+        self.budget.starved_event_at = Some(now);
+    }
+}
+
+/// What becomes of a climbing candidate's budget after its escalations.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum BudgetFate {
+    /// Save the advanced budget.
+    Save,
+    /// Clear it: the run was marked, or had left `queued` meanwhile.
+    Clear,
+}
+
+/// The budget's fate given the needs-attention tier's outcome (`None`: not due, or the
+/// mark failed; the budget is then saved and the mark retried next cycle).
+///
+/// ```
+/// use scheduler_core::ladder::{BudgetFate, after_mark};
+/// use scheduler_core::seam::MarkOutcome;
+/// assert_eq!(after_mark(None), BudgetFate::Save);
+/// assert_eq!(after_mark(Some(MarkOutcome::Marked)), BudgetFate::Clear);
+/// assert_eq!(after_mark(Some(MarkOutcome::InvalidTransition)), BudgetFate::Clear);
+/// ```
+pub fn after_mark(mark: Option<MarkOutcome>) -> BudgetFate {
+    match mark {
+        None => BudgetFate::Save,
+        Some(MarkOutcome::Marked | MarkOutcome::InvalidTransition) => BudgetFate::Clear,
     }
 }
 

@@ -28,9 +28,23 @@
 //! - [`lease`]: the task-service contract (the sessions' side: enqueue, claim,
 //!   token-fenced leases; the session registry; the pause control) that backends
 //!   implement and the testkit's conformance suite checks.
-//! - [`Scheduler`]: the cycle ([`run_once`](Scheduler::run_once)),
-//!   [`rebuild`](Scheduler::rebuild), [`stats`](Scheduler::stats) and the loop
-//!   ([`run_until`](Scheduler::run_until)), built with [`Scheduler::builder`].
+//! - [`Scheduler`]: the cycle ([`run_once`](Scheduler::run_once),
+//!   [`run_cycle`](Scheduler::run_cycle)), [`rebuild`](Scheduler::rebuild),
+//!   [`stats`](Scheduler::stats) and the loop ([`run_until`](Scheduler::run_until)),
+//!   built with [`Scheduler::builder`].
+//! - [`deadline`]: the runtime-agnostic deadline every seam call of the loop runs
+//!   under.
+//!
+//! # When the world misbehaves
+//!
+//! Behaviour section 8, in short: cycles run on demand ([`CycleKind::OnDemand`]) wake
+//! but do not climb the ladder; every seam call of the loop has a deadline
+//! ([`Builder::seam_timeout`]) and its panics are contained (a failed call, never a lost
+//! cycle); shutdown abandons a hung cycle; a cooldown stamp in the future holds nothing;
+//! duplicate run and session rows are ignored and counted
+//! ([`CycleCounts::duplicate_runs`], [`CycleCounts::duplicate_sessions`]); a stored
+//! budget is handled under the key the store listed; a blank actor and a half-configured
+//! ladder are build errors; the escalation actor is told the cycle's `now`.
 //!
 //! # A complete minimal setup
 //!
@@ -150,6 +164,7 @@
 
 pub mod clock;
 pub mod cooldown;
+pub mod deadline;
 pub mod eligibility;
 pub mod error;
 pub mod ladder;
@@ -166,8 +181,8 @@ mod settings;
 pub mod stats;
 pub mod view;
 
-pub use error::{BatchStep, BuildError, Error, Stopped};
-pub use report::{CycleCounts, CycleReport, CycleResult, Outcome, RebuildReport};
+pub use error::{BatchStep, BuildError, Call, Concern, Error, Stopped};
+pub use report::{CycleCounts, CycleKind, CycleReport, CycleResult, Outcome, RebuildReport};
 pub use scheduler::{Scheduler, SchedulerError, SchedulerReport};
 pub use settings::{Builder, Settings};
 pub use stats::{Stats, StatsHandle};

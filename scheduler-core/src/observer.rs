@@ -47,6 +47,15 @@ pub trait Observer: Send + Sync {
     fn cycle_finished(&self, counts: &CycleCounts) {}
     /// The loop contained a panic raised during a cycle.
     fn cycle_panicked(&self, message: &str) {}
+    /// The loop abandoned the cycle it was running because it was shut down (a seam
+    /// call was still pending). The cycle started at `started`.
+    fn cycle_abandoned(&self, started: SystemTime) {}
+    /// A pending row was ignored: an earlier row in run order has the same trimmed run
+    /// id (`run_id`).
+    fn duplicate_run_ignored(&self, run_id: &str) {}
+    /// A session row was ignored: an earlier row in session order has the same trimmed
+    /// session id (`session_id`).
+    fn duplicate_session_ignored(&self, session_id: &str) {}
 }
 
 /// The default observer: does nothing, costs nothing.
@@ -82,6 +91,15 @@ impl<O: Observer + ?Sized> Observer for std::sync::Arc<O> {
     }
     fn cycle_panicked(&self, message: &str) {
         (**self).cycle_panicked(message)
+    }
+    fn cycle_abandoned(&self, started: SystemTime) {
+        (**self).cycle_abandoned(started)
+    }
+    fn duplicate_run_ignored(&self, run_id: &str) {
+        (**self).duplicate_run_ignored(run_id)
+    }
+    fn duplicate_session_ignored(&self, session_id: &str) {
+        (**self).duplicate_session_ignored(session_id)
     }
 }
 
@@ -132,6 +150,15 @@ mod tracing_observer {
         }
         fn cycle_panicked(&self, message: &str) {
             tracing::error!(target: "scheduler", message, "cycle panicked");
+        }
+        fn cycle_abandoned(&self, _started: SystemTime) {
+            tracing::warn!(target: "scheduler", "cycle abandoned at shutdown");
+        }
+        fn duplicate_run_ignored(&self, run_id: &str) {
+            tracing::warn!(target: "scheduler", run_id, "duplicate pending row ignored");
+        }
+        fn duplicate_session_ignored(&self, session_id: &str) {
+            tracing::warn!(target: "scheduler", session_id, "duplicate session row ignored");
         }
     }
 }

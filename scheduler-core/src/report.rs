@@ -22,6 +22,24 @@ pub enum Outcome {
     SnapshotFailed,
 }
 
+/// Why a cycle ran (behaviour section 8): only interval cycles climb the ladder.
+///
+/// The background loop runs an [`Interval`](CycleKind::Interval) cycle on its interval
+/// grid and an [`OnDemand`](CycleKind::OnDemand) one for every trigger item
+/// (`run_now`). An on-demand cycle sweeps, selects, wakes and fans out like any other,
+/// but skips the whole convergence ladder: it advances no starvation budget, escalates
+/// nothing, and does not reconcile stored budgets (the next interval cycle does). So the
+/// time from starving to needs-attention does not depend on how often work is enqueued.
+/// A direct [`run_once`](crate::Scheduler::run_once) is an interval cycle.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum CycleKind {
+    /// A cycle on the loop's interval (or a direct `run_once`): climbs the ladder.
+    #[default]
+    Interval,
+    /// A cycle run early on request: wakes, but climbs nothing.
+    OnDemand,
+}
+
 /// The numbers of one cycle.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
@@ -54,6 +72,12 @@ pub struct CycleCounts {
     pub spawn_requested: usize,
     /// Runs marked `needs_attention`.
     pub needs_attention: usize,
+    /// Pending rows ignored because an earlier row (in run order) has the same trimmed
+    /// run id.
+    pub duplicate_runs: usize,
+    /// Session rows ignored because an earlier row (in session order) has the same
+    /// trimmed session id.
+    pub duplicate_sessions: usize,
 }
 
 /// The result of one cycle, borrowing the scheduler's buffers.
@@ -62,6 +86,7 @@ pub struct CycleCounts {
 #[derive(Debug)]
 pub struct CycleReport<'a, R, L, E> {
     pub(crate) now: SystemTime,
+    pub(crate) kind: CycleKind,
     pub(crate) outcome: Outcome,
     pub(crate) counts: CycleCounts,
     pub(crate) runs: &'a [R],
@@ -83,6 +108,12 @@ impl<'a, R: RunView, L: RecoveredView, E> CycleReport<'a, R, L, E> {
     /// How the cycle ended.
     pub fn outcome(&self) -> Outcome {
         self.outcome
+    }
+
+    /// Why the cycle ran: an interval cycle climbs the ladder, an on-demand one does
+    /// not.
+    pub fn kind(&self) -> CycleKind {
+        self.kind
     }
 
     /// The cycle's numbers.
@@ -149,6 +180,7 @@ impl<'a, R: RunView, L: RecoveredView, E> CycleReport<'a, R, L, E> {
     {
         CycleResult {
             now: self.now,
+            kind: self.kind,
             outcome: self.outcome,
             counts: self.counts,
             selected_run_ids: own(self.selected_run_ids()),
@@ -176,6 +208,8 @@ fn ids<'a, R: RunView>(runs: &'a [R], idx: &'a [u32]) -> impl ExactSizeIterator<
 pub struct CycleResult {
     /// The cycle's time.
     pub now: SystemTime,
+    /// Why the cycle ran.
+    pub kind: CycleKind,
     /// How the cycle ended.
     pub outcome: Outcome,
     /// The cycle's numbers.

@@ -2,14 +2,27 @@
 //! until a shutdown signal, sleeping on the scheduler's [`Timer`].
 //!
 //! - Cycles never overlap: the next cycle starts only after the previous one ended.
-//! - Ticks are on a fixed grid from the first cycle; a cycle slower than the interval
-//!   delays the next tick to the next grid point (missed ticks are skipped, never
-//!   burst).
+//! - Interval cycles tick on a fixed grid from the first cycle; a cycle slower than the
+//!   interval delays the next tick to the next grid point (missed ticks are skipped,
+//!   never burst).
+//! - A trigger item (`run_now`) runs an [`OnDemand`](CycleKind::OnDemand) cycle at once:
+//!   it wakes but climbs no ladder (behaviour section 8), and it leaves the interval
+//!   grid where it was, so the ladder climbs once per interval however often cycles are
+//!   requested. An interval tick that fell due while an on-demand cycle ran runs right
+//!   after it.
+//! - Every seam call of the loop's cycles is bounded by
+//!   [`Settings::seam_timeout`](crate::Settings::seam_timeout) on the loop's timer, and
+//!   its panics are contained: the call fails, the cycle goes on.
 //! - Cycle errors go to the observer and the statistics; they never end the loop.
-//! - A cycle that panics (a user's source or waker panicking) is contained at the cycle
-//!   boundary: the panic is counted in [`Stats::cycle_panics`](crate::Stats), reported to
-//!   the observer, and the loop goes on. The next cycle starts from clean buffers.
-//! - Shutdown lets a running cycle finish, then returns.
+//! - A cycle that panics outside a seam call (an observer, say) is contained at the
+//!   cycle boundary: the panic is counted in [`Stats::cycle_panics`](crate::Stats),
+//!   reported to the observer, and the loop goes on. The next cycle starts from clean
+//!   buffers.
+//! - Shutdown ends the loop at once, even while a seam call hangs: a cycle in flight is
+//!   abandoned at its current await point (a cycle is safe to drop, see
+//!   [`run_once`](Scheduler::run_once)), counted in
+//!   [`Stats::cycles_abandoned`](crate::Stats::cycles_abandoned) and reported with
+//!   [`Observer::cycle_abandoned`].
 //!
 //! Containing panics uses [`std::panic::catch_unwind`] (through `futures`), whose panic
 //! payload is a `Box<dyn Any + Send>`: the only `dyn` the core touches, and only on that
@@ -24,16 +37,11 @@ use futures::future::{Either, FutureExt, select};
 use futures::stream::{Stream, StreamExt};
 
 use crate::clock::Timer;
+use crate::deadline::{Bounded, panic_message};
 use crate::observer::Observer;
-use crate::scheduler::Scheduler;
+use crate::report::CycleKind;
+use crate::scheduler::{Scheduler, SchedulerReport};
 use crate::seam::{EscalationActor, PauseStore, SessionSource, StarvationStore, TaskSource, Waker};
-
-/// Why the loop woke up from its sleep.
-enum Wake {
-    Shutdown,
-    Tick,
-    Trigger,
-}
 
 impl<T, S, W, C, P, B, A, O> Scheduler<T, S, W, C, P, B, A, O>
 where
@@ -46,6 +54,24 @@ where
     A: EscalationActor<T::Run>,
     O: Observer,
 {
+    /// Runs one cycle of `kind` as the loop does: like [`run_once`](Self::run_once),
+    /// and every seam call is bounded by
+    /// [`Settings::seam_timeout`](crate::Settings::seam_timeout) on the clock's timer
+    /// (a call past it fails with [`Error::TimedOut`](crate::Error::TimedOut)). An
+    /// [`OnDemand`](CycleKind::OnDemand) cycle skips the convergence ladder.
+    ///
+    /// ```
+    /// # use scheduler_core::{CycleKind, Scheduler, clock::Timer, seam::*};
+    /// # async fn run<T: TaskSource, S: SessionSource, W: Waker<T::Run, S::Session>, C: Timer>(
+    /// #     scheduler: &mut Scheduler<T, S, W, C>) {
+    /// let report = scheduler.run_cycle(CycleKind::OnDemand).await;
+    /// assert_eq!(report.counts().spawn_requested, 0); // on demand: no escalation
+    /// # }
+    /// ```
+    pub async fn run_cycle(&mut self, kind: CycleKind) -> SchedulerReport<'_, T, S, W, P, B, A> {
+        self.run::<Bounded>(kind).await
+    }
+
     /// Runs a cycle now and then every [`interval`](crate::Settings::interval) until
     /// `shutdown` completes.
     ///
@@ -65,13 +91,17 @@ where
         self.run_with_trigger(shutdown, futures::stream::pending()).await
     }
 
-    /// Like [`run_until`](Self::run_until), and every item of `trigger` runs a cycle at
-    /// once (a "run now"), then the interval grid restarts from that cycle. Items that
+    /// Like [`run_until`](Self::run_until), and every item of `trigger` runs an
+    /// [`OnDemand`](CycleKind::OnDemand) cycle at once (a "run now"): it wakes but does
+    /// not climb the ladder, and the interval grid stays where it was. Items that
     /// arrive while a cycle runs are handled after it, one cycle per item: to coalesce
     /// requests, have the stream yield at most one item for all requests made since it
     /// last yielded (a pending flag swapped to `false` when the stream yields, for
     /// example; `scheduler-tokio`'s `run_now` works this way). A finished trigger stream
     /// is simply ignored.
+    ///
+    /// When `shutdown` completes during a cycle, the cycle is abandoned at once (see
+    /// the [module docs](crate::run_loop)).
     ///
     /// The clock and timer are called outside the cycle's panic guard: a panicking
     /// clock ends the loop with that panic.
@@ -83,52 +113,71 @@ where
         let mut shutdown = pin!(shutdown.fuse());
         let mut trigger = pin!(trigger.fuse());
         let interval = self.settings.interval;
+        let mut kind = CycleKind::Interval;
+        let mut next_tick = self.clock.now();
         loop {
             if (&mut shutdown).now_or_never().is_some() {
                 return;
             }
             let started = self.clock.now();
-            self.contained_cycle().await;
-            let delay = next_delay(interval, started, self.clock.now());
-            let wake = {
-                let sleep = pin!(self.clock.sleep(delay));
-                let next = if trigger.is_done() {
-                    Either::Left(futures::future::pending())
-                } else {
-                    Either::Right(trigger.next())
-                };
-                match select(&mut shutdown, select(sleep, next)).await {
-                    Either::Left(_) => Wake::Shutdown,
-                    Either::Right((Either::Left(_), _)) => Wake::Tick,
-                    Either::Right((Either::Right((Some(()), _)), _)) => Wake::Trigger,
-                    // The trigger stream ended: wait for the tick (or shutdown) alone.
-                    Either::Right((Either::Right((None, sleep)), _)) => match select(&mut shutdown, sleep).await {
-                        Either::Left(_) => Wake::Shutdown,
-                        Either::Right(_) => Wake::Tick,
-                    },
-                }
+            let finished = {
+                let cycle = pin!(self.contained_cycle(kind));
+                matches!(select(cycle, &mut shutdown).await, Either::Left(_))
             };
-            match wake {
-                Wake::Shutdown => return,
-                Wake::Tick | Wake::Trigger => {}
+            if !finished {
+                self.stats.record_abandoned();
+                self.observer.cycle_abandoned(started);
+                return;
             }
+            let now = self.clock.now();
+            if kind == CycleKind::Interval {
+                next_tick = now + next_delay(interval, started, now);
+            }
+            let delay = next_tick.duration_since(now).unwrap_or_default().min(interval);
+            kind = match self.sleep_or_trigger(delay, &mut shutdown, &mut trigger).await {
+                None => return,
+                Some(kind) => kind,
+            };
+        }
+    }
+
+    /// Sleeps `delay` or until a trigger item: the kind of the next cycle, or `None`
+    /// on shutdown.
+    async fn sleep_or_trigger<F, St>(
+        &self,
+        delay: Duration,
+        shutdown: &mut std::pin::Pin<&mut futures::future::Fuse<F>>,
+        trigger: &mut std::pin::Pin<&mut futures::stream::Fuse<St>>,
+    ) -> Option<CycleKind>
+    where
+        F: Future<Output = ()>,
+        St: Stream<Item = ()>,
+    {
+        let sleep = pin!(self.clock.sleep(delay));
+        let next =
+            if trigger.is_done() { Either::Left(futures::future::pending()) } else { Either::Right(trigger.next()) };
+        match select(shutdown, select(sleep, next)).await {
+            Either::Left(_) => None,
+            Either::Right((Either::Left(_), _)) => Some(CycleKind::Interval),
+            Either::Right((Either::Right((Some(()), _)), _)) => Some(CycleKind::OnDemand),
+            // The trigger stream ended: wait for the tick (or shutdown) alone.
+            Either::Right((Either::Right((None, sleep)), shutdown)) => match select(shutdown, sleep).await {
+                Either::Left(_) => None,
+                Either::Right(_) => Some(CycleKind::Interval),
+            },
         }
     }
 
     /// One cycle with panics contained.
-    async fn contained_cycle(&mut self) {
+    async fn contained_cycle(&mut self, kind: CycleKind) {
         let stats = self.stats.clone();
         let outcome = AssertUnwindSafe(async {
-            self.run_once().await;
+            self.run_cycle(kind).await;
         })
         .catch_unwind()
         .await;
         if let Err(payload) = outcome {
-            let message = payload
-                .downcast_ref::<&str>()
-                .copied()
-                .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
-                .unwrap_or("non-text panic payload");
+            let message = panic_message(payload.as_ref());
             stats.record_panic(message);
             self.observer.cycle_panicked(message);
         }

@@ -1,14 +1,20 @@
 //! The scheduler and its cycle: the only code that awaits the seams.
 
-use std::time::SystemTime;
+use std::future::Future;
+use std::marker::PhantomData;
+use std::time::{Duration, SystemTime};
 
 use crate::clock::{Clock, SystemClock};
 use crate::cooldown::Cooldown;
-use crate::error::{BatchStep, Error};
-use crate::ladder::{Budget, Tier, queued_age, write_diagnostic};
+use crate::deadline::{Failure, Limit, Unbounded, guarded};
+use crate::error::{BatchStep, Call, Concern, Error};
+use crate::ladder::{
+    Budget, BudgetFate, StatusAction, Step, Tier, after_mark, candidate_action, listed_action, queued_age,
+    write_diagnostic,
+};
 use crate::model::RunStatus;
 use crate::observer::{NoopObserver, Observer};
-use crate::report::{CycleCounts, CycleReport, Outcome, RebuildReport};
+use crate::report::{CycleCounts, CycleKind, CycleReport, Outcome, RebuildReport};
 use crate::seam::{
     EscalationActor, MarkOutcome, NoEscalation, NoPauseStore, NoStarvationStore, PauseStore, Recovery, SessionSource,
     SpawnOutcome, StarvationStore, TaskSource, WakeBatch, Waker,
@@ -43,6 +49,20 @@ pub type SchedulerReport<'a, T, S, W, P = NoPauseStore, B = NoStarvationStore, A
 ///
 /// It keeps, between cycles, only the wake cooldown, the statistics and the buffers it
 /// reuses; everything durable lives behind the seams.
+///
+/// # Robustness (behaviour section 8)
+///
+/// - Every seam call runs with its panics contained: a panicking call counts as that
+///   call failing ([`Error::Panicked`], naming the call and the run or session), and the
+///   cycle goes on.
+/// - In the loop and in [`run_cycle`](Scheduler::run_cycle) (where the clock is a
+///   [`Timer`](crate::clock::Timer)), every seam call also has a deadline,
+///   [`Settings::seam_timeout`]: a call past it fails with [`Error::TimedOut`] and the
+///   cycle goes on as for any other failure of that call. A bare
+///   [`run_once`](Scheduler::run_once) works with any [`Clock`], which cannot sleep, so
+///   its calls have no deadline: the caller bounds it (or drops it; a cycle is safe to
+///   drop).
+/// - [`CycleKind::OnDemand`] cycles wake but do not climb the ladder.
 pub struct Scheduler<
     T,
     S,
@@ -86,12 +106,19 @@ struct Buffers<T: TaskSource, S: SessionSource, W: Waker<T::Run, S::Session>, B:
     statuses: Vec<Result<Option<RunStatus>, T::Error>>,
     loaded: Vec<Result<Option<Budget>, B::Error>>,
     written: Vec<Result<(), B::Error>>,
-    climbing: Vec<u32>,
-    advanced: Vec<(u32, Budget)>,
+    climbing: Vec<Keyed>,
+    advanced: Vec<(Keyed, Step)>,
     spawn_requested: Vec<u32>,
     needs_attention: Vec<u32>,
     clears: Vec<ClearItem>,
     listed: Vec<(B::Key, Budget)>,
+    /// Whether `listed` holds this cycle's list (the list call succeeded).
+    listed_ok: bool,
+    /// The listed rows by trimmed key; `listed_rep` maps an entry to its first row.
+    listed_ids: StrTable,
+    listed_rep: Vec<u32>,
+    /// Per listed row: whether it is the first row listed under its trimmed key.
+    listed_first: Vec<bool>,
     reconcile: Vec<u32>,
     candidates_by_id: Vec<u32>,
     candidate_ids: StrTable,
@@ -100,10 +127,23 @@ struct Buffers<T: TaskSource, S: SessionSource, W: Waker<T::Run, S::Session>, B:
     errors: Vec<E>,
 }
 
-/// A budget to clear: a pending run's (by index) or a listed row's (by index).
+/// "No listed row."
+const NO_ROW: u32 = u32::MAX;
+
+/// A pending run (by index) and the listed row its budget is stored under
+/// ([`NO_ROW`] when the store listed none: the budget's key is then the trimmed run
+/// id). Behaviour section 8: a stored key that differs from the run id only by
+/// surrounding spaces is the run's, and is read, rewritten and cleared as listed.
+#[derive(Clone, Copy)]
+struct Keyed {
+    run: u32,
+    listed: u32,
+}
+
+/// A budget to clear: a pending run's, or a listed row's (by index).
 #[derive(Clone, Copy)]
 enum ClearItem {
-    Run(u32),
+    Run(Keyed),
     Listed(u32),
 }
 
@@ -128,6 +168,10 @@ impl<T: TaskSource, S: SessionSource, W: Waker<T::Run, S::Session>, B: Starvatio
             needs_attention: Vec::new(),
             clears: Vec::new(),
             listed: Vec::new(),
+            listed_ok: false,
+            listed_ids: StrTable::default(),
+            listed_rep: Vec::new(),
+            listed_first: Vec::new(),
             reconcile: Vec::new(),
             candidates_by_id: Vec::new(),
             candidate_ids: StrTable::default(),
@@ -155,6 +199,9 @@ impl<T: TaskSource, S: SessionSource, W: Waker<T::Run, S::Session>, B: Starvatio
         self.needs_attention.clear();
         self.clears.clear();
         self.listed.clear();
+        self.listed_ok = false;
+        self.listed_rep.clear();
+        self.listed_first.clear();
         self.reconcile.clear();
         self.candidates_by_id.clear();
         self.errors.clear();
@@ -295,11 +342,15 @@ where
         })
     }
 
-    /// Runs one cycle: sweep expired leases, read snapshots, honour the pause, select,
-    /// wake, climb the ladder, record statistics (behaviour section 2).
+    /// Runs one interval cycle: sweep expired leases, read snapshots, honour the pause,
+    /// select, wake, climb the ladder, record statistics (behaviour section 2).
     ///
     /// Errors do not stop the cycle unless a snapshot read fails; every error met is in
-    /// the report. The report borrows the scheduler's reused buffers.
+    /// the report. The report borrows the scheduler's reused buffers. A seam call that
+    /// panics counts as that call failing. The calls have no deadline here (any
+    /// [`Clock`] will do, and a clock cannot sleep); with a
+    /// [`Timer`](crate::clock::Timer), [`run_cycle`](Self::run_cycle) bounds every call
+    /// by [`Settings::seam_timeout`].
     ///
     /// # Cancellation
     ///
@@ -309,26 +360,41 @@ where
     /// waking loses its statistics (they are recorded when the cycle ends) and records no
     /// cooldown for the wakes it delivered, so the retry may deliver them again (wakes
     /// are advisory, so a repeat is harmless), and escalations already requested before
-    /// the budget save may be requested again. The background loop never drops a cycle.
+    /// the budget save may be requested again. The background loop drops a cycle only
+    /// when it is shut down mid-cycle, and counts it in
+    /// [`Stats::cycles_abandoned`](crate::Stats::cycles_abandoned).
     pub async fn run_once(&mut self) -> SchedulerReport<'_, T, S, W, P, B, A> {
+        self.run::<Unbounded>(CycleKind::Interval).await
+    }
+
+    /// One cycle of `kind`, its seam calls bounded as `L` says.
+    pub(crate) async fn run<L: Limit<C>>(&mut self, kind: CycleKind) -> SchedulerReport<'_, T, S, W, P, B, A> {
         #[cfg(feature = "tracing")]
         {
             use tracing::Instrument as _;
-            let span = tracing::info_span!(target: "scheduler", "scheduler.cycle");
-            let (outcome, now, counts) = self.cycle().instrument(span).await;
-            self.report(outcome, now, counts)
+            let span =
+                tracing::info_span!(target: "scheduler", "scheduler.cycle", on_demand = kind == CycleKind::OnDemand);
+            let (outcome, now, counts) = self.cycle::<L>(kind).instrument(span).await;
+            self.report(kind, outcome, now, counts)
         }
         #[cfg(not(feature = "tracing"))]
         {
-            let (outcome, now, counts) = self.cycle().await;
-            self.report(outcome, now, counts)
+            let (outcome, now, counts) = self.cycle::<L>(kind).await;
+            self.report(kind, outcome, now, counts)
         }
     }
 
-    fn report(&self, outcome: Outcome, now: SystemTime, counts: CycleCounts) -> SchedulerReport<'_, T, S, W, P, B, A> {
+    fn report(
+        &self,
+        kind: CycleKind,
+        outcome: Outcome,
+        now: SystemTime,
+        counts: CycleCounts,
+    ) -> SchedulerReport<'_, T, S, W, P, B, A> {
         let b = &self.buf;
         CycleReport {
             now,
+            kind,
             outcome,
             counts,
             runs: &b.runs,
@@ -342,63 +408,50 @@ where
         }
     }
 
-    async fn cycle(&mut self) -> (Outcome, SystemTime, CycleCounts) {
+    async fn cycle<L: Limit<C>>(&mut self, kind: CycleKind) -> (Outcome, SystemTime, CycleCounts) {
         let now = self.clock.now();
         self.observer.cycle_started(now);
         self.buf.reset();
         let mut counts = CycleCounts::default();
 
         // 1. Lease sweep: runs even when paused; its failure does not stop the cycle.
-        self.sweep(now, &mut counts).await;
+        self.sweep::<L>(now, &mut counts).await;
 
         // 2. Snapshots, read concurrently; any failure ends the cycle uncounted.
-        if !self.read_snapshots(&mut counts).await {
+        if !self.read_snapshots::<L>(&mut counts).await {
             self.selection_reset();
-            return self.finish(Outcome::SnapshotFailed, now, counts, false);
+            return self.finish(kind, Outcome::SnapshotFailed, now, counts, false);
         }
 
         // 3. Pause, failing closed on an unreadable flag.
-        if let Some(pause) = &self.pause {
-            match pause.is_paused().await {
-                Ok(false) => {}
-                Ok(true) => {
-                    counts.paused = true;
-                    self.selection_reset();
-                    return self.finish(Outcome::Paused, now, counts, true);
-                }
-                Err(e) => {
-                    counts.paused = true;
-                    self.buf.errors.push(Error::Pause(e));
-                    self.selection_reset();
-                    return self.finish(Outcome::PauseUnreadable, now, counts, true);
-                }
-            }
+        if let Some(outcome) = self.check_pause::<L>(&mut counts).await {
+            self.selection_reset();
+            return self.finish(kind, outcome, now, counts, true);
         }
 
-        // 4. Selection (pure).
+        // 4. Selection (pure), 5. dispatch.
         self.select(now, &mut counts);
+        self.dispatch::<L>(now, &mut counts).await;
 
-        // 5. Dispatch.
-        self.dispatch(now, &mut counts).await;
-
-        // 6. Convergence ladder.
-        if self.store.is_some() && self.actor.is_some() {
-            self.climb_ladder(now, &mut counts).await;
+        // 6. Convergence ladder: interval cycles only (section 8).
+        if kind == CycleKind::Interval && self.store.is_some() && self.actor.is_some() {
+            self.climb_ladder::<L>(now, &mut counts).await;
         }
 
         // 7. Record.
-        self.finish(Outcome::Completed, now, counts, true)
+        self.finish(kind, Outcome::Completed, now, counts, true)
     }
 
     fn finish(
         &mut self,
+        kind: CycleKind,
         outcome: Outcome,
         now: SystemTime,
         counts: CycleCounts,
         counted: bool,
     ) -> (Outcome, SystemTime, CycleCounts) {
         if counted {
-            self.stats.record_cycle(now, &counts);
+            self.stats.record_cycle(now, kind, &counts);
         }
         for e in &self.buf.errors {
             self.observer.cycle_error(e);
@@ -417,13 +470,14 @@ where
                 active: &b.active[..0],
                 sessions: &b.sessions[..0],
                 now: SystemTime::UNIX_EPOCH,
-                min_queued_age: std::time::Duration::ZERO,
+                min_queued_age: Duration::ZERO,
             },
             |_, _| false,
         );
     }
 
-    async fn sweep(&mut self, now: SystemTime, counts: &mut CycleCounts) {
+    async fn sweep<L: Limit<C>>(&mut self, now: SystemTime, counts: &mut CycleCounts) {
+        let guard = Guard::<L, C>::new(&self.clock, self.settings.seam_timeout);
         let request = Recovery {
             now,
             reason: &self.settings.sweep_reason,
@@ -431,40 +485,45 @@ where
             actor: &self.settings.actor,
         };
         let b = &mut self.buf;
-        match self.tasks.recover_expired_leases(request, &mut b.recovered).await {
-            Ok(()) => {
+        let error = match guard.call(self.tasks.recover_expired_leases(request, &mut b.recovered)).await {
+            Ok(Ok(())) => {
                 counts.recovered_leases = b.recovered.len();
                 self.stats.record_recovered(b.recovered.len());
                 for r in &b.recovered {
                     self.observer.lease_recovered(r.run_id().trim(), r.previous_session_id().trim());
                 }
+                return;
             }
-            Err(e) => {
-                b.recovered.clear();
+            Ok(Err(e)) => {
                 self.stats.record_recovery_error(&format_args!("expired-lease sweep failed: {e}"));
-                b.errors.push(Error::Sweep(e));
+                Error::Sweep(e)
             }
-        }
+            Err(failure) => {
+                let error = Error::failed(Call::Sweep, Concern::Cycle, failure);
+                self.stats.record_recovery_error(&error);
+                error
+            }
+        };
+        b.recovered.clear();
+        b.errors.push(error);
     }
 
-    async fn read_snapshots(&mut self, counts: &mut CycleCounts) -> bool {
+    async fn read_snapshots<L: Limit<C>>(&mut self, counts: &mut CycleCounts) -> bool {
+        let guard = Guard::<L, C>::new(&self.clock, self.settings.seam_timeout);
         let b = &mut self.buf;
         let (runs, active, sessions) = futures::join!(
-            self.tasks.pending_runs(&mut b.runs),
-            self.tasks.active_runs(&mut b.active),
-            self.sessions.sessions(&mut b.sessions),
+            guard.call(self.tasks.pending_runs(&mut b.runs)),
+            guard.call(self.tasks.active_runs(&mut b.active)),
+            guard.call(self.sessions.sessions(&mut b.sessions)),
         );
+        let results = [
+            flatten(runs, Error::PendingRuns, Call::PendingRuns, || Concern::Cycle),
+            flatten(active, Error::ActiveRuns, Call::ActiveRuns, || Concern::Cycle),
+            flatten(sessions, Error::Sessions, Call::Sessions, || Concern::Cycle),
+        ];
         let mut ok = true;
-        if let Err(e) = runs {
-            b.errors.push(Error::PendingRuns(e));
-            ok = false;
-        }
-        if let Err(e) = active {
-            b.errors.push(Error::ActiveRuns(e));
-            ok = false;
-        }
-        if let Err(e) = sessions {
-            b.errors.push(Error::Sessions(e));
+        for error in results.into_iter().filter_map(Result::err) {
+            b.errors.push(error);
             ok = false;
         }
         if ok {
@@ -477,6 +536,25 @@ where
             b.sessions.clear();
         }
         ok
+    }
+
+    /// The pause check: `Some(outcome)` ends the cycle (paused, or failing closed on an
+    /// unreadable or timed-out flag).
+    async fn check_pause<L: Limit<C>>(&mut self, counts: &mut CycleCounts) -> Option<Outcome> {
+        let pause = self.pause.as_ref()?;
+        let guard = Guard::<L, C>::new(&self.clock, self.settings.seam_timeout);
+        match flatten(guard.call(pause.is_paused()).await, Error::Pause, Call::Pause, || Concern::Cycle) {
+            Ok(false) => None,
+            Ok(true) => {
+                counts.paused = true;
+                Some(Outcome::Paused)
+            }
+            Err(e) => {
+                counts.paused = true;
+                self.buf.errors.push(e);
+                Some(Outcome::PauseUnreadable)
+            }
+        }
     }
 
     fn select(&mut self, now: SystemTime, counts: &mut CycleCounts) {
@@ -497,60 +575,33 @@ where
         counts.recently_notified = sel.recently_notified;
         counts.no_match_runs = b.selection.no_match().len();
         counts.starved_runs = b.selection.starved().len();
+        counts.duplicate_runs = b.selection.duplicate_runs().len();
+        counts.duplicate_sessions = b.selection.duplicate_sessions().len();
         for &ri in b.selection.starved() {
             let run = &b.runs[ri as usize];
             self.observer.run_starved(trim(run.run_id()), trim(run.task_id()), queued_age(now, run.queued_at()));
         }
+        for &ri in b.selection.duplicate_runs() {
+            self.observer.duplicate_run_ignored(trim(b.runs[ri as usize].run_id()));
+        }
+        for &si in b.selection.duplicate_sessions() {
+            self.observer.duplicate_session_ignored(trim(b.sessions[si as usize].session_id()));
+        }
     }
 
-    async fn dispatch(&mut self, now: SystemTime, counts: &mut CycleCounts) {
+    async fn dispatch<L: Limit<C>>(&mut self, now: SystemTime, counts: &mut CycleCounts) {
+        let guard = Guard::<L, C>::new(&self.clock, self.settings.seam_timeout);
         let b = &mut self.buf;
         let targets = b.selection.targets();
         counts.wake_attempts = targets.len();
         if !targets.is_empty() {
             let batch = WakeBatch::new(&b.runs, &b.sessions, targets, &self.settings.wake_reason);
-            self.waker.wake_batch(batch, &mut b.wake_results).await;
+            let failure = guard.call(self.waker.wake_batch(batch, &mut b.wake_results)).await.err();
             let (expected, actual) = (targets.len(), b.wake_results.len());
-            if expected != actual {
-                for &(ri, si) in targets {
-                    let (run_id, session_id) = pair_ids(&b.runs, &b.sessions, ri, si);
-                    counts.wake_failed += 1;
-                    let error = Error::WakeBatchLength {
-                        run_id: run_id.to_owned(),
-                        session_id: session_id.to_owned(),
-                        expected,
-                        actual,
-                    };
-                    self.observer.wake_failed(run_id, session_id, &error);
-                    b.errors.push(error);
-                }
-                if let Some(e) = b.errors.last() {
-                    self.stats.record_wake_error(e);
-                }
-                b.wake_results.clear();
-            }
-            for (&(ri, si), result) in targets.iter().zip(b.wake_results.drain(..)) {
-                let (run_id, session_id) = pair_ids(&b.runs, &b.sessions, ri, si);
-                match result {
-                    Ok(()) => {
-                        counts.wake_succeeded += 1;
-                        b.selected.push(ri);
-                        self.cooldown.record(run_id, session_id, now);
-                        self.observer.wake_sent(run_id, session_id);
-                    }
-                    Err(source) => {
-                        counts.wake_failed += 1;
-                        self.observer.wake_failed(run_id, session_id, &source);
-                        self.stats.record_wake_error(&format_args!(
-                            "waking session {session_id:?} for run {run_id:?} failed: {source}"
-                        ));
-                        b.errors.push(Error::Wake {
-                            run_id: run_id.to_owned(),
-                            session_id: session_id.to_owned(),
-                            source,
-                        });
-                    }
-                }
+            if actual > expected || (actual < expected && failure.is_none()) {
+                self.wake_batch_length(expected, actual, counts);
+            } else {
+                self.wake_results(failure, now, counts);
             }
         }
         if self.cooldown.is_enabled() {
@@ -558,231 +609,425 @@ where
         }
     }
 
-    async fn climb_ladder(&mut self, now: SystemTime, counts: &mut CycleCounts) {
-        let (Some(store), Some(actor)) = (&self.store, &self.actor) else {
+    /// The batch waker returned the wrong number of results: every target failed.
+    fn wake_batch_length(&mut self, expected: usize, actual: usize, counts: &mut CycleCounts) {
+        let b = &mut self.buf;
+        for &(ri, si) in b.selection.targets() {
+            let (run_id, session_id) = pair_ids(&b.runs, &b.sessions, ri, si);
+            counts.wake_failed += 1;
+            let error = Error::WakeBatchLength {
+                run_id: run_id.to_owned(),
+                session_id: session_id.to_owned(),
+                expected,
+                actual,
+            };
+            self.observer.wake_failed(run_id, session_id, &error);
+            b.errors.push(error);
+        }
+        if let Some(e) = b.errors.last() {
+            self.stats.record_wake_error(e);
+        }
+        b.wake_results.clear();
+    }
+
+    /// Books one result per target; targets past the results of a batch that timed out
+    /// or panicked fail with that.
+    fn wake_results(&mut self, failure: Option<Failure>, now: SystemTime, counts: &mut CycleCounts) {
+        let b = &mut self.buf;
+        let mut results = b.wake_results.drain(..);
+        for &(ri, si) in b.selection.targets() {
+            let (run_id, session_id) = pair_ids(&b.runs, &b.sessions, ri, si);
+            let error = match (results.next(), &failure) {
+                (Some(Ok(())), _) => {
+                    counts.wake_succeeded += 1;
+                    b.selected.push(ri);
+                    self.cooldown.record(run_id, session_id, now);
+                    self.observer.wake_sent(run_id, session_id);
+                    continue;
+                }
+                (Some(Err(source)), _) => {
+                    self.observer.wake_failed(run_id, session_id, &source);
+                    self.stats.record_wake_error(&format_args!(
+                        "waking session {session_id:?} for run {run_id:?} failed: {source}"
+                    ));
+                    Error::Wake { run_id: run_id.to_owned(), session_id: session_id.to_owned(), source }
+                }
+                (None, Some(failure)) => {
+                    let concern = Concern::Wake { run_id: run_id.to_owned(), session_id: session_id.to_owned() };
+                    let error = Error::failed(Call::Wake, concern, failure.clone());
+                    self.observer.wake_failed(run_id, session_id, &error);
+                    self.stats.record_wake_error(&error);
+                    error
+                }
+                // Lengths were checked: a batch runs short only when it failed.
+                (None, None) => break,
+            };
+            counts.wake_failed += 1;
+            b.errors.push(error);
+        }
+    }
+
+    /// Step 6: the convergence ladder, in small phases that read and write through the
+    /// seams; the decisions are [`ladder`](crate::ladder)'s pure functions. A failure of
+    /// one candidate never stops the others.
+    async fn climb_ladder<L: Limit<C>>(&mut self, now: SystemTime, counts: &mut CycleCounts) {
+        // Size the per-candidate lists for the worst case up front, so that a tier
+        // firing for the first time in a later cycle does not allocate, and the listed
+        // rows for as many rows as candidates (the rows this cycle's saves create).
+        let b = &mut self.buf;
+        let n = b.selection.starved().len();
+        b.spawn_requested.reserve(n);
+        b.needs_attention.reserve(n);
+        b.clears.reserve(n);
+        b.listed.reserve(n);
+        b.listed_rep.reserve(n);
+        b.listed_first.reserve(n);
+
+        self.list_budgets::<L>().await;
+        self.read_candidate_statuses::<L>().await;
+        self.load_budgets::<L>(now).await;
+        for k in 0..self.buf.advanced.len() {
+            self.escalate::<L>(k, now, counts).await;
+        }
+        self.buf.advanced.retain(|(keyed, _)| keyed.run != NO_ROW);
+        self.save_budgets::<L>().await;
+        self.pick_reconcile();
+        self.reconcile::<L>().await;
+        self.clear_budgets::<L>().await;
+    }
+
+    /// Lists every stored budget and indexes the rows by trimmed key (the first row
+    /// listed under a key is the run's).
+    async fn list_budgets<L: Limit<C>>(&mut self) {
+        let Some(store) = &self.store else { return };
+        let guard = Guard::<L, C>::new(&self.clock, self.settings.seam_timeout);
+        let b = &mut self.buf;
+        let listed = guard.call(store.list(&mut b.listed)).await;
+        if let Err(e) = flatten(listed, Error::ListBudgets, Call::ListBudgets, || Concern::Cycle) {
+            b.listed.clear();
+            b.errors.push(e);
+            return;
+        }
+        b.listed_ok = true;
+        b.listed_ids.reset(b.listed.len().max(b.selection.starved().len()));
+        for (j, (key, _)) in b.listed.iter().enumerate() {
+            let (key, rep, listed) = (trim(key.as_ref()), &b.listed_rep, &b.listed);
+            let (_, new) =
+                b.listed_ids.intern(b.seed, key, |e| trim(listed[rep[e as usize] as usize].0.as_ref()) == key);
+            if new {
+                b.listed_rep.push(j as u32);
+            }
+            b.listed_first.push(new);
+        }
+    }
+
+    /// Re-reads every candidate's status in one batch: still queued climbs; otherwise
+    /// [`candidate_action`] says whether its budget is kept or cleared.
+    async fn read_candidate_statuses<L: Limit<C>>(&mut self) {
+        let guard = Guard::<L, C>::new(&self.clock, self.settings.seam_timeout);
+        let b = &mut self.buf;
+        let (runs, candidates) = (&b.runs, b.selection.starved());
+        if candidates.is_empty() {
+            return;
+        }
+        let ids = candidates.iter().map(|&i| trim(runs[i as usize].run_id()));
+        let result = guard.call(self.tasks.run_statuses(ids, &mut b.statuses)).await;
+        let step = |runs, source| Error::RunStatusBatch { runs, source };
+        let Some(results) = check_batch(result, &mut b.statuses, candidates.len(), &mut b.errors, step, STATUSES)
+        else {
             return;
         };
+        for (&ri, status) in candidates.iter().zip(results) {
+            let keyed = Keyed {
+                run: ri,
+                listed: listed_row(b.listed_ok, &b.listed_ids, &b.listed_rep, b.seed, &b.listed, runs, ri),
+            };
+            match status.map(candidate_action) {
+                Ok(StatusAction::Climb) => b.climbing.push(keyed),
+                Ok(StatusAction::Keep) => {}
+                Ok(StatusAction::Clear) => b.clears.push(ClearItem::Run(keyed)),
+                Err(source) => b.errors.push(Error::RunStatus { run_id: run_id(runs, ri).to_owned(), source }),
+            }
+        }
+    }
+
+    /// Loads the climbing candidates' budgets in one batch and plans their step.
+    async fn load_budgets<L: Limit<C>>(&mut self, now: SystemTime) {
+        let Some(store) = &self.store else { return };
+        let guard = Guard::<L, C>::new(&self.clock, self.settings.seam_timeout);
         let th = self.settings.thresholds;
         let b = &mut self.buf;
-        let runs = &b.runs;
-        let candidates = b.selection.starved();
-        let run_id = |i: u32| trim(runs[i as usize].run_id());
-        // Size the per-candidate lists for the worst case up front, so that a tier
-        // firing for the first time in a later cycle does not allocate.
-        b.spawn_requested.reserve(candidates.len());
-        b.needs_attention.reserve(candidates.len());
-        b.clears.reserve(candidates.len());
-
-        // Re-read every candidate's status in one batch.
-        if !candidates.is_empty() {
-            let result = self.tasks.run_statuses(candidates.iter().map(|&i| run_id(i)), &mut b.statuses).await;
-            if let Some(results) = check_batch(
-                result,
-                &mut b.statuses,
-                candidates.len(),
-                &mut b.errors,
-                |runs, source| Error::RunStatusBatch { runs, source },
-                BatchStep::RunStatuses,
-            ) {
-                for (&ri, status) in candidates.iter().zip(results) {
-                    match status {
-                        Ok(Some(RunStatus::Queued)) => b.climbing.push(ri),
-                        Ok(Some(RunStatus::NeedsAttention)) => {}
-                        Ok(_) => b.clears.push(ClearItem::Run(ri)),
-                        Err(source) => b.errors.push(Error::RunStatus { run_id: run_id(ri).to_owned(), source }),
-                    }
-                }
+        let (runs, listed, climbing) = (&b.runs, &b.listed, &b.climbing);
+        if climbing.is_empty() {
+            return;
+        }
+        let result =
+            guard.call(store.load_many(climbing.iter().map(|&k| budget_key(runs, listed, k)), &mut b.loaded)).await;
+        let step = |runs, source| Error::StoreBatch { step: BatchStep::LoadBudgets, runs, source };
+        let Some(results) = check_batch(result, &mut b.loaded, climbing.len(), &mut b.errors, step, LOADS) else {
+            return;
+        };
+        for (&keyed, loaded) in climbing.iter().zip(results) {
+            match loaded {
+                Ok(previous) => b.advanced.push((keyed, Step::plan(previous.as_ref(), now, &th))),
+                Err(source) => b.errors.push(Error::LoadBudget { run_id: run_id(runs, keyed.run).to_owned(), source }),
             }
         }
+    }
 
-        // Load the budgets of the runs still queued, in one batch, and advance them.
-        if !b.climbing.is_empty() {
-            let result = store.load_many(b.climbing.iter().map(|&i| run_id(i)), &mut b.loaded).await;
-            if let Some(results) = check_batch(
-                result,
-                &mut b.loaded,
-                b.climbing.len(),
-                &mut b.errors,
-                |runs, source| Error::StoreBatch { step: BatchStep::LoadBudgets, runs, source },
-                BatchStep::LoadBudgets,
-            ) {
-                for (&ri, loaded) in b.climbing.iter().zip(results) {
-                    match loaded {
-                        Ok(previous) => b.advanced.push((ri, Budget::advance(previous.as_ref(), now, &th))),
-                        Err(source) => b.errors.push(Error::LoadBudget { run_id: run_id(ri).to_owned(), source }),
-                    }
-                }
+    /// Escalates the `k`-th advanced candidate through the tiers its step says are
+    /// due. A cleared budget is marked for removal from `advanced` (its run set to
+    /// [`NO_ROW`] there) and queued to be cleared.
+    async fn escalate<L: Limit<C>>(&mut self, k: usize, now: SystemTime, counts: &mut CycleCounts) {
+        let (keyed, mut step) = self.buf.advanced[k];
+        if step.spawn {
+            self.spawn_tier::<L>(keyed.run, &mut step, now, counts).await;
+        }
+        if step.event {
+            self.event_tier::<L>(keyed.run, &mut step, now).await;
+        }
+        let mark = if step.mark { self.mark_tier::<L>(keyed.run, &step, now, counts).await } else { None };
+        let b = &mut self.buf;
+        match after_mark(mark) {
+            BudgetFate::Save => b.advanced[k] = (keyed, step),
+            BudgetFate::Clear => {
+                b.clears.push(ClearItem::Run(keyed));
+                b.advanced[k].0.run = NO_ROW;
             }
         }
+    }
 
-        // Escalate, run by run, in selection order.
-        let mut keep = 0;
-        for k in 0..b.advanced.len() {
-            let (ri, mut budget) = b.advanced[k];
-            let run = &runs[ri as usize];
-            let (id, task_id) = (trim(run.run_id()), trim(run.task_id()));
-            let mut cleared = false;
-            if budget.spawn_due(&th) {
-                match actor.request_spawn(run).await {
-                    Ok(SpawnOutcome::Requested) => {
-                        budget.spawn_requested_at = Some(now);
-                        counts.spawn_requested += 1;
-                        b.spawn_requested.push(ri);
-                        self.observer.escalated(id, task_id, Tier::Spawn);
-                    }
-                    Ok(SpawnOutcome::Unresolvable) => {}
-                    Err(source) => b.errors.push(Error::Spawn { run_id: id.to_owned(), source }),
-                }
+    async fn spawn_tier<L: Limit<C>>(&mut self, ri: u32, step: &mut Step, now: SystemTime, counts: &mut CycleCounts) {
+        let Some(actor) = &self.actor else { return };
+        let guard = Guard::<L, C>::new(&self.clock, self.settings.seam_timeout);
+        let b = &mut self.buf;
+        let run = &b.runs[ri as usize];
+        let id = trim(run.run_id());
+        let result = guard.call(actor.request_spawn(run, now)).await;
+        let spawn = |source| Error::Spawn { run_id: id.to_owned(), source };
+        match flatten(result, spawn, Call::RequestSpawn, || Concern::Run(id.to_owned())) {
+            Ok(SpawnOutcome::Requested) => {
+                step.spawn_requested(now);
+                counts.spawn_requested += 1;
+                b.spawn_requested.push(ri);
+                self.observer.escalated(id, trim(run.task_id()), Tier::Spawn);
             }
-            if budget.event_due(&th) {
-                match actor.emit_starved(run, queued_age(now, run.queued_at())).await {
-                    Ok(()) => {
-                        budget.starved_event_at = Some(now);
-                        self.observer.escalated(id, task_id, Tier::Event);
-                    }
-                    Err(source) => b.errors.push(Error::EmitStarved { run_id: id.to_owned(), source }),
-                }
-            }
-            if budget.needs_attention_due(&th) {
-                write_diagnostic(&mut b.diagnostic, queued_age(now, run.queued_at()), budget.wake_count);
-                match actor.mark_needs_attention(run, &b.diagnostic).await {
-                    Ok(MarkOutcome::Marked) => {
-                        counts.needs_attention += 1;
-                        b.needs_attention.push(ri);
-                        self.observer.escalated(id, task_id, Tier::NeedsAttention);
-                        cleared = true;
-                    }
-                    Ok(MarkOutcome::InvalidTransition) => cleared = true,
-                    Err(source) => b.errors.push(Error::MarkNeedsAttention { run_id: id.to_owned(), source }),
-                }
-            }
-            if cleared {
-                b.clears.push(ClearItem::Run(ri));
-            } else {
-                b.advanced[keep] = (ri, budget);
-                keep += 1;
-            }
+            Ok(SpawnOutcome::Unresolvable) => {}
+            Err(e) => b.errors.push(e),
         }
-        b.advanced.truncate(keep);
+    }
 
-        // Save the advanced budgets in one batch.
-        if !b.advanced.is_empty() {
-            let advanced = &b.advanced;
-            let result =
-                store.upsert_many(advanced.iter().map(|(i, budget)| (run_id(*i), budget)), &mut b.written).await;
-            if let Some(results) = check_batch(
-                result,
-                &mut b.written,
-                advanced.len(),
-                &mut b.errors,
-                |runs, source| Error::StoreBatch { step: BatchStep::UpsertBudgets, runs, source },
-                BatchStep::UpsertBudgets,
-            ) {
-                for ((ri, _), written) in advanced.iter().zip(results) {
-                    if let Err(source) = written {
-                        b.errors.push(Error::UpsertBudget { run_id: run_id(*ri).to_owned(), source });
-                    }
-                }
-            }
-        }
-
-        // Reconcile: stored budgets of runs that were not candidates this cycle.
-        match store.list(&mut b.listed).await {
-            Err(source) => b.errors.push(Error::ListBudgets(source)),
+    async fn event_tier<L: Limit<C>>(&mut self, ri: u32, step: &mut Step, now: SystemTime) {
+        let Some(actor) = &self.actor else { return };
+        let guard = Guard::<L, C>::new(&self.clock, self.settings.seam_timeout);
+        let b = &mut self.buf;
+        let run = &b.runs[ri as usize];
+        let id = trim(run.run_id());
+        let result = guard.call(actor.emit_starved(run, queued_age(now, run.queued_at()), now)).await;
+        let emit = |source| Error::EmitStarved { run_id: id.to_owned(), source };
+        match flatten(result, emit, Call::EmitStarved, || Concern::Run(id.to_owned())) {
             Ok(()) => {
-                // The candidates' ids in a reused hash table (no sort, no allocation);
-                // `candidates_by_id` maps its entries back to runs.
-                b.candidate_ids.reset(candidates.len());
-                for &i in candidates {
-                    let reps = &b.candidates_by_id;
-                    let (_, new) = b.candidate_ids.intern(b.seed, run_id(i), |e| run_id(reps[e as usize]) == run_id(i));
-                    if new {
-                        b.candidates_by_id.push(i);
-                    }
-                }
-                let (ids, reps) = (&b.candidate_ids, &b.candidates_by_id);
-                for (j, (key, _)) in b.listed.iter().enumerate() {
-                    let key = trim(key.as_ref());
-                    if ids.find(b.seed, key, |e| run_id(reps[e as usize]) == key).is_none() {
-                        b.reconcile.push(j as u32);
-                    }
-                }
+                step.event_emitted(now);
+                self.observer.escalated(id, trim(run.task_id()), Tier::Event);
             }
+            Err(e) => b.errors.push(e),
         }
-        if !b.reconcile.is_empty() {
-            let listed = &b.listed;
-            let key = |j: u32| listed[j as usize].0.as_ref().trim();
-            b.statuses.clear();
-            let result = self.tasks.run_statuses(b.reconcile.iter().map(|&j| key(j)), &mut b.statuses).await;
-            if let Some(results) = check_batch(
-                result,
-                &mut b.statuses,
-                b.reconcile.len(),
-                &mut b.errors,
-                |runs, source| Error::RunStatusBatch { runs, source },
-                BatchStep::RunStatuses,
-            ) {
-                for (&j, status) in b.reconcile.iter().zip(results) {
-                    match status {
-                        Ok(Some(RunStatus::Queued | RunStatus::NeedsAttention)) => {}
-                        Ok(_) => b.clears.push(ClearItem::Listed(j)),
-                        Err(source) => b.errors.push(Error::RunStatus { run_id: key(j).to_owned(), source }),
-                    }
-                }
-            }
-        }
+    }
 
-        // Clear, in one batch, every budget this cycle decided to drop.
-        if !b.clears.is_empty() {
-            let listed = &b.listed;
-            let clear_id = |c: &ClearItem| match *c {
-                ClearItem::Run(i) => run_id(i),
-                ClearItem::Listed(j) => listed[j as usize].0.as_ref().trim(),
-            };
-            b.written.clear();
-            // A fresh closure, so the ids lent to the store need not outlive this call.
-            #[allow(clippy::redundant_closure)]
-            let ids = b.clears.iter().map(|c| clear_id(c));
-            let result = store.clear_many(ids, &mut b.written).await;
-            if let Some(results) = check_batch(
-                result,
-                &mut b.written,
-                b.clears.len(),
-                &mut b.errors,
-                |runs, source| Error::StoreBatch { step: BatchStep::ClearBudgets, runs, source },
-                BatchStep::ClearBudgets,
-            ) {
-                for (c, cleared) in b.clears.iter().zip(results) {
-                    if let Err(source) = cleared {
-                        b.errors.push(Error::ClearBudget { run_id: clear_id(c).to_owned(), source });
-                    }
-                }
+    /// The needs-attention tier: the mark's outcome, `None` when it failed.
+    async fn mark_tier<L: Limit<C>>(
+        &mut self,
+        ri: u32,
+        step: &Step,
+        now: SystemTime,
+        counts: &mut CycleCounts,
+    ) -> Option<MarkOutcome> {
+        let actor = self.actor.as_ref()?;
+        let guard = Guard::<L, C>::new(&self.clock, self.settings.seam_timeout);
+        let b = &mut self.buf;
+        let run = &b.runs[ri as usize];
+        let id = trim(run.run_id());
+        write_diagnostic(&mut b.diagnostic, queued_age(now, run.queued_at()), step.budget.wake_count);
+        let result = guard.call(actor.mark_needs_attention(run, &b.diagnostic, now)).await;
+        let mark = |source| Error::MarkNeedsAttention { run_id: id.to_owned(), source };
+        match flatten(result, mark, Call::MarkNeedsAttention, || Concern::Run(id.to_owned())) {
+            Ok(MarkOutcome::Marked) => {
+                counts.needs_attention += 1;
+                b.needs_attention.push(ri);
+                self.observer.escalated(id, trim(run.task_id()), Tier::NeedsAttention);
+                Some(MarkOutcome::Marked)
+            }
+            Ok(outcome) => Some(outcome),
+            Err(e) => {
+                b.errors.push(e);
+                None
+            }
+        }
+    }
+
+    /// Saves the advanced budgets in one batch, each under its key.
+    async fn save_budgets<L: Limit<C>>(&mut self) {
+        let Some(store) = &self.store else { return };
+        let guard = Guard::<L, C>::new(&self.clock, self.settings.seam_timeout);
+        let b = &mut self.buf;
+        let (runs, listed, advanced) = (&b.runs, &b.listed, &b.advanced);
+        if advanced.is_empty() {
+            return;
+        }
+        let rows = advanced.iter().map(|(k, step)| (budget_key(runs, listed, *k), &step.budget));
+        let result = guard.call(store.upsert_many(rows, &mut b.written)).await;
+        let step = |runs, source| Error::StoreBatch { step: BatchStep::UpsertBudgets, runs, source };
+        let Some(results) = check_batch(result, &mut b.written, advanced.len(), &mut b.errors, step, UPSERTS) else {
+            return;
+        };
+        for ((keyed, _), written) in advanced.iter().zip(results) {
+            if let Err(source) = written {
+                b.errors.push(Error::UpsertBudget { run_id: run_id(runs, keyed.run).to_owned(), source });
+            }
+        }
+    }
+
+    /// Picks the listed rows to reconcile: those whose run was not a candidate. A row
+    /// listed under a key that an earlier row already holds (after trimming) is a
+    /// stray second row of that run: it is cleared.
+    fn pick_reconcile(&mut self) {
+        let b = &mut self.buf;
+        if !b.listed_ok {
+            return;
+        }
+        // The candidates' ids in a reused hash table (no sort, no allocation);
+        // `candidates_by_id` maps its entries back to runs.
+        let (runs, candidates) = (&b.runs, b.selection.starved());
+        b.candidate_ids.reset(candidates.len());
+        for &i in candidates {
+            let (id, reps) = (run_id(runs, i), &b.candidates_by_id);
+            let (_, new) = b.candidate_ids.intern(b.seed, id, |e| run_id(runs, reps[e as usize]) == id);
+            if new {
+                b.candidates_by_id.push(i);
+            }
+        }
+        let (ids, reps) = (&b.candidate_ids, &b.candidates_by_id);
+        for (j, (key, _)) in b.listed.iter().enumerate() {
+            let key = trim(key.as_ref());
+            if !b.listed_first[j] {
+                b.clears.push(ClearItem::Listed(j as u32));
+            } else if ids.find(b.seed, key, |e| run_id(runs, reps[e as usize]) == key).is_none() {
+                b.reconcile.push(j as u32);
+            }
+        }
+    }
+
+    /// Re-reads the status of every picked row's run in one batch; [`listed_action`]
+    /// says whether its budget is kept or cleared.
+    async fn reconcile<L: Limit<C>>(&mut self) {
+        let guard = Guard::<L, C>::new(&self.clock, self.settings.seam_timeout);
+        let b = &mut self.buf;
+        let (listed, picked) = (&b.listed, &b.reconcile);
+        if picked.is_empty() {
+            return;
+        }
+        let key = |j: u32| trim(listed[j as usize].0.as_ref());
+        b.statuses.clear();
+        let result = guard.call(self.tasks.run_statuses(picked.iter().map(|&j| key(j)), &mut b.statuses)).await;
+        let step = |runs, source| Error::RunStatusBatch { runs, source };
+        let Some(results) = check_batch(result, &mut b.statuses, picked.len(), &mut b.errors, step, STATUSES) else {
+            return;
+        };
+        for (&j, status) in picked.iter().zip(results) {
+            match status.map(listed_action) {
+                Ok(StatusAction::Clear) => b.clears.push(ClearItem::Listed(j)),
+                Ok(_) => {}
+                Err(source) => b.errors.push(Error::RunStatus { run_id: key(j).to_owned(), source }),
+            }
+        }
+    }
+
+    /// Clears, in one batch, every budget this cycle decided to drop, each under the
+    /// key it is stored under.
+    async fn clear_budgets<L: Limit<C>>(&mut self) {
+        let Some(store) = &self.store else { return };
+        let guard = Guard::<L, C>::new(&self.clock, self.settings.seam_timeout);
+        let b = &mut self.buf;
+        let (runs, listed, clears) = (&b.runs, &b.listed, &b.clears);
+        if clears.is_empty() {
+            return;
+        }
+        b.written.clear();
+        let ids = clears.iter().map(|c| clear_key(runs, listed, *c));
+        let result = guard.call(store.clear_many(ids, &mut b.written)).await;
+        let step = |runs, source| Error::StoreBatch { step: BatchStep::ClearBudgets, runs, source };
+        let Some(results) = check_batch(result, &mut b.written, clears.len(), &mut b.errors, step, CLEARS) else {
+            return;
+        };
+        for (c, cleared) in clears.iter().zip(results) {
+            if let Err(source) = cleared {
+                let id = trim(clear_key(runs, listed, *c));
+                b.errors.push(Error::ClearBudget { run_id: id.to_owned(), source });
             }
         }
     }
 }
 
-/// Checks a batch call: a whole-batch failure or a wrong result count becomes one error
-/// (and `None`); otherwise the per-item results are handed out, leaving `results` empty.
-fn check_batch<'r, X, SE, E>(
-    result: Result<(), SE>,
+/// Runs seam calls with their panics contained and, under [`Bounded`](crate::deadline::Bounded),
+/// a deadline on the clock.
+struct Guard<'c, L, C> {
+    clock: &'c C,
+    timeout: Duration,
+    limit: PhantomData<fn() -> L>,
+}
+
+impl<'c, L: Limit<C>, C> Guard<'c, L, C> {
+    fn new(clock: &'c C, timeout: Duration) -> Self {
+        Guard { clock, timeout, limit: PhantomData }
+    }
+
+    async fn call<F: Future + Send>(&self, future: F) -> Result<F::Output, Failure> {
+        guarded::<L, C, F>(self.clock, self.timeout, future).await
+    }
+}
+
+/// One seam call's result as a cycle error: the seam's own error wrapped by `wrap`, or
+/// a timeout or panic naming `call` and `concern`.
+fn flatten<X, SE, TE, SE2, WE, PE, BE, AE>(
+    result: Result<Result<X, SE>, Failure>,
+    wrap: impl FnOnce(SE) -> Error<TE, SE2, WE, PE, BE, AE>,
+    call: Call,
+    concern: impl FnOnce() -> Concern,
+) -> Result<X, Error<TE, SE2, WE, PE, BE, AE>> {
+    match result {
+        Ok(Ok(x)) => Ok(x),
+        Ok(Err(e)) => Err(wrap(e)),
+        Err(failure) => Err(Error::failed(call, concern(), failure)),
+    }
+}
+
+/// A batch call's names: the call (for timeouts and panics) and the step (for wrong
+/// result counts).
+type Batch = (Call, BatchStep);
+const STATUSES: Batch = (Call::RunStatuses, BatchStep::RunStatuses);
+const LOADS: Batch = (Call::LoadBudgets, BatchStep::LoadBudgets);
+const UPSERTS: Batch = (Call::UpsertBudgets, BatchStep::UpsertBudgets);
+const CLEARS: Batch = (Call::ClearBudgets, BatchStep::ClearBudgets);
+
+/// Checks a batch call: a whole-batch failure (an error, a timeout, a panic) or a
+/// wrong result count becomes one error (and `None`); otherwise the per-item results
+/// are handed out, leaving `results` empty.
+fn check_batch<'r, X, SE, TE, SE2, WE, PE, BE, AE>(
+    result: Result<Result<(), SE>, Failure>,
     results: &'r mut Vec<X>,
     expected: usize,
-    errors: &mut Vec<E>,
-    whole: impl FnOnce(usize, SE) -> E,
-    step: BatchStep,
-) -> Option<std::vec::Drain<'r, X>>
-where
-    E: FromBatchLength,
-{
-    match result {
-        Err(source) => {
+    errors: &mut Vec<Error<TE, SE2, WE, PE, BE, AE>>,
+    whole: impl FnOnce(usize, SE) -> Error<TE, SE2, WE, PE, BE, AE>,
+    (call, step): Batch,
+) -> Option<std::vec::Drain<'r, X>> {
+    match flatten(result, |source| whole(expected, source), call, || Concern::Runs(expected)) {
+        Err(error) => {
             results.clear();
-            errors.push(whole(expected, source));
+            errors.push(error);
             None
         }
         Ok(()) if results.len() != expected => {
-            errors.push(E::batch_length(step, expected, results.len()));
+            errors.push(Error::BatchLength { step, expected, actual: results.len() });
             results.clear();
             None
         }
@@ -790,14 +1035,41 @@ where
     }
 }
 
-trait FromBatchLength {
-    fn batch_length(step: BatchStep, expected: usize, actual: usize) -> Self;
+fn run_id<R: RunView>(runs: &[R], ri: u32) -> &str {
+    trim(runs[ri as usize].run_id())
 }
 
-impl<TE, SE, WE, PE, BE, AE> FromBatchLength for Error<TE, SE, WE, PE, BE, AE> {
-    fn batch_length(step: BatchStep, expected: usize, actual: usize) -> Self {
-        Error::BatchLength { step, expected, actual }
+/// The key a candidate's budget is stored under: the listed key, else its run id.
+fn budget_key<'a, R: RunView, K: AsRef<str>>(runs: &'a [R], listed: &'a [(K, Budget)], k: Keyed) -> &'a str {
+    match k.listed {
+        NO_ROW => run_id(runs, k.run),
+        j => listed[j as usize].0.as_ref(),
     }
+}
+
+fn clear_key<'a, R: RunView, K: AsRef<str>>(runs: &'a [R], listed: &'a [(K, Budget)], c: ClearItem) -> &'a str {
+    match c {
+        ClearItem::Run(k) => budget_key(runs, listed, k),
+        ClearItem::Listed(j) => listed[j as usize].0.as_ref(),
+    }
+}
+
+/// The listed row holding run `ri`'s budget, or [`NO_ROW`].
+fn listed_row<R: RunView, K: AsRef<str>>(
+    listed_ok: bool,
+    ids: &StrTable,
+    reps: &[u32],
+    seed: Seed,
+    listed: &[(K, Budget)],
+    runs: &[R],
+    ri: u32,
+) -> u32 {
+    if !listed_ok {
+        return NO_ROW;
+    }
+    let id = run_id(runs, ri);
+    let row = |e: u32| reps[e as usize];
+    ids.find(seed, id, |e| trim(listed[row(e) as usize].0.as_ref()) == id).map_or(NO_ROW, row)
 }
 
 fn pair_ids<'a, R: RunView, S: SessionView>(runs: &'a [R], sessions: &'a [S], ri: u32, si: u32) -> (&'a str, &'a str) {

@@ -74,6 +74,13 @@
 //! tables store no strings (an entry remembers where its string lives in this cycle's
 //! rows, and its length and first sixteen bytes), and every list is a reused `Vec`.
 //!
+//! **Duplicate rows** (behaviour section 8): ids are compared after trimming. Of the
+//! session rows sharing an id, the first in session order is the session and the others
+//! are ignored (never targeted); of the pending rows sharing a run id, the first in run
+//! order is the run and the others are ignored (not counted, not starved). Both are
+//! interned once per cycle in the same reused tables, and reported by
+//! [`Selection::duplicate_runs`] and [`Selection::duplicate_sessions`].
+//!
 //! The results are those of the straightforward algorithm: identical targets in
 //! identical order, identical counts, identical starved list in selection order; only
 //! the order of [`Selection::no_match`] is left unspecified. Where the contract leaves
@@ -206,6 +213,8 @@ pub struct Selection {
     targets: Vec<(u32, u32)>,
     no_match: Vec<u32>,
     starved: Vec<u32>,
+    duplicate_runs: Vec<u32>,
+    duplicate_sessions: Vec<u32>,
     counts: SelectionCounts,
 
     seed: Seed,
@@ -237,7 +246,10 @@ pub struct Selection {
     agent_rep: Vec<u32>,
     cap_table: StrTable,
     cap_rep: Vec<(u32, u32)>,
-    // Runs.
+    // Runs. `rid_*`: runs by trimmed id.
+    rid_of: Vec<u32>,
+    rid_table: StrTable,
+    rid_rep: Vec<u32>,
     buckets: Vec<Vec<RunKey>>,
     starved_keys: Vec<RunKey>,
     class_table: Table,
@@ -301,6 +313,20 @@ impl Selection {
         &self.starved
     }
 
+    /// Pending rows ignored because an earlier row in run order has the same trimmed
+    /// run id (behaviour section 8), in unspecified order. They take no part in the
+    /// selection: not counted, not claimable, never starved.
+    pub fn duplicate_runs(&self) -> &[u32] {
+        &self.duplicate_runs
+    }
+
+    /// Session rows ignored because an earlier row in session order has the same
+    /// trimmed session id, in unspecified order. They are never targeted, so no session
+    /// is targeted twice in one selection.
+    pub fn duplicate_sessions(&self) -> &[u32] {
+        &self.duplicate_sessions
+    }
+
     /// The selection's counts.
     pub fn counts(&self) -> SelectionCounts {
         self.counts
@@ -311,24 +337,7 @@ impl Selection {
     fn index_sessions<A: ActiveRunView, S: SessionView>(&mut self, active: &[A], sessions: &[S]) {
         let seed = self.seed;
 
-        // Sessions that could be woken, interned by trimmed id (duplicates share one).
-        self.sid_table.reset(sessions.len());
-        self.sid_rep.clear();
-        self.sid_of.clear();
-        for (i, s) in sessions.iter().enumerate() {
-            let id = trim(s.session_id());
-            if id.is_empty() || s.state() != SessionState::Active || s.prompting() {
-                self.sid_of.push(NONE);
-                continue;
-            }
-            let rep = &self.sid_rep;
-            let (e, new) =
-                self.sid_table.intern(seed, id, |e| trim(sessions[rep[e as usize] as usize].session_id()) == id);
-            if new {
-                self.sid_rep.push(i as u32);
-            }
-            self.sid_of.push(e);
-        }
+        self.dedup_sessions(sessions);
 
         // Busy: the id of a session holding a claimed, starting or running run.
         self.sid_busy.clear();
@@ -352,8 +361,14 @@ impl Selection {
         // Available sessions, in session order.
         self.session_keys.clear();
         for (i, &e) in self.sid_of.iter().enumerate() {
-            if e != NONE && !self.sid_busy[e as usize] {
-                self.session_keys.push(SessionKey::new(&sessions[i], i as u32));
+            let s = &sessions[i];
+            if e != NONE
+                && self.sid_rep[e as usize] == i as u32
+                && !self.sid_busy[e as usize]
+                && s.state() == SessionState::Active
+                && !s.prompting()
+            {
+                self.session_keys.push(SessionKey::new(s, i as u32));
             }
         }
         self.session_keys.sort_unstable_by(|a, b| a.cmp(b, sessions));
@@ -502,7 +517,12 @@ impl Selection {
             bucket.clear();
         }
         self.starved_keys.clear();
+        self.dedup_runs(runs);
         for (i, run) in runs.iter().enumerate() {
+            let e = self.rid_of[i];
+            if e != NONE && self.rid_rep[e as usize] != i as u32 {
+                continue; // an ignored duplicate
+            }
             if !claimable(run) {
                 self.counts.unclaimable += 1;
                 continue;
@@ -517,6 +537,69 @@ impl Selection {
             } else {
                 self.buckets[part as usize * BANDS + key.band()].push(key);
             }
+        }
+    }
+
+    /// Interns the sessions by trimmed id: of the rows sharing an id, the first in
+    /// session order (created-at, then input order) is the session (`sid_rep`), the
+    /// others are ignored duplicates.
+    fn dedup_sessions<S: SessionView>(&mut self, sessions: &[S]) {
+        let seed = self.seed;
+        self.sid_table.reset(sessions.len());
+        self.sid_rep.clear();
+        self.sid_of.clear();
+        self.duplicate_sessions.clear();
+        for (i, s) in sessions.iter().enumerate() {
+            let id = trim(s.session_id());
+            if id.is_empty() {
+                self.sid_of.push(NONE);
+                continue;
+            }
+            let rep = &self.sid_rep;
+            let (e, new) =
+                self.sid_table.intern(seed, id, |e| trim(sessions[rep[e as usize] as usize].session_id()) == id);
+            let i = i as u32;
+            if new {
+                self.sid_rep.push(i);
+            } else {
+                let first = &mut self.sid_rep[e as usize];
+                let ignored = if s.created_at() < sessions[*first as usize].created_at() {
+                    std::mem::replace(first, i)
+                } else {
+                    i
+                };
+                self.duplicate_sessions.push(ignored);
+            }
+            self.sid_of.push(e);
+        }
+    }
+
+    /// Interns the runs by trimmed id: of the rows sharing an id, the first in run order
+    /// is the run (`rid_rep`), the others are ignored duplicates.
+    fn dedup_runs<R: RunView>(&mut self, runs: &[R]) {
+        let seed = self.seed;
+        self.rid_table.reset(runs.len());
+        self.rid_rep.clear();
+        self.rid_of.clear();
+        self.duplicate_runs.clear();
+        for (i, run) in runs.iter().enumerate() {
+            let id = trim(run.run_id());
+            if id.is_empty() {
+                self.rid_of.push(NONE);
+                continue;
+            }
+            let rep = &self.rid_rep;
+            let (e, new) = self.rid_table.intern(seed, id, |e| trim(runs[rep[e as usize] as usize].run_id()) == id);
+            let i = i as u32;
+            if new {
+                self.rid_rep.push(i);
+            } else {
+                let first = &mut self.rid_rep[e as usize];
+                let earlier = RunKey::new(run, i, NONE).lt(&RunKey::new(&runs[*first as usize], *first, NONE), runs);
+                let ignored = if earlier { std::mem::replace(first, i) } else { i };
+                self.duplicate_runs.push(ignored);
+            }
+            self.rid_of.push(e);
         }
     }
 

@@ -24,6 +24,7 @@ pub struct Settings {
     pub(crate) wake_reason: String,
     pub(crate) actor: String,
     pub(crate) thresholds: Thresholds,
+    pub(crate) seam_timeout: Duration,
 }
 
 impl Settings {
@@ -39,6 +40,15 @@ impl Settings {
     pub const DEFAULT_WAKE_REASON: &'static str = "pending_task_run";
     /// Default daemon actor name recovery writes are attributed to.
     pub const DEFAULT_ACTOR: &'static str = "scheduler";
+    /// Default deadline of every seam call the loop makes: 10 seconds.
+    ///
+    /// Two thirds of the default 15 s interval: long enough for a slow database or
+    /// launcher call under load (seam calls normally answer in milliseconds), short
+    /// enough that a hung call costs at most one interval tick, so the loop never falls
+    /// more than one grid point behind because of one stuck seam. A cycle makes its
+    /// calls one after the other (the three snapshot reads together), so a scheduler
+    /// whose interval is shorter than a few deadlines should lower this too.
+    pub const DEFAULT_SEAM_TIMEOUT: Duration = Duration::from_secs(10);
     /// Longest accepted reason or actor name, in bytes.
     pub const MAX_TEXT_LEN: usize = 256;
 
@@ -70,6 +80,14 @@ impl Settings {
     pub fn thresholds(&self) -> &Thresholds {
         &self.thresholds
     }
+    /// The deadline of every seam call the loop makes (section 8; see
+    /// [`DEFAULT_SEAM_TIMEOUT`](Self::DEFAULT_SEAM_TIMEOUT)). Applies where the clock is
+    /// a [`Timer`](crate::clock::Timer): in the loop and in
+    /// [`Scheduler::run_cycle`](crate::Scheduler::run_cycle), not in a bare
+    /// [`run_once`](crate::Scheduler::run_once).
+    pub fn seam_timeout(&self) -> Duration {
+        self.seam_timeout
+    }
 }
 
 impl Default for Settings {
@@ -82,6 +100,7 @@ impl Default for Settings {
             wake_reason: Self::DEFAULT_WAKE_REASON.to_owned(),
             actor: Self::DEFAULT_ACTOR.to_owned(),
             thresholds: Thresholds::DEFAULT,
+            seam_timeout: Self::DEFAULT_SEAM_TIMEOUT,
         }
     }
 }
@@ -98,12 +117,20 @@ impl Default for Settings {
 /// | [`interval`](Self::interval) | 15 s | zero: default |
 /// | [`wake_cooldown`](Self::wake_cooldown) | 1 min | zero disables it (no keys kept) |
 /// | [`sweep_limit`](Self::sweep_limit) | 100 | zero: no limit |
-/// | [`sweep_reason`](Self::sweep_reason), [`wake_reason`](Self::wake_reason), [`actor`](Self::actor) | `scheduler_sweep`, `pending_task_run`, `scheduler` | blank: default; control characters or over 256 bytes: rejected by [`build`](Self::build) |
+/// | [`sweep_reason`](Self::sweep_reason), [`wake_reason`](Self::wake_reason) | `scheduler_sweep`, `pending_task_run` | blank: default; control characters or over 256 bytes: rejected by [`build`](Self::build) |
+/// | [`actor`](Self::actor) | `scheduler` | blank, control characters or over 256 bytes: rejected by [`build`](Self::build) |
+/// | [`seam_timeout`](Self::seam_timeout) | 10 s | zero: default |
 /// | [`starvation_age`](Self::starvation_age) | 2 min | taken as is; zero disables starvation |
 /// | [`starvation_thresholds`](Self::starvation_thresholds) | 2, 4, 6, 10 | zero: default, then clamped monotonic; also sets the minimum queued age (zero: default) |
 ///
 /// Later calls override earlier ones, so `starvation_thresholds` then `starvation_age`
 /// ends with the age given last.
+///
+/// The convergence ladder needs two seams, a starvation store and an escalation actor:
+/// give both with [`ladder`](Self::ladder). Giving only one (through
+/// [`starvation_store`](Self::starvation_store) or
+/// [`escalation_actor`](Self::escalation_actor) alone) is a build error
+/// ([`BuildError::HalfLadder`]), never a silently disabled ladder.
 #[derive(Debug)]
 #[must_use = "a builder does nothing until `build` is called"]
 pub struct Builder<
@@ -177,10 +204,20 @@ impl<T, S, W, C, P, B, A, O> Builder<T, S, W, C, P, B, A, O> {
         self
     }
 
-    /// The daemon actor recovery writes are attributed to (default `scheduler`; blank:
-    /// default).
+    /// The daemon actor recovery writes are attributed to (default `scheduler`).
+    /// Surrounding spaces are trimmed; a blank actor is a build error
+    /// ([`BuildError::BlankActor`]).
     pub fn actor(mut self, actor: impl Into<String>) -> Self {
-        self.settings.actor = text_or(actor.into(), Settings::DEFAULT_ACTOR);
+        self.settings.actor = actor.into().trim().to_owned();
+        self
+    }
+
+    /// The deadline of every seam call the loop makes (default 10 s, see
+    /// [`Settings::DEFAULT_SEAM_TIMEOUT`]; zero: default). A call past it fails with
+    /// [`Error::TimedOut`](crate::Error::TimedOut), naming the call and the run or
+    /// session, and the cycle goes on as for any other failure of that call.
+    pub fn seam_timeout(mut self, timeout: Duration) -> Self {
+        self.settings.seam_timeout = if timeout.is_zero() { Settings::DEFAULT_SEAM_TIMEOUT } else { timeout };
         self
     }
 
@@ -227,8 +264,22 @@ impl<T, S, W, C, P, B, A, O> Builder<T, S, W, C, P, B, A, O> {
         }
     }
 
-    /// The durable starvation budgets. The ladder runs only with both this and an
-    /// escalation actor.
+    /// The convergence ladder's two seams: the durable starvation budgets and the
+    /// escalation actor. Without them the ladder is off (starved runs still fan out).
+    ///
+    /// ```
+    /// # use scheduler_core::{Scheduler, seam::*};
+    /// # fn wire<T: TaskSource, S: SessionSource, W: Waker<T::Run, S::Session>,
+    /// #          B: StarvationStore, A: EscalationActor<T::Run>>(tasks: T, sessions: S, waker: W, store: B, actor: A) {
+    /// let scheduler = Scheduler::builder(tasks, sessions, waker).ladder(store, actor).build().expect("valid");
+    /// # }
+    /// ```
+    pub fn ladder<B2: StarvationStore, A2>(self, store: B2, actor: A2) -> Builder<T, S, W, C, P, B2, A2, O> {
+        self.starvation_store(store).escalation_actor(actor)
+    }
+
+    /// The durable starvation budgets alone. Prefer [`ladder`](Self::ladder): building
+    /// with a store but no escalation actor fails with [`BuildError::HalfLadder`].
     pub fn starvation_store<B2: StarvationStore>(self, store: B2) -> Builder<T, S, W, C, P, B2, A, O> {
         Builder {
             tasks: self.tasks,
@@ -243,8 +294,8 @@ impl<T, S, W, C, P, B, A, O> Builder<T, S, W, C, P, B, A, O> {
         }
     }
 
-    /// The escalation actor. The ladder runs only with both this and a starvation
-    /// store.
+    /// The escalation actor alone. Prefer [`ladder`](Self::ladder): building with an
+    /// actor but no starvation store fails with [`BuildError::HalfLadder`].
     pub fn escalation_actor<A2>(self, actor: A2) -> Builder<T, S, W, C, P, B, A2, O> {
         Builder {
             tasks: self.tasks,
@@ -295,12 +346,23 @@ where
     ///
     /// # Errors
     /// [`BuildError::InvalidText`] when a reason or the actor name holds a control
-    /// character or is longer than [`Settings::MAX_TEXT_LEN`] bytes.
+    /// character or is longer than [`Settings::MAX_TEXT_LEN`] bytes;
+    /// [`BuildError::BlankActor`] when the actor name is blank;
+    /// [`BuildError::HalfLadder`] when only one of the starvation store and the
+    /// escalation actor was given.
     pub fn build(self) -> Result<Scheduler<T, S, W, C, P, B, A, O>, BuildError> {
         let s = &self.settings;
         check_text("sweep_reason", &s.sweep_reason)?;
         check_text("wake_reason", &s.wake_reason)?;
         check_text("actor", &s.actor)?;
+        if s.actor.is_empty() {
+            return Err(BuildError::BlankActor);
+        }
+        match (&self.store, &self.actor) {
+            (Some(_), None) => return Err(BuildError::HalfLadder { given: "starvation store" }),
+            (None, Some(_)) => return Err(BuildError::HalfLadder { given: "escalation actor" }),
+            _ => {}
+        }
         Ok(Scheduler::from_parts(
             self.tasks,
             self.sessions,

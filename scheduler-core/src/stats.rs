@@ -5,7 +5,7 @@ use std::fmt::{self, Write as _};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::SystemTime;
 
-use crate::report::CycleCounts;
+use crate::report::{CycleCounts, CycleKind};
 
 /// Counters accumulated over the scheduler's life. A [`StatsHandle::snapshot`] is
 /// consistent: it is taken under the same lock the cycle records under.
@@ -14,8 +14,14 @@ use crate::report::CycleCounts;
 pub struct Stats {
     /// Cycles counted (a cycle whose snapshot read failed is not counted).
     pub cycles: u64,
+    /// Counted cycles that ran on demand (`run_now`, a trigger item): they woke but
+    /// climbed no ladder. Included in `cycles`.
+    pub on_demand_cycles: u64,
     /// Cycles that panicked and were contained by the loop.
     pub cycle_panics: u64,
+    /// Cycles the loop abandoned in flight because it was shut down (a seam hung, or
+    /// shutdown came mid-cycle). Not included in `cycles`.
+    pub cycles_abandoned: u64,
     /// Rebuilds.
     pub rebuilds: u64,
     /// Leases recovered by the sweep.
@@ -40,6 +46,10 @@ pub struct Stats {
     pub spawns_requested: u64,
     /// Runs marked `needs_attention`.
     pub needs_attention: u64,
+    /// Duplicate pending rows ignored (same trimmed run id as an earlier row).
+    pub duplicate_runs: u64,
+    /// Duplicate session rows ignored (same trimmed session id as an earlier row).
+    pub duplicate_sessions: u64,
     /// When the last counted cycle ran.
     pub last_cycle_at: Option<SystemTime>,
     /// When the last rebuild ran.
@@ -68,9 +78,14 @@ impl StatsHandle {
         self.0.lock().unwrap_or_else(|poison| poison.into_inner())
     }
 
-    pub(crate) fn record_cycle(&self, now: SystemTime, c: &CycleCounts) {
+    pub(crate) fn record_cycle(&self, now: SystemTime, kind: CycleKind, c: &CycleCounts) {
         let mut s = self.lock();
         s.cycles += 1;
+        if kind == CycleKind::OnDemand {
+            s.on_demand_cycles += 1;
+        }
+        s.duplicate_runs += c.duplicate_runs as u64;
+        s.duplicate_sessions += c.duplicate_sessions as u64;
         s.last_cycle_at = Some(now);
         s.wake_attempts += c.wake_attempts as u64;
         s.wake_succeeded += c.wake_succeeded as u64;
@@ -101,6 +116,10 @@ impl StatsHandle {
         let mut s = self.lock();
         s.cycle_panics += 1;
         set_message(&mut s.last_panic, &message);
+    }
+
+    pub(crate) fn record_abandoned(&self) {
+        self.lock().cycles_abandoned += 1;
     }
 
     pub(crate) fn record_rebuild(&self, now: SystemTime) {

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use scheduler_core::selection::{Selection, SelectionInput};
-use scheduler_core::{CycleCounts, Scheduler};
+use scheduler_core::{CycleCounts, CycleKind, Scheduler};
 use scheduler_testkit::alloc::{AllocStats, CountingAllocator, measure};
 use scheduler_testkit::snapshot::RunSnapshot;
 use scheduler_testkit::stores::MemoryStarvationStore;
@@ -121,6 +121,54 @@ fn starved_w1000_100_ladder_cycles_allocate_nothing() {
         assert_eq!(counts.starved_runs, 1000);
     }
     assert_eq!(store.get("run-7").unwrap().wake_count, 9);
+}
+
+/// The loop's cycles run every seam call under the seam deadline (a [`Deadline`] over
+/// the fake clock's timer) with its panics contained: that wrapper allocates nothing
+/// either, steady or climbing the ladder (the deadline's sleep is only made when a
+/// call waits, and these seams answer at once).
+///
+/// [`Deadline`]: scheduler_core::deadline::Deadline
+#[test]
+fn cycles_under_the_seam_deadline_allocate_nothing() {
+    let w = Workload::steady(1000, 100);
+    let (mut scheduler, clock) = w.steady_scheduler();
+    let warm = bounded(&mut scheduler, &clock);
+    assert!(warm.wake_succeeded > 0);
+    for k in 1..=3 {
+        let (counts, stats) = measure(|| bounded(&mut scheduler, &clock));
+        assert_eq!(counts, warm);
+        assert_none(&format!("bounded steady cycle {k}"), stats);
+    }
+    assert_eq!(clock.sleepers(), 0, "no deadline sleep was ever made");
+
+    let w = Workload::starved(1000, 100);
+    let (mut scheduler, clock) = w.starved_scheduler_with_store(MemoryStarvationStore::new());
+    let warm = bounded(&mut scheduler, &clock);
+    assert_eq!(warm.starved_runs, 1000);
+    for k in 2..=9 {
+        let (counts, stats) = measure(|| bounded(&mut scheduler, &clock));
+        assert_none(&format!("bounded starved cycle {k}"), stats);
+        assert_eq!(counts.starved_runs, 1000);
+    }
+}
+
+/// [`cycle`], under the seam deadline.
+fn bounded<T, S, W, P, B, A, O>(
+    scheduler: &mut Scheduler<T, S, W, scheduler_testkit::clock::FakeClock, P, B, A, O>,
+    clock: &scheduler_testkit::clock::FakeClock,
+) -> CycleCounts
+where
+    T: scheduler_core::seam::TaskSource,
+    S: scheduler_core::seam::SessionSource,
+    W: scheduler_core::seam::Waker<T::Run, S::Session>,
+    P: scheduler_core::seam::PauseStore,
+    B: scheduler_core::seam::StarvationStore,
+    A: scheduler_core::seam::EscalationActor<T::Run>,
+    O: scheduler_core::observer::Observer,
+{
+    clock.advance(CYCLE_STEP);
+    block_on_ready(async { *scheduler.run_cycle(CycleKind::Interval).await.counts() })
 }
 
 /// Selection alone, reused over the same rows: nothing after the first call, in both

@@ -6,10 +6,10 @@ mod common;
 use std::time::{Duration, SystemTime};
 
 use common::{Expected, LadderSched, Rig, cycle, debug_all, fake, ids, mins, secs, sorted};
-use scheduler_core::BatchStep;
 use scheduler_core::ladder::{Budget, Thresholds, Tier};
 use scheduler_core::model::RunStatus;
 use scheduler_core::seam::{MarkOutcome, SpawnOutcome};
+use scheduler_core::{BatchStep, BuildError};
 use scheduler_testkit::escalation::EscalationCall;
 use scheduler_testkit::snapshot::{RunSnapshot, SessionSnapshot};
 
@@ -459,10 +459,10 @@ fn load_error_skips_only_that_run() {
 // ---- ladder off ----
 
 #[test]
-fn ladder_off_without_store_but_fan_out_still_happens() {
+fn ladder_off_without_its_seams_but_fan_out_still_happens() {
     let (rig, _) = starved_rig();
     rig.sessions.set([SessionSnapshot::active("s1"), SessionSnapshot::active("s2")]);
-    let mut s = rig.builder().escalation_actor(rig.actor.clone()).build().unwrap();
+    let mut s = rig.builder().build().unwrap();
     for _ in 0..12 {
         let c = cycle(&mut s);
         assert_eq!(c.result.counts.wake_attempts, 2, "fan-out");
@@ -470,21 +470,21 @@ fn ladder_off_without_store_but_fan_out_still_happens() {
         rig.clock.advance(secs(15));
     }
     assert!(rig.actor.calls().is_empty());
+    assert_eq!(rig.store.round_trips(), 0);
 }
 
+/// Section 8: a half-configured ladder is a build error, never a silently disabled
+/// ladder.
 #[test]
-fn ladder_off_without_actor_but_fan_out_still_happens() {
+fn a_ladder_with_only_one_of_its_seams_is_a_build_error() {
     let (rig, _) = starved_rig();
-    rig.sessions.set([SessionSnapshot::active("s1"), SessionSnapshot::active("s2")]);
-    rig.store.insert("r-done", budget(&rig, 3, false, false));
-    let mut s = rig.builder().starvation_store(rig.store.clone()).build().unwrap();
-    for _ in 0..3 {
-        let c = cycle(&mut s);
-        assert_eq!(c.result.counts.wake_attempts, 2, "fan-out");
-        rig.clock.advance(secs(15));
-    }
-    assert_eq!(rig.store.round_trips(), 0);
-    assert_eq!(rig.store.rows().len(), 1, "not even reconciled");
+    let only_actor = rig.builder().escalation_actor(rig.actor.clone()).build().map(|_| ());
+    assert_eq!(only_actor, Err(BuildError::HalfLadder { given: "escalation actor" }));
+    let only_store = rig.builder().starvation_store(rig.store.clone()).build().map(|_| ());
+    assert_eq!(only_store, Err(BuildError::HalfLadder { given: "starvation store" }));
+    let err = only_store.unwrap_err().to_string();
+    assert!(err.contains("starvation store") && err.contains("escalation actor"), "{err}");
+    assert!(rig.builder().ladder(rig.store.clone(), rig.actor.clone()).build().is_ok());
 }
 
 #[test]

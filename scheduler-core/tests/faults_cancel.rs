@@ -36,13 +36,13 @@ const BEFORE_ACTING: &[(&str, u64, bool)] = &[
 /// cycle, so the retry is a second cycle at the same time (the ladder counts cycles).
 const AFTER_ACTING: &[(&str, u64, bool, bool)] = &[
     ("wake", 2, false, false),
+    ("list", 1, false, false),
     ("run_statuses", 1, false, false),
     ("load_many", 1, false, false),
     ("request_spawn", 1, false, false),
     ("emit_starved", 1, false, false),
     ("mark_needs_attention", 1, false, false),
     ("upsert_many", 1, false, false),
-    ("list", 1, false, true),
     ("run_statuses", 2, false, true),
     ("clear_many", 1, false, true),
 ];

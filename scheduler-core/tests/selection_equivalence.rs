@@ -1,7 +1,8 @@
 //! The fast, indexed selection decides exactly what the plain reference reading of
 //! behaviour step 4 decides (`scheduler_testkit::reference`), on many generated
 //! workloads: the same targets in the same order, the same counts, the same starved runs
-//! in the same order, the same no-match runs (as a set), and the same cooldown questions.
+//! in the same order, the same no-match runs (as a set), the same ignored duplicate rows
+//! (as sets), and the same cooldown questions.
 //!
 //! Workloads are small but dense in the cases that matter: ties in priority, queued-at
 //! and ids, duplicate and whitespace-padded ids, empty ids, unknown statuses, scopes and
@@ -206,6 +207,8 @@ fn fast(selection: &mut Selection, c: &Case) -> Outcome {
             starved: selection.starved().to_vec(),
             unclaimable: counts.unclaimable,
             recently_notified: counts.recently_notified,
+            duplicate_runs: selection.duplicate_runs().to_vec(),
+            duplicate_sessions: selection.duplicate_sessions().to_vec(),
         },
         asked,
     }
@@ -231,6 +234,14 @@ fn assert_same(fast: Outcome, reference: Outcome) -> Result<(), TestCaseError> {
     f.no_match.sort_unstable();
     r.no_match.sort_unstable();
     prop_assert_eq!(&f.no_match, &r.no_match, "no-match runs (as a set)");
+    for (f, r, what) in [
+        (&mut f.duplicate_runs, &mut r.duplicate_runs, "ignored duplicate runs (as a set)"),
+        (&mut f.duplicate_sessions, &mut r.duplicate_sessions, "ignored duplicate sessions (as a set)"),
+    ] {
+        f.sort_unstable();
+        r.sort_unstable();
+        prop_assert_eq!(&*f, &*r, "{}", what);
+    }
     let (mut fa, mut ra) = (fast.asked, reference.asked);
     fa.sort();
     ra.sort();

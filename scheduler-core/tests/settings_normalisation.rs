@@ -58,10 +58,10 @@ fn sweep_limit_passes_through() {
 }
 
 #[test]
-fn blank_reasons_and_actor_take_the_defaults() {
+fn blank_reasons_take_the_defaults() {
     let rig = Rig::new();
     for blank in ["", " ", "   "] {
-        let b = rig.builder().sweep_reason(blank).wake_reason(blank).actor(blank);
+        let b = rig.builder().sweep_reason(blank).wake_reason(blank);
         let st = b.settings();
         assert_eq!(st.sweep_reason(), "scheduler_sweep", "{blank:?}");
         assert_eq!(st.wake_reason(), "pending_task_run", "{blank:?}");
@@ -88,6 +88,7 @@ fn control_characters_are_rejected_naming_the_setting() {
             assert!(problem.contains("control"), "{problem}");
         }
         Ok(_) => panic!("{want}: accepted a control character"),
+        Err(other) => panic!("{want}: {other:?}"),
     };
     invalid(rig.builder().sweep_reason("a\nb").build().map(|_| ()), "sweep_reason");
     invalid(rig.builder().wake_reason("ding\u{7}").build().map(|_| ()), "wake_reason");

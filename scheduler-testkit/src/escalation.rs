@@ -3,7 +3,7 @@
 //! Fault operations: `request_spawn`, `emit_starved`, `mark_needs_attention`.
 
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use scheduler_core::seam::{EscalationActor, MarkOutcome, SpawnOutcome};
 use scheduler_core::view::RunView;
@@ -37,6 +37,7 @@ pub enum EscalationCall {
 #[derive(Debug)]
 struct Inner {
     calls: Vec<EscalationCall>,
+    times: Vec<SystemTime>,
     spawn: SpawnOutcome,
     mark: MarkOutcome,
 }
@@ -54,6 +55,7 @@ impl Default for RecordingActor {
         RecordingActor {
             inner: Arc::new(Mutex::new(Inner {
                 calls: Vec::new(),
+                times: Vec::new(),
                 spawn: SpawnOutcome::Requested,
                 mark: MarkOutcome::Marked,
             })),
@@ -92,33 +94,47 @@ impl RecordingActor {
         self.lock().calls.clone()
     }
 
+    /// The cycle time (`now`) each call so far was made with, in call order: one entry
+    /// per entry of [`calls`](Self::calls).
+    pub fn call_times(&self) -> Vec<SystemTime> {
+        self.lock().times.clone()
+    }
+
     /// Forgets recorded calls.
     pub fn clear(&self) {
-        self.lock().calls.clear();
+        let mut i = self.lock();
+        i.calls.clear();
+        i.times.clear();
     }
 }
 
 impl<R: RunView + Sync> EscalationActor<R> for RecordingActor {
     type Error = FakeError;
 
-    async fn request_spawn(&self, run: &R) -> Result<SpawnOutcome, FakeError> {
+    async fn request_spawn(&self, run: &R, now: SystemTime) -> Result<SpawnOutcome, FakeError> {
         let outcome = {
             let mut i = self.lock();
             i.calls.push(EscalationCall::Spawn { run_id: run.run_id().trim().to_owned() });
+            i.times.push(now);
             i.spawn
         };
         self.faults.check("request_spawn")?;
         Ok(outcome)
     }
 
-    async fn emit_starved(&self, run: &R, age: Duration) -> Result<(), FakeError> {
-        self.lock().calls.push(EscalationCall::Starved { run_id: run.run_id().trim().to_owned(), age });
+    async fn emit_starved(&self, run: &R, age: Duration, now: SystemTime) -> Result<(), FakeError> {
+        {
+            let mut i = self.lock();
+            i.calls.push(EscalationCall::Starved { run_id: run.run_id().trim().to_owned(), age });
+            i.times.push(now);
+        }
         self.faults.check("emit_starved")
     }
 
-    async fn mark_needs_attention(&self, run: &R, diagnostic: &str) -> Result<MarkOutcome, FakeError> {
+    async fn mark_needs_attention(&self, run: &R, diagnostic: &str, now: SystemTime) -> Result<MarkOutcome, FakeError> {
         let outcome = {
             let mut i = self.lock();
+            i.times.push(now);
             i.calls.push(EscalationCall::NeedsAttention {
                 run_id: run.run_id().trim().to_owned(),
                 diagnostic: diagnostic.to_owned(),

@@ -96,6 +96,9 @@ pub mod names {
     pub const TARGET_MISSING_CAPABILITY: &str = "target-missing-capability";
     /// One session was targeted twice in a cycle.
     pub const SESSION_TARGETED_TWICE: &str = "session-targeted-twice";
+    /// A session row ignored as a duplicate (an earlier row in session order has its
+    /// trimmed id; behaviour section 8) was targeted.
+    pub const TARGET_DUPLICATE_SESSION: &str = "target-duplicate-session-row";
     /// A run that is not starved got more than one target.
     pub const RUN_MULTIPLE_TARGETS: &str = "non-starved-run-multiple-targets";
     /// A (run, session) pair in its cooldown was woken for a run that is not starved.
@@ -431,6 +434,28 @@ fn rank(p: Priority) -> u8 {
     }
 }
 
+/// Rows ignored as duplicates (behaviour section 8): of the rows sharing a non-empty
+/// trimmed id, every row but the first in `order` (ties: the earlier row) is ignored.
+fn duplicates<T>(rows: &[T], id: impl Fn(&T) -> &str, order: impl Fn(&T, &T) -> Ordering) -> Vec<bool> {
+    let mut first: HashMap<&str, usize> = HashMap::new();
+    for (i, row) in rows.iter().enumerate() {
+        let key = id(row).trim();
+        if key.is_empty() {
+            continue;
+        }
+        let kept = first.entry(key).or_insert(i);
+        if order(row, &rows[*kept]) == Ordering::Less {
+            *kept = i;
+        }
+    }
+    let mut ignored = vec![false; rows.len()];
+    for (i, row) in rows.iter().enumerate() {
+        let key = id(row).trim();
+        ignored[i] = !key.is_empty() && first.get(key) != Some(&i);
+    }
+    ignored
+}
+
 /// Selection order of runs: priority descending, queued-at ascending (unknown first),
 /// run id ascending.
 pub fn run_order<R: RunView + ?Sized>(a: &R, b: &R) -> Ordering {
@@ -512,6 +537,11 @@ struct Facts<'i, 'o, R, A, S> {
     input: CycleInput<'i, R, A, S>,
     output: &'o CycleOutput<'o>,
     busy: Vec<bool>,
+    /// Duplicate session rows (section 8): never eligible.
+    ignored_session: Vec<bool>,
+    /// Duplicate pending rows (section 8): not runs at all (neither claimable nor
+    /// counted as unclaimable).
+    ignored_run: Vec<bool>,
     claimable: Vec<bool>,
     starved: Vec<bool>,
     targets_of_run: Vec<Vec<u32>>,
@@ -548,9 +578,13 @@ impl<'i, 'o, R: RunView, A: ActiveRunView, S: SessionView> Facts<'i, 'o, R, A, S
             targets_of_run[r as usize].push(s);
             targeters_of_session[s as usize].push(r);
         }
+        let ignored_run = duplicates(input.runs, |r| r.run_id(), |a, b| run_order(a, b));
+        let ignored_session = duplicates(input.sessions, |s| s.session_id(), |a, b| session_order(a, b));
         Some(Facts {
             busy: busy_sessions(input.active, input.sessions),
-            claimable: input.runs.iter().map(|r| claimable(r)).collect(),
+            claimable: input.runs.iter().zip(&ignored_run).map(|(r, ignored)| !ignored && claimable(r)).collect(),
+            ignored_run,
+            ignored_session,
             starved: input.runs.iter().map(|r| starved(input.now, r.queued_at(), input.min_queued_age)).collect(),
             targets_of_run,
             targeters_of_session,
@@ -575,9 +609,11 @@ impl<'i, 'o, R: RunView, A: ActiveRunView, S: SessionView> Facts<'i, 'o, R, A, S
     fn is_starved(&self, r: u32) -> bool {
         self.claimable[r as usize] && self.starved[r as usize]
     }
-    /// Statically eligible and not busy.
+    /// Statically eligible, not busy, not an ignored duplicate row.
     fn eligible(&self, r: u32, s: u32) -> bool {
-        !self.busy[s as usize] && ineligibility(self.run(r), self.session(s)).is_none()
+        !self.busy[s as usize]
+            && !self.ignored_session[s as usize]
+            && ineligibility(self.run(r), self.session(s)).is_none()
     }
     fn cooling(&self, r: u32, s: u32) -> bool {
         self.input.cooldown_before.is_cooling(self.rid(r), self.sid(s), self.input.now)
@@ -718,6 +754,12 @@ fn eligibility<R: RunView, A: ActiveRunView, S: SessionView>(f: &Facts<'_, '_, R
         }
         if let Some(name) = ineligibility(f.run(r), f.session(s)) {
             v.push(Violation::new(name, format!("run {:?} woke session {:?}", f.rid(r), f.sid(s))));
+        }
+        if f.ignored_session[s as usize] {
+            v.push(Violation::new(
+                names::TARGET_DUPLICATE_SESSION,
+                format!("run {:?} woke a duplicate row of session {:?}", f.rid(r), f.sid(s)),
+            ));
         }
     }
 }
@@ -910,12 +952,14 @@ fn greedy<R: RunView, A: ActiveRunView, S: SessionView>(f: &Facts<'_, '_, R, A, 
 fn counts<R: RunView, A: ActiveRunView, S: SessionView>(f: &Facts<'_, '_, R, A, S>, v: &mut Vec<Violation>) {
     let c = &f.output.counts;
     let runs_with_target = f.targets_of_run.iter().filter(|t| !t.is_empty()).count();
-    let sum = c.unclaimable + c.no_match + c.recently_notified + runs_with_target;
+    let ignored = f.ignored_run.iter().filter(|i| **i).count();
+    let sum = c.unclaimable + c.no_match + c.recently_notified + runs_with_target + ignored;
     if c.pending_runs != sum {
         v.push(Violation::new(
             names::COUNTS_PARTITION,
             format!(
-                "pending {} != unclaimable {} + no-match {} + recently-notified {} + runs with a target {runs_with_target}",
+                "pending {} != unclaimable {} + no-match {} + recently-notified {} + runs with a target \
+                 {runs_with_target} + ignored duplicates {ignored}",
                 c.pending_runs, c.unclaimable, c.no_match, c.recently_notified
             ),
         ));
@@ -944,7 +988,7 @@ fn counts<R: RunView, A: ActiveRunView, S: SessionView>(f: &Facts<'_, '_, R, A, 
             format!("no-match {} != reported {}", c.no_match, f.output.no_match.len()),
         ));
     }
-    let unclaimable = f.claimable.iter().filter(|ok| !**ok).count();
+    let unclaimable = f.claimable.iter().zip(&f.ignored_run).filter(|(ok, ignored)| !**ok && !**ignored).count();
     if c.unclaimable != unclaimable {
         v.push(Violation::new(names::COUNTS_UNCLAIMABLE, format!("unclaimable {} != {unclaimable}", c.unclaimable)));
     }
@@ -1029,7 +1073,9 @@ impl WakeHistory {
             let key = (run.run_id().trim().to_owned(), session.session_id().trim().to_owned());
             let is_starved = claimable(run) && starved(now, run.queued_at(), input.min_queued_age);
             if !is_starved && let Some(&at) = self.last.get(&key) {
-                let recent = now.duration_since(at).map_or(true, |age| age < self.period);
+                // A delivery stamped later than `now` (the clock stepped back) holds
+                // nothing (behaviour section 8).
+                let recent = now.duration_since(at).is_ok_and(|age| age < self.period);
                 if recent {
                     v.push(Violation::new(
                         names::REWOKEN_WITHIN_COOLDOWN,

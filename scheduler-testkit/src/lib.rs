@@ -35,44 +35,17 @@
 //! assert_eq!(waker.batches(), [1]);
 //! ```
 //!
-//! # Checking your own task service: one test file
+//! # The task-service contract
 //!
-//! A team with a durable task service (over PostgreSQL or SQLite, say) implements the
-//! [`conformance`] traits for it and adds one test file. This one runs the suite
-//! against the testkit's own in-memory implementations; swap in your types:
+//! The contract itself lives in [`scheduler_core::lease`]; the in-memory service,
+//! registry and pause store implement it ([`LeaseService`], [`SessionRegistry`],
+//! [`PauseControl`]), and this crate re-exports what their users need.
 //!
-//! ```
-//! // tests/conformance.rs
-//! use scheduler_testkit::conformance::{self, Backend};
-//! use scheduler_testkit::service::MemoryTaskService;
-//! use scheduler_testkit::stores::{MemoryPauseStore, MemoryStarvationStore};
+//! # Checking your own task service
 //!
-//! struct MyBackend;
-//!
-//! impl Backend for MyBackend {
-//!     type Service = MemoryTaskService; // your `impl LeaseService`
-//!     type Pause = MemoryPauseStore; // your `impl PauseControl`
-//!     type Budgets = MemoryStarvationStore; // your `impl StarvationStore`
-//!
-//!     /// A fresh, empty service and the pause flag its claims consult.
-//!     async fn task_service(&self) -> (MemoryTaskService, MemoryPauseStore) {
-//!         let pause = MemoryPauseStore::new();
-//!         (MemoryTaskService::with_pause(pause.clone()), pause)
-//!     }
-//!
-//!     /// A fresh, empty starvation store.
-//!     async fn starvation_store(&self) -> MemoryStarvationStore {
-//!         MemoryStarvationStore::new()
-//!     }
-//! }
-//!
-//! // #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-//! async fn my_backend_conforms() {
-//!     // Panics listing every failed check and the rule it broke.
-//!     conformance::run_all(&MyBackend).await.assert_ok();
-//! }
-//! # futures::executor::block_on(my_backend_conforms());
-//! ```
+//! A backend implements the core's traits on its own types and runs the
+//! [`conformance`] suite on itself from one test file: see the module docs for the
+//! complete recipe and the rule-by-rule table of checks.
 
 #![deny(missing_docs)]
 #![deny(unsafe_code)]
@@ -92,3 +65,8 @@ pub mod snapshot;
 pub mod stores;
 pub mod waker;
 pub mod workload;
+
+pub use scheduler_core::lease::{
+    ClaimRequest, ClaimToken, ErrorKind, Lease, LeaseService, PauseControl, PauseState, RecoveredDetails, RunRecord,
+    RunSpec, ServiceError, SessionRegistry, SessionSpec, TaskSpec,
+};

@@ -175,16 +175,22 @@ mock! {
     impl EscalationActor<Arc<RunSnapshot>> for EscalationActor {
         type Error = FakeError;
 
-        fn request_spawn(&self, run: &Arc<RunSnapshot>) -> impl Future<Output = Result<SpawnOutcome, FakeError>> + Send;
+        fn request_spawn(
+            &self,
+            run: &Arc<RunSnapshot>,
+            now: SystemTime,
+        ) -> impl Future<Output = Result<SpawnOutcome, FakeError>> + Send;
         fn emit_starved(
             &self,
             run: &Arc<RunSnapshot>,
             age: Duration,
+            now: SystemTime,
         ) -> impl Future<Output = Result<(), FakeError>> + Send;
         fn mark_needs_attention(
             &self,
             run: &Arc<RunSnapshot>,
             diagnostic: &str,
+            now: SystemTime,
         ) -> impl Future<Output = Result<MarkOutcome, FakeError>> + Send;
     }
 }

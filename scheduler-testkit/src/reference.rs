@@ -10,6 +10,10 @@
 //! priority, queued-at and id; two sessions with equal created-at and id), both
 //! implementations keep the input order.
 //!
+//! Duplicate rows (behaviour section 8): of the rows sharing a trimmed run id, the first
+//! in run order is the run and the others are ignored; of the rows sharing a trimmed
+//! session id, the first in session order is the session and the others are ignored.
+//!
 //! ```
 //! use std::time::{Duration, SystemTime};
 //! use scheduler_testkit::reference::reference_select;
@@ -41,6 +45,11 @@ pub struct ReferenceSelection {
     pub unclaimable: usize,
     /// Runs whose every eligible session was in cooldown.
     pub recently_notified: usize,
+    /// Pending rows ignored as duplicates of an earlier row in run order, in run order.
+    pub duplicate_runs: Vec<u32>,
+    /// Session rows ignored as duplicates of an earlier row in session order, in session
+    /// order.
+    pub duplicate_sessions: Vec<u32>,
 }
 
 fn rank(p: Priority) -> u8 {
@@ -168,9 +177,26 @@ where
         sa.created_at().cmp(&sb.created_at()).then_with(|| sa.session_id().trim().cmp(sb.session_id().trim()))
     });
 
+    // Duplicates: the first row per trimmed id, in order, is the one; the rest are out.
+    let mut ignored = vec![false; sessions.len()];
+    let mut seen_sessions = std::collections::HashSet::new();
+    for &si in &session_order {
+        let sid = sessions[si].session_id().trim();
+        if !sid.is_empty() && !seen_sessions.insert(sid) {
+            ignored[si] = true;
+            out.duplicate_sessions.push(si as u32);
+        }
+    }
+    let mut seen_runs = std::collections::HashSet::new();
+
     let mut targeted = vec![false; sessions.len()];
     for &ri in &run_order {
         let run = &runs[ri];
+        let rid = run.run_id().trim();
+        if !rid.is_empty() && !seen_runs.insert(rid) {
+            out.duplicate_runs.push(ri as u32);
+            continue;
+        }
         if !claimable(run) {
             out.unclaimable += 1;
             continue;
@@ -182,7 +208,7 @@ where
         let eligible: Vec<usize> = session_order
             .iter()
             .copied()
-            .filter(|&si| !busy[si] && !targeted[si] && static_match(run, &sessions[si]))
+            .filter(|&si| !ignored[si] && !busy[si] && !targeted[si] && static_match(run, &sessions[si]))
             .collect();
         if eligible.is_empty() {
             out.no_match.push(ri as u32);

@@ -6,6 +6,12 @@
 //! they allocate nothing once the scheduler's buffer has grown; an update replaces the
 //! one session's `Arc`.
 //!
+//! It is also the core's [`SessionRegistry`]: every write through that trait records
+//! the session as *seen* at its `now`, and [`mark_stale`](SessionRegistry::mark_stale)
+//! stops every session not seen since a given time. (The synchronous methods below
+//! take no time; a session registered through them counts as seen at its creation
+//! time.)
+//!
 //! ```
 //! use scheduler_core::model::SessionState;
 //! use scheduler_testkit::registry::MemorySessions;
@@ -23,7 +29,9 @@
 //! ```
 
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::SystemTime;
 
+use scheduler_core::lease::{ErrorKind, ServiceError, SessionRegistry, SessionSpec};
 use scheduler_core::model::SessionState;
 use scheduler_core::seam::SessionSource;
 
@@ -54,12 +62,31 @@ pub enum RegistryError {
     Injected(#[from] FakeError),
 }
 
+impl ServiceError for RegistryError {
+    fn kind(&self) -> ErrorKind {
+        match self {
+            RegistryError::UnknownSession { .. } => ErrorKind::UnknownSession,
+            RegistryError::DuplicateSession { .. } => ErrorKind::DuplicateSession,
+            RegistryError::EmptySessionId => ErrorKind::InvalidInput,
+            RegistryError::Injected(_) => ErrorKind::Unavailable,
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    /// The live sessions, in registration order.
+    sessions: Vec<Arc<SessionSnapshot>>,
+    /// When each session (same index) was last seen.
+    seen: Vec<SystemTime>,
+}
+
 /// The in-memory session registry (a cloneable handle; see the [module docs](self)).
 ///
 /// Fault operation: `sessions` (the scheduler's read).
 #[derive(Debug, Clone, Default)]
 pub struct MemorySessions {
-    sessions: Arc<Mutex<Vec<Arc<SessionSnapshot>>>>,
+    inner: Arc<Mutex<Inner>>,
     faults: Faults,
 }
 
@@ -74,15 +101,20 @@ impl MemorySessions {
         &self.faults
     }
 
-    fn lock(&self) -> MutexGuard<'_, Vec<Arc<SessionSnapshot>>> {
-        self.sessions.lock().unwrap_or_else(|p| p.into_inner())
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Registers a live session (its id is stored trimmed).
+    /// Registers a live session (its id is stored trimmed), seen at its creation time.
     ///
     /// # Errors
     /// [`RegistryError::EmptySessionId`] or [`RegistryError::DuplicateSession`].
-    pub fn register(&self, mut session: SessionSnapshot) -> Result<(), RegistryError> {
+    pub fn register(&self, session: SessionSnapshot) -> Result<(), RegistryError> {
+        let seen = session.created_at;
+        self.register_seen(session, seen)
+    }
+
+    fn register_seen(&self, mut session: SessionSnapshot, seen: SystemTime) -> Result<(), RegistryError> {
         let id = session.session_id.trim();
         if id.is_empty() {
             return Err(RegistryError::EmptySessionId);
@@ -90,11 +122,12 @@ impl MemorySessions {
         if id.len() != session.session_id.len() {
             session.session_id = id.to_owned();
         }
-        let mut sessions = self.lock();
-        if sessions.iter().any(|s| s.session_id == session.session_id) {
+        let mut inner = self.lock();
+        if inner.sessions.iter().any(|s| s.session_id == session.session_id) {
             return Err(RegistryError::DuplicateSession { session_id: session.session_id });
         }
-        sessions.push(Arc::new(session));
+        inner.sessions.push(Arc::new(session));
+        inner.seen.push(seen);
         Ok(())
     }
 
@@ -104,16 +137,36 @@ impl MemorySessions {
     /// # Errors
     /// [`RegistryError::UnknownSession`].
     pub fn update(&self, session_id: &str, edit: impl FnOnce(&mut SessionSnapshot)) -> Result<(), RegistryError> {
+        self.update_seen(session_id, None, edit)
+    }
+
+    /// [`update`](Self::update), also recording the session as seen at `seen`.
+    fn update_seen(
+        &self,
+        session_id: &str,
+        seen: Option<SystemTime>,
+        edit: impl FnOnce(&mut SessionSnapshot),
+    ) -> Result<(), RegistryError> {
         let session_id = session_id.trim();
-        let mut sessions = self.lock();
-        let Some(slot) = sessions.iter_mut().find(|s| s.session_id == session_id) else {
+        let mut inner = self.lock();
+        let Some(i) = inner.sessions.iter().position(|s| s.session_id == session_id) else {
             return Err(RegistryError::UnknownSession { session_id: session_id.to_owned() });
         };
-        let mut next = SessionSnapshot::clone(slot);
+        let mut next = SessionSnapshot::clone(&inner.sessions[i]);
         edit(&mut next);
         next.session_id = session_id.to_owned();
-        *slot = Arc::new(next);
+        inner.sessions[i] = Arc::new(next);
+        if let Some(seen) = seen {
+            inner.seen[i] = seen;
+        }
         Ok(())
+    }
+
+    /// When the session was last seen.
+    pub fn last_seen(&self, session_id: &str) -> Option<SystemTime> {
+        let inner = self.lock();
+        let i = inner.sessions.iter().position(|s| s.session_id == session_id.trim())?;
+        Some(inner.seen[i])
     }
 
     /// Sets the session's lifecycle state.
@@ -151,9 +204,12 @@ impl MemorySessions {
     /// [`RegistryError::UnknownSession`].
     pub fn remove(&self, session_id: &str) -> Result<Arc<SessionSnapshot>, RegistryError> {
         let session_id = session_id.trim();
-        let mut sessions = self.lock();
-        match sessions.iter().position(|s| s.session_id == session_id) {
-            Some(i) => Ok(sessions.remove(i)),
+        let mut inner = self.lock();
+        match inner.sessions.iter().position(|s| s.session_id == session_id) {
+            Some(i) => {
+                inner.seen.remove(i);
+                Ok(inner.sessions.remove(i))
+            }
             None => Err(RegistryError::UnknownSession { session_id: session_id.to_owned() }),
         }
     }
@@ -161,22 +217,22 @@ impl MemorySessions {
     /// The session with this id.
     pub fn get(&self, session_id: &str) -> Option<Arc<SessionSnapshot>> {
         let session_id = session_id.trim();
-        self.lock().iter().find(|s| s.session_id == session_id).cloned()
+        self.lock().sessions.iter().find(|s| s.session_id == session_id).cloned()
     }
 
     /// Every live session, in registration order.
     pub fn all(&self) -> Vec<Arc<SessionSnapshot>> {
-        self.lock().clone()
+        self.lock().sessions.clone()
     }
 
     /// How many sessions are registered.
     pub fn len(&self) -> usize {
-        self.lock().len()
+        self.lock().sessions.len()
     }
 
     /// Whether no session is registered.
     pub fn is_empty(&self) -> bool {
-        self.lock().is_empty()
+        self.lock().sessions.is_empty()
     }
 }
 
@@ -186,8 +242,57 @@ impl SessionSource for MemorySessions {
 
     async fn sessions(&self, out: &mut Vec<Arc<SessionSnapshot>>) -> Result<(), RegistryError> {
         self.faults.check("sessions")?;
-        out.extend(self.lock().iter().cloned());
+        out.extend(self.lock().sessions.iter().cloned());
         Ok(())
+    }
+}
+
+impl SessionRegistry for MemorySessions {
+    async fn register(&self, session: &SessionSpec, now: SystemTime) -> Result<(), RegistryError> {
+        self.register_seen(SessionSnapshot::from(session.clone()), now)
+    }
+
+    async fn set_state(&self, session_id: &str, state: SessionState, now: SystemTime) -> Result<(), RegistryError> {
+        self.update_seen(session_id, Some(now), |s| s.state = state)
+    }
+
+    async fn set_prompting(&self, session_id: &str, prompting: bool, now: SystemTime) -> Result<(), RegistryError> {
+        self.update_seen(session_id, Some(now), |s| s.prompting = prompting)
+    }
+
+    async fn set_capabilities(
+        &self,
+        session_id: &str,
+        capabilities: &[String],
+        now: SystemTime,
+    ) -> Result<(), RegistryError> {
+        self.update_seen(session_id, Some(now), |s| s.capabilities = capabilities.to_vec())
+    }
+
+    async fn touch(&self, session_id: &str, now: SystemTime) -> Result<(), RegistryError> {
+        self.update_seen(session_id, Some(now), |_| {})
+    }
+
+    async fn remove(&self, session_id: &str) -> Result<(), RegistryError> {
+        MemorySessions::remove(self, session_id).map(drop)
+    }
+
+    async fn mark_stale(&self, not_seen_since: SystemTime, now: SystemTime) -> Result<u64, RegistryError> {
+        let _ = now;
+        let mut inner = self.lock();
+        let inner = &mut *inner;
+        let mut changed = 0;
+        for (slot, seen) in inner.sessions.iter_mut().zip(&inner.seen) {
+            if *seen < not_seen_since && slot.state != SessionState::Stopped {
+                *slot = Arc::new(SessionSnapshot { state: SessionState::Stopped, ..SessionSnapshot::clone(slot) });
+                changed += 1;
+            }
+        }
+        Ok(changed)
+    }
+
+    async fn session(&self, session_id: &str) -> Result<Option<SessionSpec>, RegistryError> {
+        Ok(self.get(session_id).map(|s| SessionSpec::from(SessionSnapshot::clone(&s))))
     }
 }
 

@@ -13,6 +13,7 @@
 
 use std::time::SystemTime;
 
+use scheduler_core::lease::{RunSpec, SessionSpec, TaskSpec};
 use scheduler_core::model::{Owner, Priority, RunStatus, Scope, SessionState, TaskStatus};
 use scheduler_core::view::{ActiveRunView, RecoveredView, RunView, SessionView};
 
@@ -138,6 +139,55 @@ impl RunSnapshot {
         self.task_paused = true;
         self
     }
+
+    /// A queued run of `task` with no id, channel, requirements or queued-at yet.
+    pub fn of_task(task: &TaskSpec) -> Self {
+        let mut run = RunSnapshot::queued("", task.task_id.clone());
+        run.describe(task);
+        run
+    }
+
+    /// Copies the task's fields (id, status, paused flag, priority, scope, workspace,
+    /// owner) onto this run.
+    pub fn describe(&mut self, task: &TaskSpec) {
+        self.task_id.clone_from(&task.task_id);
+        self.task_status = task.status;
+        self.task_paused = task.paused;
+        self.priority = task.priority;
+        self.scope = task.scope;
+        self.workspace_id.clone_from(&task.workspace_id);
+        self.owner.clone_from(&task.owner);
+    }
+
+    /// The task this run belongs to, as a task service stores it.
+    ///
+    /// ```
+    /// use scheduler_core::model::Priority;
+    /// use scheduler_testkit::snapshot::RunSnapshot;
+    /// let run = RunSnapshot::queued("run-1", "task-1").priority(Priority::High).caps(["rust"]);
+    /// assert_eq!(run.task_spec().priority, Priority::High);
+    /// assert_eq!(run.run_spec().required_capabilities, ["rust"]);
+    /// ```
+    pub fn task_spec(&self) -> TaskSpec {
+        TaskSpec {
+            task_id: self.task_id.clone(),
+            status: self.task_status,
+            paused: self.task_paused,
+            priority: self.priority,
+            scope: self.scope,
+            workspace_id: self.workspace_id.clone(),
+            owner: self.owner.clone(),
+        }
+    }
+
+    /// The run's own fields, as enqueued (id, channel, required capabilities).
+    pub fn run_spec(&self) -> RunSpec {
+        RunSpec {
+            run_id: self.run_id.clone(),
+            channel: self.channel.clone(),
+            required_capabilities: self.required_capabilities.clone(),
+        }
+    }
 }
 
 impl RunView for RunSnapshot {
@@ -259,6 +309,38 @@ impl SessionSnapshot {
     pub fn created_at(mut self, at: SystemTime) -> Self {
         self.created_at = at;
         self
+    }
+}
+
+impl From<SessionSpec> for SessionSnapshot {
+    fn from(s: SessionSpec) -> Self {
+        SessionSnapshot {
+            session_id: s.session_id,
+            agent_name: s.agent_name,
+            workspace_id: s.workspace_id,
+            channel: s.channel,
+            session_type: s.session_type,
+            state: s.state,
+            prompting: s.prompting,
+            capabilities: s.capabilities,
+            created_at: s.created_at,
+        }
+    }
+}
+
+impl From<SessionSnapshot> for SessionSpec {
+    fn from(s: SessionSnapshot) -> Self {
+        SessionSpec {
+            session_id: s.session_id,
+            agent_name: s.agent_name,
+            workspace_id: s.workspace_id,
+            channel: s.channel,
+            session_type: s.session_type,
+            state: s.state,
+            prompting: s.prompting,
+            capabilities: s.capabilities,
+            created_at: s.created_at,
+        }
     }
 }
 

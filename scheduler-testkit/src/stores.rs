@@ -1,7 +1,7 @@
 //! In-memory pause and starvation stores, with native batch methods, round-trip
 //! counting and faults on demand.
 //!
-//! Fault operations: pause store `is_paused`; starvation store `load`, `upsert`,
+//! Fault operations: pause store `is_paused`, `pause`, `resume`, `pause_state`; starvation store `load`, `upsert`,
 //! `clear`, `list` (per row or call) and `load_many`, `upsert_many`, `clear_many`
 //! (whole batch).
 
@@ -11,6 +11,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::SystemTime;
 
 use scheduler_core::ladder::Budget;
+use scheduler_core::lease::PauseControl;
 use scheduler_core::seam::{PauseStore, StarvationStore};
 
 use crate::fault::{FakeError, Faults};
@@ -19,16 +20,7 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-/// Who paused the scheduler, when and why.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PauseState {
-    /// Who paused it.
-    pub paused_by: String,
-    /// When.
-    pub paused_at: SystemTime,
-    /// Why.
-    pub reason: String,
-}
+pub use scheduler_core::lease::PauseState;
 
 /// The scheduler-wide pause flag, in memory (a cloneable handle).
 #[derive(Debug, Clone, Default)]
@@ -61,6 +53,26 @@ impl MemoryPauseStore {
     /// The pause, if paused.
     pub fn state(&self) -> Option<PauseState> {
         lock(&self.state).clone()
+    }
+}
+
+/// The operator's side; pausing again replaces who, when and why.
+impl PauseControl for MemoryPauseStore {
+    async fn pause(&self, paused_by: &str, paused_at: SystemTime, reason: &str) -> Result<(), FakeError> {
+        self.faults.check("pause")?;
+        MemoryPauseStore::pause(self, paused_by, paused_at, reason);
+        Ok(())
+    }
+
+    async fn resume(&self) -> Result<(), FakeError> {
+        self.faults.check("resume")?;
+        MemoryPauseStore::resume(self);
+        Ok(())
+    }
+
+    async fn pause_state(&self) -> Result<Option<PauseState>, FakeError> {
+        self.faults.check("pause_state")?;
+        Ok(self.state())
     }
 }
 

@@ -378,15 +378,15 @@ pub struct NoopActor;
 impl<R: RunView + Sync> EscalationActor<R> for NoopActor {
     type Error = Infallible;
 
-    async fn request_spawn(&self, _: &R) -> Result<SpawnOutcome, Infallible> {
+    async fn request_spawn(&self, _: &R, _: SystemTime) -> Result<SpawnOutcome, Infallible> {
         Ok(SpawnOutcome::Requested)
     }
 
-    async fn emit_starved(&self, _: &R, _: Duration) -> Result<(), Infallible> {
+    async fn emit_starved(&self, _: &R, _: Duration, _: SystemTime) -> Result<(), Infallible> {
         Ok(())
     }
 
-    async fn mark_needs_attention(&self, _: &R, _: &str) -> Result<MarkOutcome, Infallible> {
+    async fn mark_needs_attention(&self, _: &R, _: &str, _: SystemTime) -> Result<MarkOutcome, Infallible> {
         Ok(MarkOutcome::Marked)
     }
 }

@@ -1,549 +1,200 @@
-//! The conformance suite bites: deliberately broken implementations fail exactly the
-//! checks (and rules) that cover what they break, and pass every other check.
+//! The conformance suite bites: a tiny table-based database (`conformance_broken/db.rs`)
+//! implements the whole contract the way a SQL backend would, and each variant below
+//! breaks it in one way a backend author plausibly would. Every variant fails exactly
+//! the `(check, rule)` pairs listed for it, and no other check; the correct database
+//! passes everything, durability checks included (it can reopen).
 //!
-//! Each broken implementation wraps a correct in-memory one and breaks one rule:
-//! - task service: ignores the claim token, leaks tokens into errors, races claims
-//!   (check-then-act), ignores the pause, acknowledges heartbeats without extending the
-//!   lease, recovers unexpired leases, ignores the recovery limit, never recovers,
-//!   marks any run `needs_attention`;
-//! - starvation store: `clear` does nothing; `upsert` does nothing;
-//! - pause store: `resume` does nothing; the pause reason is lost.
+//! Atomicity mistakes (check-then-act across an `.await`) are only visible when calls
+//! interleave, so they are caught only over independent handles: the same database
+//! handed out as one serialised connection passes those checks, which is why the suite
+//! skips them unless the backend says its handles are independent.
 
-use std::collections::HashMap;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime};
+#[path = "conformance_broken/db.rs"]
+mod db;
 
-use scheduler_core::eligibility::{is_potentially_claimable, session_matches};
-use scheduler_core::ladder::Budget;
-use scheduler_core::model::RunStatus;
-use scheduler_core::ordering::compare_runs;
-use scheduler_core::seam::{PauseStore, Recovery, StarvationStore, TaskSource};
-use scheduler_testkit::conformance::task_service::RACE_CLAIMANTS;
-use scheduler_testkit::conformance::{
-    self, Backend, ConformanceReport, ErrorKind, LeaseService, PauseControl, PauseState,
-};
-use scheduler_testkit::fault::{FakeError, YieldOnce};
-use scheduler_testkit::service::{
-    Claim, ClaimCriteria, ClaimToken, LeaseError, MemoryTaskService, RecoveredRun, RunRecord,
-};
-use scheduler_testkit::snapshot::{ActiveRun, RunSnapshot};
-use scheduler_testkit::stores::{MemoryPauseStore, MemoryStarvationStore};
+use std::collections::BTreeSet;
 
-// ---------------------------------------------------------------------------------
-// A broken task service.
+use db::{Defect, TinyBackend};
+use scheduler_testkit::conformance::{self, Area, Fixture, Skip, checks};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Defect {
-    None,
-    /// Fenced operations use the run's last token, whatever the caller presented.
-    IgnoresToken,
-    /// Token refusals quote the presented token.
-    LeaksToken,
-    /// Claims read the best run, wait for the other racers, then report a win even if
-    /// someone else took the run (check-then-act). `parallel_only`: only in the
-    /// suite's parallel phase (runs named `race-parallel-*`).
-    RacyClaim {
-        parallel_only: bool,
-    },
-    /// Claims consult a pause flag other than the one the operator sets.
-    IgnoresPause,
-    /// Heartbeats answer `now + lease` but leave the lease end as it was.
-    HeartbeatDoesNotExtend,
-    /// Recovery treats every lease as ended.
-    RecoversUnexpired,
-    /// Recovery ignores the limit.
-    IgnoresLimit,
-    /// Recovery recovers nothing.
-    NeverRecovers,
-    /// `mark_needs_attention` succeeds from any status.
-    MarksAnything,
-}
-
-#[derive(Debug, thiserror::Error)]
-#[error("{message}")]
-struct BrokenError {
-    kind: ErrorKind,
-    message: String,
-}
-
-impl From<LeaseError> for BrokenError {
-    fn from(e: LeaseError) -> Self {
-        BrokenError { kind: e.kind(), message: e.to_string() }
-    }
-}
-
-#[derive(Debug, Clone)]
-struct Broken {
-    inner: MemoryTaskService,
+/// One broken backend: its defect, the mistake in a backend author's words, and the
+/// `(check, rule)` pairs it must fail.
+struct Variant {
     defect: Defect,
-    tokens: Arc<Mutex<HashMap<String, ClaimToken>>>,
-    racers: Arc<Mutex<HashMap<String, Arc<AtomicUsize>>>>,
+    mistake: &'static str,
+    fails: &'static [(&'static str, &'static str)],
 }
 
-impl Broken {
-    fn new(inner: MemoryTaskService, defect: Defect) -> Self {
-        Broken { inner, defect, tokens: Arc::default(), racers: Arc::default() }
-    }
+macro_rules! variants {
+    ($($defect:ident: $mistake:literal => [$(($check:literal, $rule:literal)),+ $(,)?]),+ $(,)?) => {
+        &[$(Variant { defect: Defect::$defect, mistake: $mistake, fails: &[$(($check, $rule)),+] }),+]
+    };
+}
 
-    /// The token the operation really runs with.
-    fn token(&self, run_id: &str, presented: &ClaimToken) -> ClaimToken {
-        if self.defect == Defect::IgnoresToken {
-            if let Some(last) = self.tokens.lock().unwrap().get(run_id) {
-                return last.clone();
+const VARIANTS: &[Variant] = variants![
+    QueuedAtWholeSeconds: "queued-at stored as INTEGER unix seconds" => [("times_keep_milliseconds", "time.millis")],
+    DuplicateOverwritesTask: "enqueue upserts the task row before inserting the run, outside a transaction" => [("duplicate_enqueue_changes_nothing", "enqueue.duplicate")],
+    DuplicateReplacesRun: "enqueue uses INSERT OR REPLACE for the run" => [("duplicate_enqueue_changes_nothing", "enqueue.duplicate")],
+    TaskCopiedOntoRun: "task columns denormalised onto the run row at enqueue and never updated" => [("task_redescription_reaches_every_run", "enqueue.task_shared")],
+    BlankIdsStored: "no CHECK constraint on blank run and task ids" => [("enqueue_refuses_empty_ids", "enqueue.invalid_input")],
+    IdsNotTrimmed: "ids stored and compared as given, untrimmed" => [("ids_are_trimmed", "ids.trimmed")],
+    TieBreakByIdDesc: "claim ORDER BY priority, queued_at, id DESC" => [("claim_takes_the_best_run", "claim.order")],
+    UnknownPriorityLowest: "priority CASE has ELSE -1: unknown ranks below low" => [("claim_ranks_unknown_priority_as_medium", "claim.unknown_priority")],
+    BlockedTaskClaimable: "claim filter lists draft and canceled but forgets blocked" => [("claim_skips_unclaimable_runs", "claim.claimable")],
+    TaskStatusCaseSensitive: "task status compared case-sensitively ('Draft' in the query, 'draft' in the rows)" => [("claim_skips_unclaimable_runs", "claim.claimable")],
+    UnknownScopeAsGlobal: "scope CASE treats anything but 'workspace' as global" => [("claim_matches_scope", "claim.scope")],
+    GlobalTaskAnyWorkspace: "global tasks match sessions of any workspace" => [("claim_matches_scope", "claim.scope")],
+    ChannelIgnored: "the claim query has no channel condition" => [("claim_matches_channel", "claim.channel")],
+    OwnerRefNotTrimmed: "owner ref compared untrimmed" => [("claim_matches_owner", "claim.owner")],
+    UnknownOwnerMatchesAnyone: "owner CASE falls through to 'anyone' for unknown kinds" => [("claim_matches_owner", "claim.owner")],
+    CapabilitiesAnyOf: "capabilities matched with && (overlap) instead of <@ (contained)" => [("claim_matches_capabilities", "claim.capabilities")],
+    BlankCapabilitiesRequired: "blank capability names stored and required" => [("claim_matches_capabilities", "claim.capabilities")],
+    PauseCachedAtOpen: "the pause flag is read once when the connection opens" => [("claims_refused_while_paused", "claim.paused"), ("handles_share_one_store", "durable.shared")],
+    BlankSessionClaims: "claim does not validate the session id" => [("claim_refuses_invalid_input", "claim.invalid_input")],
+    BusyOnlyRunning: "the busy check only looks at 'running'" => [("busy_session_cannot_claim", "busy.one_lease"), ("one_session_wins_one_claim_at_a_time", "busy.atomic")],
+    ExpiredNotBusy: "the busy check adds AND lease_until > now: an expired, unswept lease is not counted" => [("expired_unswept_lease_keeps_session_busy", "busy.expired_unswept")],
+    ExpiredClaimable: "claim also takes runs whose lease ended, without waiting for a sweep" => [("expired_unswept_lease_is_not_claimable", "claim.queued_only")],
+    FinishKeepsSessionBusy: "complete and fail forget to delete the session's lease row" => [("ending_a_lease_frees_the_session", "busy.freed")],
+    HeartbeatIgnoresToken: "heartbeat's UPDATE checks the status but not the token" => [("wrong_token_is_refused", "token.fenced"), ("stale_token_is_refused", "token.stale")],
+    TokenCaseInsensitive: "token compared with COLLATE NOCASE" => [("token_is_compared_exactly", "token.exact")],
+    TokenTrimmed: "token compared after trim()" => [("token_is_compared_exactly", "token.exact")],
+    TokenPrefix: "token compared with LIKE ? || '%'" => [("token_is_compared_exactly", "token.exact")],
+    TokenTruncated8: "token column VARCHAR(8): stored truncated, compared with the presented token's first 8 characters" => [("token_is_compared_exactly", "token.exact")],
+    TokenFromCounter: "token = run id and a claim counter" => [("tokens_are_fresh_and_long", "token.fresh")],
+    TokenReusedAcrossClaims: "token generated once at enqueue and reused by every claim" => [("tokens_are_fresh_and_long", "token.fresh"), ("stale_token_is_refused", "token.stale")],
+    ErrorQuotesPresentedToken: "the refusal message quotes the presented token" => [("tokens_stay_secret", "token.secret")],
+    ErrorQuotesStoredToken: "the refusal message says which token was expected" => [("tokens_stay_secret", "token.secret")],
+    ExpiredLeaseRefusesToken: "fenced statements add AND lease_until > now" => [("expired_unswept_lease_answers_to_its_token", "token.expired_unswept")],
+    HeartbeatWritesBeforeCheck: "heartbeat updates lease_until, then checks the token, outside a transaction" => [("wrong_token_is_refused", "token.changes_nothing"), ("stale_token_is_refused", "token.stale")],
+    HeartbeatFromOldEnd: "heartbeat sets lease_until = lease_until + lease" => [("heartbeat_extends_the_lease", "lifecycle.heartbeat")],
+    CompleteOnlyFromRunning: "complete's UPDATE has WHERE status = 'running'" => [("complete_ends_the_run", "lifecycle.complete")],
+    FailOnlyFromRunning: "fail's UPDATE has WHERE status = 'running'" => [("fail_ends_the_run", "lifecycle.fail")],
+    ReleaseResetsQueuedAt: "release sets queued_at = now" => [("release_requeues_keeping_queued_at", "lifecycle.release")],
+    ReleaseKeepsToken: "release forgets to clear the token column" => [("stale_token_is_refused", "token.stale")],
+    RecoveryStrictLess: "the sweep selects lease_until < now instead of <=" => [("sweep_recovers_ended_leases", "recovery.expired")],
+    RecoveryResetsQueuedAt: "recovery sets queued_at = now" => [("recovery_requeues_keeping_queued_at", "recovery.requeues")],
+    RecoveryKeepsToken: "recovery forgets to clear the token" => [("recovery_clears_the_token", "recovery.clears_token"), ("heartbeat_racing_a_sweep_wins_or_loses_cleanly", "recovery.atomic_heartbeat")],
+    RecoveryIgnoresLimit: "the sweep has no LIMIT" => [("recovery_takes_oldest_first_within_limit", "recovery.order_limit")],
+    RecoveryOrderById: "the sweep orders by run id, not lease end" => [("recovery_takes_oldest_first_within_limit", "recovery.order_limit")],
+    RecoveryPreviousStatusAfterUpdate: "the sweep reports RETURNING status, read after the update" => [("recovery_reports_details", "recovery.details")],
+    RecoveryActorDefault: "the recovery's actor column keeps its default 'system'" => [("recovery_reports_details", "recovery.details")],
+    RecoveryNotAtomic: "recovery reads the expired rows, awaits, then updates them without re-checking" => [("concurrent_sweeps_recover_each_run_once", "recovery.atomic_sweeps"), ("heartbeat_racing_a_sweep_wins_or_loses_cleanly", "recovery.atomic_heartbeat")],
+    ClaimNotAtomic: "claim selects the best run, awaits, then updates it without re-checking its status" => [("claim_is_atomic", "claim.atomic")],
+    BusyCheckNotAtomic: "claim checks the session is idle, awaits, then claims" => [("one_session_wins_one_claim_at_a_time", "busy.atomic")],
+    PendingOnlyClaimable: "the pending read reuses the claim's WHERE clause" => [("pending_lists_every_queued_run", "reads.pending")],
+    PendingPageLimit1000: "the pending read is LIMIT 1000" => [("pending_has_no_page_limit", "reads.pending_unbounded")],
+    ActiveOnlyRunning: "the active read selects status = 'running'" => [("active_lists_every_live_lease", "reads.active")],
+    StatusNoneForFinished: "run_status reads the live-runs view, so finished runs are not found" => [("status_answers_for_every_run", "reads.status")],
+    BatchSortedById: "the batch status read answers in id order (WHERE id IN ... ORDER BY id)" => [("batch_status_keeps_the_order_asked", "reads.status_batch")],
+    BatchDropsUnknown: "the batch status read answers only the rows found" => [("batch_status_keeps_the_order_asked", "reads.status_batch")],
+    NeedsAttentionFromClaimed: "needs-attention allowed from claimed (WHERE status IN ('queued', 'claimed'))" => [("needs_attention_only_from_queued", "needs_attention.only_queued")],
+    NeedsAttentionTwice: "marking a needs_attention run again succeeds" => [("needs_attention_only_from_queued", "needs_attention.only_queued")],
+    NeedsAttentionUnknownIsInvalid: "0 rows updated answers invalid transition, also for unknown runs" => [("needs_attention_from_queued", "needs_attention.from_queued")],
+    BudgetListPaginated100: "the budget list is paginated at 100 rows" => [("budget_list_has_no_page_limit", "budgets.list_unbounded")],
+    BudgetUpsertCoalesce: "budget upsert does ON CONFLICT SET spawn_requested_at = COALESCE(new, old)" => [("budget_round_trip", "budgets.round_trip")],
+    BudgetClearMissingErrors: "clearing a missing budget fails on 0 rows affected" => [("budget_clear", "budgets.clear")],
+    BudgetLoadManySorted: "load_many answers in id order" => [("budget_batches", "budgets.batches")],
+    PauseAgainKeepsFirst: "pause is INSERT ... ON CONFLICT DO NOTHING" => [("pausing_again_replaces", "pause.replace")],
+    ResumeNoop: "resume deletes by a key the pause row does not have" => [("resume_turns_it_off", "pause.resume")],
+    DuplicateSessionOverwrites: "register is INSERT OR REPLACE" => [("register_lists_the_session", "sessions.register")],
+    SetCapabilitiesAppends: "set_capabilities inserts into the join table without deleting the old rows" => [("updates_change_one_field", "sessions.update")],
+    UpdateUnknownSessionOk: "session updates ignore 0 rows affected" => [("updates_change_one_field", "sessions.update")],
+    RemoveUnknownOk: "remove ignores 0 rows affected" => [("remove_forgets_the_session", "sessions.remove")],
+    MarkStaleLessOrEqual: "mark_stale uses last_seen <= ? instead of <" => [("mark_stale_stops_unseen_sessions", "sessions.mark_stale")],
+    TouchNotRecorded: "touch is a no-op" => [("mark_stale_stops_unseen_sessions", "sessions.mark_stale")],
+    TokensOnlyInMemory: "tokens kept only in a process-local map, not in the table" => [("leases_survive_a_reopen", "durable.leases")],
+    BudgetsNotDurable: "budgets in a TEMP table" => [("budgets_survive_a_reopen", "durable.budgets")],
+    PauseNotDurable: "the pause flag is a process-global variable" => [("pause_survives_a_reopen", "durable.pause")],
+    SessionsNotDurable: "sessions in an UNLOGGED table emptied on restart" => [("sessions_survive_a_reopen", "durable.sessions")],
+    LeaseEndsOnlyInMemory: "lease ends kept in memory; after a restart leases have none" => [("leases_survive_a_reopen", "durable.leases"), ("expired_lease_recovered_after_reopen", "durable.recovery")],
+];
+
+fn independent(defect: Defect) -> TinyBackend {
+    TinyBackend { defect, independent: true }
+}
+
+#[test]
+fn there_are_at_least_45_distinct_variants() {
+    let defects: BTreeSet<String> = VARIANTS.iter().map(|v| format!("{:?}", v.defect)).collect();
+    assert_eq!(defects.len(), VARIANTS.len(), "each defect once");
+    assert!(VARIANTS.len() >= 45, "{} variants", VARIANTS.len());
+    assert!(VARIANTS.iter().all(|v| !v.mistake.is_empty() && !v.fails.is_empty()));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_correct_database_passes_every_check_durability_included() {
+    let report = conformance::run_all(&independent(Defect::None)).await;
+    report.assert_all_passed();
+    assert_eq!(report.checks.len(), conformance::catalogue().len());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_variant_fails_exactly_the_checks_of_the_rules_it_breaks() {
+    let mut wrong = Vec::new();
+    for v in VARIANTS {
+        let report = conformance::run_all(&independent(v.defect)).await;
+        let got: BTreeSet<(&str, &str)> = report.failed_pairs().into_iter().collect();
+        let want: BTreeSet<(&str, &str)> = v.fails.iter().copied().collect();
+        if got != want || !report.skipped().is_empty() {
+            wrong.push(format!("{:?} ({}): expected {want:?}\n{report}", v.defect, v.mistake));
+        }
+    }
+    assert!(wrong.is_empty(), "{} variants failed other checks than expected:\n{}", wrong.len(), wrong.join("\n\n"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failures_name_the_rule_and_what_was_expected_and_observed_in_relative_time() {
+    let report = conformance::run_area(&independent(Defect::ReleaseResetsQueuedAt), Area::Lifecycle).await;
+    let failure = report.failures().next().expect("a failure");
+    assert_eq!((failure.check, failure.rule), ("release_requeues_keeping_queued_at", "lifecycle.release"));
+    assert_eq!(
+        failure.expected,
+        "Some(RunRecord { status: Queued, session_id: None, lease_until: None, queued_at: Some(T0+0s) })"
+    );
+    assert_eq!(
+        failure.observed,
+        "Some(RunRecord { status: Queued, session_id: None, lease_until: None, queued_at: Some(T0+20s) })"
+    );
+    let text = report.to_string();
+    assert!(text.contains("FAILED release_requeues_keeping_queued_at [lifecycle.release]: record of run-b"), "{text}");
+    assert!(!text.contains("SystemTime"), "{text}");
+}
+
+/// The atomicity point, both sides: a check-then-act claim is correct when one
+/// serialised connection runs every call, so the race check passes there (and
+/// `run_all` skips it rather than count it as passed); over independent connections the
+/// same check catches it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn non_atomic_variants_are_caught_only_over_independent_handles() {
+    for (defect, check) in [
+        (Defect::ClaimNotAtomic, "claim_is_atomic"),
+        (Defect::BusyCheckNotAtomic, "one_session_wins_one_claim_at_a_time"),
+        (Defect::RecoveryNotAtomic, "concurrent_sweeps_recover_each_run_once"),
+    ] {
+        let serialised = TinyBackend { defect, independent: false };
+        let direct = match check {
+            "claim_is_atomic" => checks::claim_is_atomic(Fixture::new(&serialised).await).await,
+            "one_session_wins_one_claim_at_a_time" => {
+                checks::one_session_wins_one_claim_at_a_time(Fixture::new(&serialised).await).await
             }
-        }
-        presented.clone()
-    }
-
-    fn error(&self, e: LeaseError, presented: &ClaimToken) -> BrokenError {
-        let mut error = BrokenError::from(e);
-        if self.defect == Defect::LeaksToken && error.kind == ErrorKind::TokenRejected {
-            error.message = format!("{} (presented {})", error.message, presented.expose_secret());
-        }
-        error
-    }
-
-    fn best_candidate(&self, criteria: &ClaimCriteria) -> Option<String> {
-        self.inner
-            .pending()
-            .into_iter()
-            .filter(|r| is_potentially_claimable(&**r) && session_matches(&**r, criteria))
-            .min_by(|a, b| compare_runs(&**a, &**b))
-            .map(|r| r.run_id.clone())
-    }
-
-    async fn racy_claim(
-        &self,
-        criteria: &ClaimCriteria,
-        lease: Duration,
-        now: SystemTime,
-        parallel_only: bool,
-    ) -> Result<Option<Claim>, BrokenError> {
-        let Some(candidate) = self.best_candidate(criteria) else {
-            return Ok(self.inner.claim(criteria, lease, now)?);
+            _ => checks::concurrent_sweeps_recover_each_run_once(Fixture::new(&serialised).await).await,
         };
-        if parallel_only && !candidate.starts_with("race-parallel") {
-            return Ok(self.inner.claim(criteria, lease, now)?);
-        }
-        // Check, then wait until every racer has checked too, then act. In the suite's
-        // parallel phase every racer surely comes, so the wait is unbounded there (which
-        // makes the overlap certain, not likely); elsewhere it gives up after a while.
-        let readers = Arc::clone(self.racers.lock().unwrap().entry(candidate.clone()).or_default());
-        readers.fetch_add(1, Ordering::SeqCst);
-        let mut waited = 0u32;
-        while readers.load(Ordering::SeqCst) < RACE_CLAIMANTS && (parallel_only || waited < 10_000) {
-            waited += 1;
-            std::thread::yield_now();
-            YieldOnce::pending().await;
-        }
-        match self.inner.claim(criteria, lease, now)? {
-            Some(claim) => Ok(Some(claim)),
-            // Lost the race but reports the win anyway.
-            None => Ok(Some(Claim {
-                run_id: candidate,
-                session_id: criteria.session_id.clone(),
-                token: ClaimToken::generate(),
-                lease_until: now + lease,
-            })),
-        }
+        assert_eq!(direct, Ok(()), "{defect:?} over one serialised connection passes {check}: it proves nothing");
+        let report = conformance::run_all(&serialised).await;
+        report.assert_ok();
+        assert!(report.skipped().contains(&(check, Skip::NoIndependentHandles)), "{report}");
+
+        let report = conformance::run_all(&independent(defect)).await;
+        assert!(
+            report.failed_pairs().iter().any(|(c, _)| *c == check),
+            "{defect:?} over independent handles:\n{report}"
+        );
     }
-}
-
-impl TaskSource for Broken {
-    type Run = Arc<RunSnapshot>;
-    type ActiveRun = Arc<ActiveRun>;
-    type Recovered = RecoveredRun;
-    type Error = BrokenError;
-
-    async fn recover_expired_leases(
-        &self,
-        request: Recovery<'_>,
-        out: &mut Vec<RecoveredRun>,
-    ) -> Result<(), BrokenError> {
-        let request = match self.defect {
-            Defect::NeverRecovers => return Ok(()),
-            Defect::RecoversUnexpired => Recovery { now: request.now + Duration::from_secs(86_400), ..request },
-            Defect::IgnoresLimit => Recovery { limit: 0, ..request },
-            _ => request,
-        };
-        Ok(self.inner.recover_expired_leases(request, out).await?)
-    }
-
-    async fn pending_runs(&self, out: &mut Vec<Arc<RunSnapshot>>) -> Result<(), BrokenError> {
-        Ok(self.inner.pending_runs(out).await?)
-    }
-
-    async fn active_runs(&self, out: &mut Vec<Arc<ActiveRun>>) -> Result<(), BrokenError> {
-        Ok(self.inner.active_runs(out).await?)
-    }
-
-    async fn run_status(&self, run_id: &str) -> Result<Option<RunStatus>, BrokenError> {
-        Ok(self.inner.status(run_id))
-    }
-}
-
-impl LeaseService for Broken {
-    fn error_kind(error: &BrokenError) -> ErrorKind {
-        error.kind
-    }
-
-    async fn enqueue(&self, run: &RunSnapshot, now: SystemTime) -> Result<(), BrokenError> {
-        Ok(self.inner.enqueue(run, now)?)
-    }
-
-    async fn claim(
-        &self,
-        criteria: &ClaimCriteria,
-        lease: Duration,
-        now: SystemTime,
-    ) -> Result<Option<Claim>, BrokenError> {
-        let claim = match self.defect {
-            Defect::RacyClaim { parallel_only } => self.racy_claim(criteria, lease, now, parallel_only).await?,
-            _ => self.inner.claim(criteria, lease, now)?,
-        };
-        if let Some(c) = &claim {
-            self.tokens.lock().unwrap().insert(c.run_id.clone(), c.token.clone());
-        }
-        Ok(claim)
-    }
-
-    async fn start(&self, run_id: &str, token: &ClaimToken, now: SystemTime) -> Result<(), BrokenError> {
-        self.inner.start(run_id, &self.token(run_id, token), now).map_err(|e| self.error(e, token))
-    }
-
-    async fn heartbeat(
-        &self,
-        run_id: &str,
-        token: &ClaimToken,
-        lease: Duration,
-        now: SystemTime,
-    ) -> Result<SystemTime, BrokenError> {
-        let real = self.token(run_id, token);
-        if self.defect == Defect::HeartbeatDoesNotExtend {
-            let until = self.inner.record(run_id).and_then(|r| r.lease_until).unwrap_or(now);
-            let keep = until.duration_since(now).unwrap_or_default();
-            self.inner.heartbeat(run_id, &real, keep, now).map_err(|e| self.error(e, token))?;
-            return Ok(now + lease);
-        }
-        self.inner.heartbeat(run_id, &real, lease, now).map_err(|e| self.error(e, token))
-    }
-
-    async fn complete(&self, run_id: &str, token: &ClaimToken, now: SystemTime) -> Result<(), BrokenError> {
-        self.inner.complete(run_id, &self.token(run_id, token), now).map_err(|e| self.error(e, token))
-    }
-
-    async fn fail(&self, run_id: &str, token: &ClaimToken, reason: &str, now: SystemTime) -> Result<(), BrokenError> {
-        self.inner.fail(run_id, &self.token(run_id, token), reason, now).map_err(|e| self.error(e, token))
-    }
-
-    async fn release(&self, run_id: &str, token: &ClaimToken, now: SystemTime) -> Result<(), BrokenError> {
-        self.inner.release(run_id, &self.token(run_id, token), now).map_err(|e| self.error(e, token))
-    }
-
-    async fn mark_needs_attention(&self, run_id: &str, diagnostic: &str, now: SystemTime) -> Result<(), BrokenError> {
-        match self.inner.mark_needs_attention(run_id, diagnostic, now) {
-            Err(LeaseError::InvalidTransition { .. }) if self.defect == Defect::MarksAnything => Ok(()),
-            other => Ok(other?),
-        }
-    }
-
-    async fn record(&self, run_id: &str) -> Result<Option<RunRecord>, BrokenError> {
-        Ok(self.inner.record(run_id))
-    }
-}
-
-// ---------------------------------------------------------------------------------
-// A broken starvation store and pause store.
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum StoreDefect {
-    None,
-    ClearDoesNothing,
-    UpsertDoesNothing,
-}
-
-#[derive(Debug, Clone)]
-struct BrokenStore {
-    inner: MemoryStarvationStore,
-    defect: StoreDefect,
-}
-
-impl StarvationStore for BrokenStore {
-    type Key = Arc<str>;
-    type Error = FakeError;
-
-    async fn load(&self, run_id: &str) -> Result<Option<Budget>, FakeError> {
-        self.inner.load(run_id).await
-    }
-
-    async fn upsert(&self, run_id: &str, budget: &Budget) -> Result<(), FakeError> {
-        if self.defect == StoreDefect::UpsertDoesNothing {
-            return Ok(());
-        }
-        self.inner.upsert(run_id, budget).await
-    }
-
-    async fn clear(&self, run_id: &str) -> Result<(), FakeError> {
-        if self.defect == StoreDefect::ClearDoesNothing {
-            return Ok(());
-        }
-        self.inner.clear(run_id).await
-    }
-
-    async fn list(&self, out: &mut Vec<(Arc<str>, Budget)>) -> Result<(), FakeError> {
-        self.inner.list(out).await
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum PauseDefect {
-    None,
-    ResumeDoesNothing,
-    LosesReason,
-}
-
-#[derive(Debug, Clone)]
-struct BrokenPause {
-    inner: MemoryPauseStore,
-    defect: PauseDefect,
-}
-
-impl PauseStore for BrokenPause {
-    type Error = FakeError;
-
-    async fn is_paused(&self) -> Result<bool, FakeError> {
-        self.inner.is_paused().await
-    }
-}
-
-impl PauseControl for BrokenPause {
-    async fn pause(&self, paused_by: &str, paused_at: SystemTime, reason: &str) -> Result<(), FakeError> {
-        let reason = if self.defect == PauseDefect::LosesReason { "" } else { reason };
-        self.inner.pause(paused_by, paused_at, reason);
-        Ok(())
-    }
-
-    async fn resume(&self) -> Result<(), FakeError> {
-        if self.defect != PauseDefect::ResumeDoesNothing {
-            self.inner.resume();
-        }
-        Ok(())
-    }
-
-    async fn pause_state(&self) -> Result<Option<PauseState>, FakeError> {
-        Ok(self.inner.state())
-    }
-}
-
-// ---------------------------------------------------------------------------------
-// The broken backend.
-
-#[derive(Debug, Clone, Copy)]
-struct BrokenBackend {
-    service: Defect,
-    store: StoreDefect,
-    pause: PauseDefect,
-}
-
-impl BrokenBackend {
-    fn service(defect: Defect) -> Self {
-        BrokenBackend { service: defect, store: StoreDefect::None, pause: PauseDefect::None }
-    }
-    fn store(defect: StoreDefect) -> Self {
-        BrokenBackend { service: Defect::None, store: defect, pause: PauseDefect::None }
-    }
-    fn pause(defect: PauseDefect) -> Self {
-        BrokenBackend { service: Defect::None, store: StoreDefect::None, pause: defect }
-    }
-}
-
-impl Backend for BrokenBackend {
-    type Service = Broken;
-    type Pause = BrokenPause;
-    type Budgets = BrokenStore;
-
-    async fn task_service(&self) -> (Broken, BrokenPause) {
-        let pause = MemoryPauseStore::new();
-        let consulted = if self.service == Defect::IgnoresPause { MemoryPauseStore::new() } else { pause.clone() };
-        let service = Broken::new(MemoryTaskService::with_pause(consulted), self.service);
-        (service, BrokenPause { inner: pause, defect: self.pause })
-    }
-
-    async fn starvation_store(&self) -> BrokenStore {
-        BrokenStore { inner: MemoryStarvationStore::new(), defect: self.store }
-    }
-}
-
-// ---------------------------------------------------------------------------------
-// The tests.
-
-fn run(backend: BrokenBackend) -> ConformanceReport {
-    futures::executor::block_on(conformance::run_all(&backend))
-}
-
-/// The report's failures as (check, rule) pairs, and a sanity check that every other
-/// check passed.
-fn failed(report: &ConformanceReport) -> Vec<(&'static str, &'static str)> {
-    assert_eq!(report.passed.len() + report.failures.len(), 23, "{report}");
-    report.failures.iter().map(|f| (f.check, f.rule)).collect()
 }
 
 #[test]
-fn the_wrapper_without_a_defect_conforms() {
-    let report = run(BrokenBackend { service: Defect::None, store: StoreDefect::None, pause: PauseDefect::None });
-    report.assert_ok();
-}
-
-#[test]
-fn ignoring_the_claim_token_fails_the_token_checks() {
-    let report = run(BrokenBackend::service(Defect::IgnoresToken));
-    assert_eq!(
-        failed(&report),
-        [("wrong_token_is_refused", "token.wrong"), ("stale_token_is_refused", "token.stale")],
-        "{report}"
-    );
-    assert!(report.failures[0].detail.contains("another run's token"), "{report}");
-}
-
-#[test]
-fn leaking_tokens_into_errors_fails_the_secret_rule() {
-    let report = run(BrokenBackend::service(Defect::LeaksToken));
-    assert_eq!(
-        failed(&report),
-        [("wrong_token_is_refused", "token.secret"), ("stale_token_is_refused", "token.secret")],
-        "{report}"
-    );
-}
-
-#[test]
-fn check_then_act_claims_fail_the_exclusivity_check() {
-    let report = run(BrokenBackend::service(Defect::RacyClaim { parallel_only: false }));
-    assert_eq!(failed(&report), [("concurrent_claims_have_one_winner", "claim.exclusive")], "{report}");
-    assert!(report.failures[0].detail.contains("claims polled together"), "{report}");
-    assert!(report.failures[0].detail.contains("more than one session"), "{report}");
-}
-
-#[test]
-fn the_parallel_phase_catches_races_on_threads() {
-    let report = run(BrokenBackend::service(Defect::RacyClaim { parallel_only: true }));
-    assert_eq!(failed(&report), [("concurrent_claims_have_one_winner", "claim.exclusive")], "{report}");
-    assert!(report.failures[0].detail.starts_with("threads, repetition 0"), "{report}");
-}
-
-#[cfg(feature = "tokio")]
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn the_parallel_phase_catches_races_on_tokio_tasks() {
+fn the_suite_runs_without_a_runtime_too() {
     let report =
-        conformance::run_task_service(&BrokenBackend::service(Defect::RacyClaim { parallel_only: true })).await;
-    let failed: Vec<_> = report.failures.iter().map(|f| (f.check, f.rule)).collect();
-    assert_eq!(failed, [("concurrent_claims_have_one_winner", "claim.exclusive")], "{report}");
-    assert!(report.failures[0].detail.starts_with("tokio tasks, repetition 0"), "{report}");
-}
-
-#[test]
-fn ignoring_the_pause_fails_the_pause_check() {
-    let report = run(BrokenBackend::service(Defect::IgnoresPause));
-    assert_eq!(failed(&report), [("claims_refused_while_paused", "claim.paused")], "{report}");
-}
-
-#[test]
-fn heartbeats_that_do_not_extend_fail_the_heartbeat_checks() {
-    let report = run(BrokenBackend::service(Defect::HeartbeatDoesNotExtend));
-    assert_eq!(
-        failed(&report),
-        [("lease_lifecycle", "lease.heartbeat"), ("heartbeat_extends_lease", "heartbeat.extends")],
-        "{report}"
-    );
-}
-
-#[test]
-fn recovering_unexpired_leases_fails_recovery_checks_and_scenarios() {
-    let report = run(BrokenBackend::service(Defect::RecoversUnexpired));
-    assert_eq!(
-        failed(&report),
-        [
-            ("heartbeat_extends_lease", "heartbeat.extends"),
-            ("recovery_order_and_limit", "recovery.order"),
-            ("wake_leaves_claim_to_service", "scenario.claimed_not_woken"),
-            ("expired_lease_recovered_next_cycle", "scenario.live_lease_kept"),
-        ],
-        "{report}"
-    );
-}
-
-#[test]
-fn ignoring_the_recovery_limit_fails_the_limit_rule() {
-    let report = run(BrokenBackend::service(Defect::IgnoresLimit));
-    assert_eq!(failed(&report), [("recovery_order_and_limit", "recovery.limit")], "{report}");
-}
-
-#[test]
-fn never_recovering_fails_recovery_checks_and_scenarios() {
-    let report = run(BrokenBackend::service(Defect::NeverRecovers));
-    assert_eq!(
-        failed(&report),
-        [
-            ("stale_token_is_refused", "token.stale"),
-            ("heartbeat_extends_lease", "recovery.at_lease_end"),
-            ("recovery_order_and_limit", "recovery.limit"),
-            ("recovering_twice", "recovery.twice"),
-            ("expired_lease_recovered_next_cycle", "scenario.sweep_recovers"),
-            ("dead_worker_recovered_before_replacement_woken", "scenario.recover_before_wake"),
-        ],
-        "{report}"
-    );
-}
-
-#[test]
-fn marking_any_run_fails_the_transition_rule() {
-    let report = run(BrokenBackend::service(Defect::MarksAnything));
-    assert_eq!(failed(&report), [("needs_attention_transition", "needs_attention.invalid_transition")], "{report}");
-}
-
-#[test]
-fn a_store_that_does_not_clear_fails_store_checks_and_the_ladder_scenario() {
-    let report = run(BrokenBackend::store(StoreDefect::ClearDoesNothing));
-    assert_eq!(
-        failed(&report),
-        [
-            ("budget_clear", "starvation.clear"),
-            ("budget_list", "starvation.list"),
-            ("budget_batches", "starvation.batches"),
-            ("restart_resumes_ladder", "scenario.needs_attention"),
-        ],
-        "{report}"
-    );
-}
-
-#[test]
-fn a_store_that_does_not_keep_budgets_fails_store_checks_and_the_restart_scenario() {
-    let report = run(BrokenBackend::store(StoreDefect::UpsertDoesNothing));
-    assert_eq!(
-        failed(&report),
-        [
-            ("budget_round_trip", "starvation.round_trip"),
-            ("budget_clear", "starvation.clear"),
-            ("budget_list", "starvation.list"),
-            ("budget_batches", "starvation.batches"),
-            ("restart_resumes_ladder", "scenario.ladder_counts"),
-        ],
-        "{report}"
-    );
-}
-
-#[test]
-fn a_pause_that_cannot_be_lifted_fails_the_pause_checks() {
-    let report = run(BrokenBackend::pause(PauseDefect::ResumeDoesNothing));
-    assert_eq!(
-        failed(&report),
-        [("claims_refused_while_paused", "claim.paused"), ("pause_round_trip", "pause.resume")],
-        "{report}"
-    );
-}
-
-#[test]
-fn a_pause_that_loses_its_reason_fails_the_round_trip() {
-    let report = run(BrokenBackend::pause(PauseDefect::LosesReason));
-    assert_eq!(failed(&report), [("pause_round_trip", "pause.round_trip")], "{report}");
+        futures::executor::block_on(conformance::run_area(&independent(Defect::ClaimNotAtomic), Area::Concurrency));
+    assert_eq!(report.failed_pairs(), [("claim_is_atomic", "claim.atomic")]);
 }

@@ -501,8 +501,11 @@ fn rewaking_within_the_cooldown_across_cycles_is_reported() {
     assert!(history.observe(input, &failed.output(None)).is_empty());
     input.now = t(NOW + 110);
     assert!(history.observe(input, &f.good.output(None)).is_empty());
-    // A clock step back counts as recent.
+    // After a clock step back, a delivery stamped later than `now` holds nothing
+    // (behaviour section 8), while one within the cooldown before `now` still does.
     input.now = t(NOW + 50);
+    assert!(history.observe(input, &f.good.output(None)).is_empty());
+    input.now = t(NOW + 60);
     assert_eq!(violation_names(&history.observe(input, &f.good.output(None))), [names::REWOKEN_WITHIN_COOLDOWN]);
     history.clear();
     assert!(history.is_empty());

@@ -179,25 +179,31 @@ fn an_invalid_transition_at_the_top_of_the_ladder_clears_the_budget() {
     store.expect_clear().with(eq("run-s")).times(1).returning(|_| ready(Ok(())));
 
     let mut actor = MockEscalationActor::new();
-    actor.expect_request_spawn().times(1).returning(|_| ready(Ok(scheduler_core::seam::SpawnOutcome::Requested)));
+    // Every call carries the cycle's time, read from the scheduler's clock.
+    actor
+        .expect_request_spawn()
+        .withf(|_, now| *now == t(3_600))
+        .times(1)
+        .returning(|_, _| ready(Ok(scheduler_core::seam::SpawnOutcome::Requested)));
     actor
         .expect_emit_starved()
-        .withf(|_, age| *age == Duration::from_secs(3_600))
+        .withf(|_, age, now| *age == Duration::from_secs(3_600) && *now == t(3_600))
         .times(1)
-        .returning(|_, _| ready(Ok(())));
+        .returning(|_, _, _| ready(Ok(())));
     actor
         .expect_mark_needs_attention()
-        .withf(|run, diagnostic| {
-            run.run_id == "run-s" && diagnostic == "run queued 3600s without a claim after 1 escalation cycles"
+        .withf(|run, diagnostic, now| {
+            run.run_id == "run-s"
+                && diagnostic == "run queued 3600s without a claim after 1 escalation cycles"
+                && *now == t(3_600)
         })
         .times(1)
-        .returning(|_, _| ready(Ok(MarkOutcome::InvalidTransition)));
+        .returning(|_, _, _| ready(Ok(MarkOutcome::InvalidTransition)));
 
     let mut scheduler = Scheduler::builder(tasks, sessions, waker)
         .clock(clock)
         .starvation_thresholds(th)
-        .starvation_store(store)
-        .escalation_actor(actor)
+        .ladder(store, actor)
         .build()
         .unwrap();
     let report = futures::executor::block_on(scheduler.run_once());

@@ -10,7 +10,7 @@ use scheduler_core::seam::TaskSource;
 use scheduler_core::{Outcome, Scheduler};
 use scheduler_testkit::clock::FakeClock;
 use scheduler_testkit::registry::MemorySessions;
-use scheduler_testkit::service::{ClaimCriteria, LeaseError, MemoryTaskService};
+use scheduler_testkit::service::{ClaimRequest, LeaseError, MemoryTaskService};
 use scheduler_testkit::snapshot::{RunSnapshot, SessionSnapshot};
 use scheduler_testkit::stores::MemoryPauseStore;
 use scheduler_testkit::waker::RecordingWaker;
@@ -29,9 +29,12 @@ fn a_scheduler_drives_work_through_the_service_from_wake_to_completion() {
     let sessions = MemorySessions::new();
     let waker = RecordingWaker::batch();
     service
-        .enqueue(&RunSnapshot::queued("run-rust", "task-1").caps(["rust"]).priority(Priority::High), clock.now())
+        .enqueue_snapshot(
+            &RunSnapshot::queued("run-rust", "task-1").caps(["rust"]).priority(Priority::High),
+            clock.now(),
+        )
         .unwrap();
-    service.enqueue(&RunSnapshot::queued("run-go", "task-2").caps(["go"]), clock.now()).unwrap();
+    service.enqueue_snapshot(&RunSnapshot::queued("run-go", "task-2").caps(["go"]), clock.now()).unwrap();
     let rusty = SessionSnapshot::active("sess-rust").caps(["rust"]);
     let gopher = SessionSnapshot::active("sess-go").caps(["go"]).created_at(std::time::SystemTime::UNIX_EPOCH + STEP);
     sessions.register(rusty.clone()).unwrap();
@@ -50,8 +53,8 @@ fn a_scheduler_drives_work_through_the_service_from_wake_to_completion() {
     assert_eq!(service.status("run-rust"), Some(RunStatus::Queued));
 
     // The woken sessions claim and start.
-    let rust_claim = service.claim(&ClaimCriteria::from_session(&rusty), LEASE, clock.now()).unwrap().unwrap();
-    let go_claim = service.claim(&ClaimCriteria::from_session(&gopher), LEASE, clock.now()).unwrap().unwrap();
+    let rust_claim = service.claim(&ClaimRequest::from_session(&rusty), LEASE, clock.now()).unwrap().unwrap();
+    let go_claim = service.claim(&ClaimRequest::from_session(&gopher), LEASE, clock.now()).unwrap().unwrap();
     assert_eq!((rust_claim.run_id.as_str(), go_claim.run_id.as_str()), ("run-rust", "run-go"));
     service.start("run-rust", &rust_claim.token, clock.now()).unwrap();
 
@@ -82,9 +85,9 @@ fn one_pause_store_pauses_the_scheduler_and_refuses_claims_while_sweeps_go_on() 
     let service = MemoryTaskService::with_pause(pause.clone());
     let sessions = MemorySessions::new();
     let waker = RecordingWaker::batch();
-    service.enqueue(&RunSnapshot::queued("run-1", "task-1"), clock.now()).unwrap();
-    service.enqueue(&RunSnapshot::queued("run-2", "task-2").priority(Priority::High), clock.now()).unwrap();
-    let held = service.claim(&ClaimCriteria::session("sess-old"), LEASE, clock.now()).unwrap().unwrap();
+    service.enqueue_snapshot(&RunSnapshot::queued("run-1", "task-1"), clock.now()).unwrap();
+    service.enqueue_snapshot(&RunSnapshot::queued("run-2", "task-2").priority(Priority::High), clock.now()).unwrap();
+    let held = service.claim(&ClaimRequest::session("sess-old"), LEASE, clock.now()).unwrap().unwrap();
     assert_eq!(held.run_id, "run-2");
     sessions.register(SessionSnapshot::active("sess-1")).unwrap();
     let mut scheduler = Scheduler::builder(service.clone(), sessions, waker.clone())
@@ -100,21 +103,21 @@ fn one_pause_store_pauses_the_scheduler_and_refuses_claims_while_sweeps_go_on() 
     assert_eq!(report.outcome(), Outcome::Paused);
     assert_eq!(report.recovered_run_ids().collect::<Vec<_>>(), ["run-2"], "the sweep runs while paused");
     assert_eq!(waker.pairs(), vec![]);
-    assert_eq!(service.claim(&ClaimCriteria::session("sess-1"), LEASE, clock.now()), Err(LeaseError::Paused));
+    assert_eq!(service.claim(&ClaimRequest::session("sess-1"), LEASE, clock.now()), Err(LeaseError::Paused));
 
     pause.resume();
     let report = futures::executor::block_on(scheduler.run_once());
     assert_eq!(report.outcome(), Outcome::Completed);
     assert_eq!(waker.pairs(), pairs(&[("run-2", "sess-1")]));
-    assert!(service.claim(&ClaimCriteria::session("sess-1"), LEASE, clock.now()).unwrap().is_some());
+    assert!(service.claim(&ClaimRequest::session("sess-1"), LEASE, clock.now()).unwrap().is_some());
 }
 
 #[test]
 fn tokens_never_show_in_debug_output_or_errors() {
     let service = MemoryTaskService::new();
     let now = std::time::SystemTime::UNIX_EPOCH;
-    service.enqueue(&RunSnapshot::queued("run-1", "task-1"), now).unwrap();
-    let claim = service.claim(&ClaimCriteria::session("sess-1"), LEASE, now).unwrap().unwrap();
+    service.enqueue_snapshot(&RunSnapshot::queued("run-1", "task-1"), now).unwrap();
+    let claim = service.claim(&ClaimRequest::session("sess-1"), LEASE, now).unwrap().unwrap();
     let secret = claim.token.expose_secret().to_owned();
     assert!(!format!("{service:?}").contains(&secret));
     assert!(!format!("{claim:?}").contains(&secret));
@@ -133,7 +136,7 @@ fn registry_updates_change_who_is_woken() {
     let service = MemoryTaskService::new();
     let sessions = MemorySessions::new();
     let waker = RecordingWaker::batch();
-    service.enqueue(&RunSnapshot::queued("run-1", "task-1").caps(["rust"]), clock.now()).unwrap();
+    service.enqueue_snapshot(&RunSnapshot::queued("run-1", "task-1").caps(["rust"]), clock.now()).unwrap();
     sessions.register(SessionSnapshot::active("sess-1")).unwrap();
     let mut scheduler = Scheduler::builder(service, sessions.clone(), waker.clone())
         .clock(clock.clone())
@@ -183,14 +186,16 @@ fn claims_race_on_many_threads_with_one_winner_per_run() {
     let service = MemoryTaskService::new();
     let now = std::time::SystemTime::UNIX_EPOCH;
     for rep in 0..50 {
-        service.enqueue(&RunSnapshot::queued(format!("run-{rep}"), "task").caps([format!("c{rep}")]), now).unwrap();
+        service
+            .enqueue_snapshot(&RunSnapshot::queued(format!("run-{rep}"), "task").caps([format!("c{rep}")]), now)
+            .unwrap();
         let barrier = std::sync::Barrier::new(6);
         let winners: Vec<String> = std::thread::scope(|s| {
             let threads: Vec<_> = (0..6)
                 .map(|k| {
                     let (service, barrier) = (&service, &barrier);
                     s.spawn(move || {
-                        let criteria = ClaimCriteria::session(format!("s-{rep}-{k}")).caps([format!("c{rep}")]);
+                        let criteria = ClaimRequest::session(format!("s-{rep}-{k}")).caps([format!("c{rep}")]);
                         barrier.wait();
                         service.claim(&criteria, LEASE, now).unwrap().map(|c| c.session_id)
                     })

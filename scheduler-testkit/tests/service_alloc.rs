@@ -11,7 +11,7 @@ use scheduler_core::model::RunStatus;
 use scheduler_core::seam::{Recovery, SessionSource, TaskSource};
 use scheduler_testkit::alloc::{CountingAllocator, measure};
 use scheduler_testkit::registry::MemorySessions;
-use scheduler_testkit::service::{ClaimCriteria, MemoryTaskService, RecoveredRun};
+use scheduler_testkit::service::{ClaimRequest, MemoryTaskService, RecoveredRun};
 use scheduler_testkit::snapshot::{ActiveRun, RunSnapshot, SessionSnapshot};
 
 #[global_allocator]
@@ -32,14 +32,16 @@ fn steady_state_reads_allocate_nothing() {
     let service = MemoryTaskService::new();
     let sessions = MemorySessions::new();
     for i in 0..200 {
-        service.enqueue(&RunSnapshot::queued(format!("run-{i}"), format!("task-{i}")).caps(["rust"]), t0).unwrap();
+        service
+            .enqueue_snapshot(&RunSnapshot::queued(format!("run-{i}"), format!("task-{i}")).caps(["rust"]), t0)
+            .unwrap();
     }
     for j in 0..20 {
         sessions.register(SessionSnapshot::active(format!("sess-{j}")).caps(["rust"])).unwrap();
     }
     for j in 0..10 {
         service
-            .claim(&ClaimCriteria::session(format!("sess-{j}")).caps(["rust"]), Duration::from_secs(600), t0)
+            .claim(&ClaimRequest::session(format!("sess-{j}")).caps(["rust"]), Duration::from_secs(600), t0)
             .unwrap();
     }
 
@@ -91,7 +93,7 @@ fn a_steady_scheduler_cycle_over_the_service_allocates_nothing() {
     let sessions = MemorySessions::new();
     for i in 0..100 {
         let caps = if i % 2 == 0 { vec!["rust"] } else { vec!["go"] };
-        service.enqueue(&RunSnapshot::queued(format!("run-{i}"), format!("task-{i}")).caps(caps), t0).unwrap();
+        service.enqueue_snapshot(&RunSnapshot::queued(format!("run-{i}"), format!("task-{i}")).caps(caps), t0).unwrap();
     }
     for j in 0..10 {
         let caps = if j % 2 == 0 { vec!["rust", "go"] } else { vec!["go"] };

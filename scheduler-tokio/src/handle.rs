@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use futures::FutureExt as _;
 use scheduler_core::clock::Timer;
+use scheduler_core::deadline::panic_message;
 use scheduler_core::observer::Observer;
 use scheduler_core::seam::{EscalationActor, PauseStore, SessionSource, StarvationStore, TaskSource, Waker};
 use scheduler_core::{Scheduler, Stats, StatsHandle, Stopped};
@@ -42,8 +43,10 @@ pub enum StartError {
 /// Why [`SchedulerHandle::shutdown`] did not finish cleanly.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ShutdownError {
-    /// The deadline passed while the loop was still finishing its cycle. The loop has
-    /// been told to stop; call `shutdown` again to keep waiting.
+    /// The deadline passed before the loop ended. The loop abandons a cycle in flight
+    /// at once, so this happens only when the loop cannot be polled at all (a seam
+    /// blocking its thread, a starved runtime). The loop has been told to stop; call
+    /// `shutdown` again to keep waiting.
     #[error("scheduler: shutdown deadline passed before the loop finished; call shutdown again to keep waiting")]
     DeadlineElapsed,
     /// The loop panicked outside a cycle (cycle panics are contained and counted in
@@ -60,8 +63,8 @@ pub enum LoopState {
     NotStarted,
     /// The loop runs.
     Running,
-    /// Shutdown was requested or the start token was cancelled; the loop is finishing
-    /// its current cycle. Starting now fails with [`Stopped`].
+    /// Shutdown was requested or the start token was cancelled; the loop has not ended
+    /// yet (it ends at its next poll). Starting now fails with [`Stopped`].
     Stopping,
     /// The loop has ended (or the scheduler was shut down before it started).
     Stopped,
@@ -110,8 +113,12 @@ impl Drop for Finish {
 /// The loop is the core's [`Scheduler::run_with_trigger`]: a cycle at start, then
 /// one every interval on a fixed grid; a cycle slower than the interval makes the loop
 /// skip the grid points it missed (cycles never overlap, missed ticks never burst);
-/// cycle errors go to the observer and the statistics; a cycle that panics is counted
-/// in [`Stats::cycle_panics`] and the loop goes on.
+/// every seam call is bounded by
+/// [`Settings::seam_timeout`](scheduler_core::Settings::seam_timeout) and a panicking
+/// call counts as that call failing; cycle errors go to the observer and the
+/// statistics; a cycle that panics elsewhere is counted in [`Stats::cycle_panics`] and
+/// the loop goes on. [`run_now`](Self::run_now) runs an on-demand cycle, which wakes
+/// but does not climb the convergence ladder (behaviour section 8).
 ///
 /// Lifecycle (behaviour section 5):
 ///
@@ -119,12 +126,17 @@ impl Drop for Finish {
 ///   Starting after shutdown, or after the loop ended because its token was
 ///   cancelled, fails with [`Stopped`]. Starting with an already-cancelled token fails
 ///   with [`StartError::TokenCancelled`] and leaves the scheduler startable.
-/// - Cancelling the token the loop was started with ends the loop (after the running
-///   cycle, if any); the scheduler then counts as stopped.
-/// - [`shutdown`](Self::shutdown) stops the loop and waits, up to its deadline, for the
-///   running cycle to finish; past the deadline it fails with
-///   [`ShutdownError::DeadlineElapsed`] and can be called again to keep waiting. Once
-///   it has succeeded, further shutdowns succeed and do nothing.
+/// - Cancelling the token the loop was started with ends the loop; the scheduler then
+///   counts as stopped.
+/// - [`shutdown`](Self::shutdown) stops the loop and waits, up to its deadline, for it
+///   to end; past the deadline it fails with [`ShutdownError::DeadlineElapsed`] and can
+///   be called again to keep waiting. Once it has succeeded, further shutdowns succeed
+///   and do nothing.
+/// - Either way, a cycle in flight is abandoned at its current await point, even while
+///   a seam call hangs (behaviour section 8): it is counted in
+///   [`Stats::cycles_abandoned`] and reported to the observer
+///   ([`Observer::cycle_abandoned`]). A cycle is safe to drop: durable state converges
+///   on the next start.
 ///
 /// Dropping every handle does not stop the loop (like dropping a
 /// [`tokio::task::JoinHandle`]); cancel its token or shut it down.
@@ -233,12 +245,7 @@ impl SchedulerHandle {
         let mut finish = Finish { shared: Arc::clone(&self.shared), panic: None };
         runtime.spawn(async move {
             if let Err(payload) = AssertUnwindSafe(run).catch_unwind().await {
-                let message = payload
-                    .downcast_ref::<&str>()
-                    .map(|s| (*s).to_owned())
-                    .or_else(|| payload.downcast_ref::<String>().cloned())
-                    .unwrap_or_else(|| "non-text panic payload".to_owned());
-                finish.panic = Some(message);
+                finish.panic = Some(panic_message(payload.as_ref()).to_owned());
             }
             drop(finish);
         });
@@ -247,7 +254,14 @@ impl SchedulerHandle {
 
     /// Asks for a cycle now. If a cycle is running, one more cycle runs right after it;
     /// any number of requests made before that cycle starts are served by it
-    /// (coalesced). The interval grid then restarts from the triggered cycle.
+    /// (coalesced).
+    ///
+    /// The requested cycle is *on demand* ([`CycleKind::OnDemand`](scheduler_core::CycleKind)):
+    /// it sweeps, selects, wakes and fans out, but advances no starvation budget and
+    /// escalates nothing, and the interval grid stays where it was. So calling this
+    /// after every enqueue wakes sessions at once without speeding up the ladder: a
+    /// starved run still waits its thresholds in interval cycles before it is
+    /// escalated.
     ///
     /// Returns whether the request reached a running loop; before start and after stop
     /// it does nothing and returns `false`.
@@ -294,9 +308,10 @@ impl SchedulerHandle {
         self.shared.done.cancelled().await;
     }
 
-    /// Stops the loop and waits until `deadline` for it to end. A running cycle is
-    /// allowed to finish; no new cycle starts. A scheduler that never started is
-    /// stopped at once (its scheduler is dropped).
+    /// Stops the loop and waits until `deadline` for it to end. A cycle in flight is
+    /// abandoned at its current await point (counted in [`Stats::cycles_abandoned`]);
+    /// no new cycle starts. A scheduler that never started is stopped at once (its
+    /// scheduler is dropped).
     ///
     /// Must be awaited within a tokio runtime (it uses tokio's timer).
     ///

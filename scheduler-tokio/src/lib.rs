@@ -33,7 +33,7 @@
 //! let daemon = CancellationToken::new(); // cancelled when the daemon exits
 //! let handle = SchedulerHandle::new(scheduler);
 //! handle.start(&daemon)?; // first cycle now, then every 15 s
-//! handle.run_now(); // e.g. right after enqueueing work
+//! handle.run_now(); // e.g. right after enqueueing work: wakes now, climbs no ladder
 //! println!("{:?}", handle.stats());
 //! handle.shutdown_within(Duration::from_secs(5)).await?;
 //! # Ok(())
@@ -50,6 +50,16 @@
 //! after shutdown succeeds and does nothing. Cycles never overlap, a slow cycle makes
 //! the loop skip the ticks it missed, and a cycle that panics is counted in
 //! [`Stats::cycle_panics`](scheduler_core::Stats::cycle_panics) while the loop goes on.
+//!
+//! # A misbehaving world (behaviour section 8)
+//!
+//! Every seam call the loop makes has a deadline
+//! ([`Builder::seam_timeout`](scheduler_core::Builder::seam_timeout), 10 s by default)
+//! and its panics are contained: a hung or panicking call fails like any other failure
+//! of that call, and the cycle goes on. Shutdown and the start token end the loop even
+//! while a call hangs: the cycle in flight is abandoned and counted in
+//! [`Stats::cycles_abandoned`](scheduler_core::Stats::cycles_abandoned). Cycles run by
+//! [`run_now`](SchedulerHandle::run_now) wake but do not climb the ladder.
 //!
 //! # Testing with paused time
 //!

@@ -99,31 +99,56 @@ async fn shutdown_does_not_cancel_the_callers_token() {
     assert!(!token.is_cancelled(), "the daemon's token belongs to the daemon");
 }
 
+/// Section 8: shutdown does not wait for a slow cycle; the cycle in flight is
+/// abandoned at its await point, counted and reported, and no cycle comes after it.
 #[tokio::test(start_paused = true)]
-async fn shutdown_past_its_deadline_fails_and_can_be_called_again_to_finish() {
+async fn shutdown_abandons_the_cycle_in_flight() {
     let f = Fixture::new(secs(15));
     f.tasks.on_read(1, Act::Sleep(secs(100)));
     f.handle.start(&CancellationToken::new()).unwrap();
     f.until(10).await;
+    assert!(f.probe.ended().is_empty(), "the first cycle is still reading");
 
-    let err = f.handle.shutdown(Instant::now() + secs(5)).await.unwrap_err();
-    assert_eq!(err, ShutdownError::DeadlineElapsed);
-    assert!(err.to_string().contains("call shutdown again"), "{err}");
-    assert_eq!(Instant::now(), f.start + secs(15), "it waited until its deadline, no longer");
-    // The loop was told to stop: it is finishing its cycle and takes no new work.
-    assert_eq!(f.handle.state(), LoopState::Stopping);
-    assert!(!f.handle.run_now());
-    assert_eq!(f.handle.start(&CancellationToken::new()), Err(StartError::Stopped(Stopped)));
-    assert!(f.probe.ended().is_empty(), "the running cycle was not aborted");
-
-    assert_eq!(f.handle.shutdown(Instant::now() + secs(500)).await, Ok(()));
-    assert_eq!(Instant::now(), f.start + secs(100), "the second call returned when the cycle ended");
+    assert_eq!(f.handle.shutdown(Instant::now() + secs(5)).await, Ok(()));
+    assert_eq!(Instant::now(), f.start + secs(10), "returned at once");
     assert_eq!(f.handle.state(), LoopState::Stopped);
-    // The running cycle finished and was counted; no cycle came after it.
-    assert_eq!(f.handle.stats().cycles, 1);
-    assert_eq!(f.probe.ended(), at(&[100]));
+    let stats = f.handle.stats();
+    assert_eq!((stats.cycles, stats.cycles_abandoned), (0, 1));
+    assert_eq!(f.probe.ended(), at(&[10]), "the observer heard the abandonment");
     f.until(200).await;
     assert_eq!(f.probe.started(), at(&[0]));
+}
+
+/// A loop that cannot be polled at all (a seam blocking its thread) makes shutdown
+/// pass its deadline; a later shutdown finishes once the loop runs again.
+#[test]
+fn shutdown_past_its_deadline_fails_and_can_be_called_again_to_finish() {
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_time().build().unwrap();
+    let (release, blocked) = std::sync::mpsc::channel::<()>();
+    let (entered_tx, entered) = std::sync::mpsc::channel::<()>();
+    rt.block_on(async move {
+        let f = Fixture::new(secs(15));
+        let blocked = std::sync::Mutex::new(blocked);
+        f.tasks.on_read_blocking(1, move || {
+            entered_tx.send(()).unwrap();
+            blocked.lock().unwrap().recv().unwrap();
+        });
+        f.handle.start(&CancellationToken::new()).unwrap();
+        tokio::task::spawn_blocking(move || entered.recv().unwrap()).await.unwrap();
+
+        let err = f.handle.shutdown(Instant::now() + Duration::from_millis(20)).await.unwrap_err();
+        assert_eq!(err, ShutdownError::DeadlineElapsed);
+        assert!(err.to_string().contains("call shutdown again"), "{err}");
+        // The loop was told to stop: it takes no new work.
+        assert_eq!(f.handle.state(), LoopState::Stopping);
+        assert!(!f.handle.run_now());
+        assert_eq!(f.handle.start(&CancellationToken::new()), Err(StartError::Stopped(Stopped)));
+
+        release.send(()).unwrap();
+        assert_eq!(f.handle.shutdown(Instant::now() + secs(60)).await, Ok(()));
+        assert_eq!(f.handle.state(), LoopState::Stopped);
+        assert_eq!(f.handle.stats().cycles, 1, "the unblocked cycle finished; no cycle came after it");
+    });
 }
 
 #[tokio::test(start_paused = true)]
@@ -151,8 +176,8 @@ async fn concurrent_shutdowns_from_clones_all_wait_for_the_same_end() {
     let deadline = Instant::now() + secs(60);
     let (ra, rb) = tokio::join!(a.shutdown(deadline), b.shutdown(deadline));
     assert_eq!((ra, rb), (Ok(()), Ok(())));
-    assert_eq!(Instant::now(), f.start + secs(30));
-    assert_eq!(f.handle.stats().cycles, 1);
+    assert_eq!(Instant::now(), f.start + secs(1), "the slow cycle was abandoned");
+    assert_eq!((f.handle.stats().cycles, f.handle.stats().cycles_abandoned), (0, 1));
 }
 
 #[test]

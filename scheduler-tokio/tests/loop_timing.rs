@@ -1,5 +1,6 @@
 //! The loop on tokio's paused clock: the interval grid, skipped ticks after a slow
-//! cycle, panic containment and `run_now` coalescing. No real time passes.
+//! cycle, panic containment and `run_now` coalescing; on-demand cycles leave the grid
+//! where it was. No real time passes.
 
 mod common;
 
@@ -47,28 +48,29 @@ async fn a_cycle_just_over_the_interval_waits_for_the_next_grid_point() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn a_panicking_cycle_is_contained_and_the_loop_goes_on() {
+async fn a_panicking_seam_is_one_failed_call_and_the_loop_goes_on() {
     let f = Fixture::new(secs(15));
     f.tasks.on_read(2, Act::Panic("task service exploded"));
     f.handle.start(&CancellationToken::new()).unwrap();
     f.until(50).await;
-    // The panic at 15 neither ended the loop nor shifted its grid.
+    // The panic at 15 neither ended the loop nor shifted its grid: it failed that
+    // cycle's snapshot read (section 8), so the cycle is not counted.
     assert_eq!(f.probe.started(), at(&[0, 15, 30, 45]));
     let stats = f.handle.stats();
-    assert_eq!(stats.cycle_panics, 1);
-    assert_eq!(stats.last_panic.as_deref(), Some("task service exploded"));
-    assert_eq!(stats.cycles, 3, "the panicked cycle is not counted as a cycle");
+    assert_eq!(stats.cycle_panics, 0, "contained at the call, not the cycle");
+    assert_eq!(stats.cycles, 3, "the cycle whose read failed is not counted");
     assert_eq!(f.handle.state(), LoopState::Running);
 }
 
 #[tokio::test(start_paused = true)]
-async fn run_now_runs_a_cycle_at_once_and_restarts_the_grid_from_it() {
+async fn run_now_runs_a_cycle_at_once_and_keeps_the_grid() {
     let f = Fixture::new(secs(15));
     f.handle.start(&CancellationToken::new()).unwrap();
     f.until(5).await;
     assert!(f.handle.run_now());
     f.until(40).await;
-    assert_eq!(f.probe.started(), at(&[0, 5, 20, 35]));
+    assert_eq!(f.probe.started(), at(&[0, 5, 15, 30]));
+    assert_eq!(f.handle.stats().on_demand_cycles, 1);
 }
 
 #[tokio::test(start_paused = true)]
@@ -82,11 +84,12 @@ async fn run_now_requests_during_a_cycle_coalesce_into_one_cycle_after_it() {
     }
     f.until(4).await;
     assert!(f.handle.run_now());
-    f.until(30).await;
+    f.until(35).await;
     // Six requests while cycle 1 ran (0..10): exactly one cycle right after it, at 10,
-    // then the grid from there (25).
-    assert_eq!(f.probe.started(), at(&[0, 10, 25]));
-    assert_eq!(f.handle.stats().cycles, 3);
+    // then the grid (15, 30).
+    assert_eq!(f.probe.started(), at(&[0, 10, 15, 30]));
+    assert_eq!(f.handle.stats().cycles, 4);
+    assert_eq!(f.handle.stats().on_demand_cycles, 1);
 }
 
 #[tokio::test(start_paused = true)]
@@ -103,8 +106,8 @@ async fn run_now_requests_during_a_later_cycle_coalesce_too() {
     }
     f.until(19).await;
     assert!(f.handle.run_now());
-    f.until(45).await;
-    assert_eq!(f.probe.started(), at(&[0, 15, 25, 40]));
+    f.until(50).await;
+    assert_eq!(f.probe.started(), at(&[0, 15, 25, 30, 45]));
 }
 
 #[tokio::test(start_paused = true)]
@@ -116,7 +119,7 @@ async fn run_now_requests_after_a_triggered_cycle_are_not_lost() {
     f.until(7).await;
     assert!(f.handle.run_now());
     f.until(25).await;
-    assert_eq!(f.probe.started(), at(&[0, 5, 7, 22]));
+    assert_eq!(f.probe.started(), at(&[0, 5, 7, 15]));
 }
 
 #[tokio::test(start_paused = true)]

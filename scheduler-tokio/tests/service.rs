@@ -16,7 +16,7 @@ use scheduler_core::seam::{WakeTarget, Waker};
 use scheduler_core::view::{RunView, SessionView};
 use scheduler_testkit::clock::FakeClock;
 use scheduler_testkit::registry::MemorySessions;
-use scheduler_testkit::service::{ClaimCriteria, LeaseError, MemoryTaskService};
+use scheduler_testkit::service::{ClaimRequest, LeaseError, MemoryTaskService};
 use scheduler_testkit::snapshot::{RunSnapshot, SessionSnapshot};
 use scheduler_tokio::{LoopState, SchedulerHandle};
 use tokio::sync::{mpsc, watch};
@@ -117,7 +117,7 @@ async fn the_loop_serves_concurrent_producers_and_claimers_and_shuts_down_cleanl
         let (service, registry, clock, handle, ledger, progress) =
             (service.clone(), registry.clone(), clock.clone(), handle.clone(), ledger.clone(), progress.clone());
         tasks.spawn(async move {
-            let criteria = ClaimCriteria::from_session(&*registry.get(id).unwrap());
+            let criteria = ClaimRequest::from_session(&*registry.get(id).unwrap());
             // Ends when the loop has ended and dropped the scheduler, and with it the
             // waker's senders.
             while inbox.recv().await.is_some() {
@@ -157,7 +157,7 @@ async fn the_loop_serves_concurrent_producers_and_claimers_and_shuts_down_cleanl
                     _ => &[],
                 };
                 let run = RunSnapshot::queued(format!("run-{index:03}"), format!("task-{index:03}"));
-                service.enqueue(&run.caps(caps.iter().copied()), clock.now()).unwrap();
+                service.enqueue_snapshot(&run.caps(caps.iter().copied()), clock.now()).unwrap();
                 assert!(handle.run_now(), "the loop runs");
                 tokio::task::yield_now().await;
             }

@@ -9,7 +9,7 @@ use std::time::Duration;
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use scheduler_testkit::registry::MemorySessions;
-use scheduler_testkit::service::{Claim, ClaimCriteria, LeaseError, MemoryTaskService};
+use scheduler_testkit::service::{ClaimRequest, Lease, LeaseError, MemoryTaskService};
 use scheduler_testkit::snapshot::SessionSnapshot;
 use scheduler_testkit::stores::MemoryPauseStore;
 use tokio::sync::mpsc::{self, UnboundedReceiver};
@@ -98,7 +98,7 @@ pub(crate) fn launch(fleet: &Arc<Fleet>, session: SessionSnapshot, role: Role) {
     );
     let agent = Agent {
         rng: SmallRng::seed_from_u64(fleet.seed ^ fnv1a(&id)),
-        criteria: ClaimCriteria::from_session(&session),
+        criteria: ClaimRequest::from_session(&session),
         fleet: Arc::clone(fleet),
         session,
         role,
@@ -167,7 +167,7 @@ enum Tried {
 struct Agent {
     fleet: Arc<Fleet>,
     session: SessionSnapshot,
-    criteria: ClaimCriteria,
+    criteria: ClaimRequest,
     role: Role,
     rng: SmallRng,
 }
@@ -277,7 +277,7 @@ impl Agent {
         }
     }
 
-    async fn work(&mut self, claim: Claim) -> Tried {
+    async fn work(&mut self, claim: Lease) -> Tried {
         let fleet = Arc::clone(&self.fleet);
         let timing = &fleet.timing;
         let run_id = claim.run_id.as_str();

@@ -256,8 +256,7 @@ async fn simulate<F: FnMut(&Progress)>(config: &FleetConfig, progress: &mut F) -
         .wake_cooldown(Duration::from_secs(60))
         .starvation_thresholds(config.thresholds)
         .pause_store(fleet.pause.clone())
-        .starvation_store(MemoryStarvationStore::new())
-        .escalation_actor(FleetActor(Arc::clone(&fleet)))
+        .ladder(MemoryStarvationStore::new(), FleetActor(Arc::clone(&fleet)))
         .observer(FleetObserver(Arc::clone(&fleet)))
         .build()
         .map_err(|e| FleetError::Scheduler(e.to_string()))?;
@@ -346,7 +345,10 @@ fn arrive(fleet: &Fleet, handle: &SchedulerHandle, job: &Job) -> Result<(), Flee
             marked: false,
         },
     );
-    fleet.service.enqueue(&job.spec, now).map_err(|e| FleetError::Scheduler(format!("enqueue failed: {e}")))?;
+    fleet
+        .service
+        .enqueue_snapshot(&job.spec, now)
+        .map_err(|e| FleetError::Scheduler(format!("enqueue failed: {e}")))?;
     if job.spec.priority == Priority::Urgent {
         // The daemon kicks the scheduler when urgent work arrives.
         handle.run_now();
@@ -356,7 +358,7 @@ fn arrive(fleet: &Fleet, handle: &SchedulerHandle, job: &Job) -> Result<(), Flee
 }
 
 fn unblock(fleet: &Fleet, job: &Job) {
-    if fleet.service.update_task(&job.spec.task_id, |task| task.status = TaskStatus::Ready).is_ok() {
+    if fleet.service.edit_task(&job.spec.task_id, |task| task.status = TaskStatus::Ready).is_ok() {
         let now = fleet.world.now();
         if let Some(entry) = fleet.world.books().runs.get_mut(&job.spec.run_id) {
             entry.claimable_since = now;

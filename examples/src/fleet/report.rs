@@ -451,7 +451,7 @@ mod tests {
     use std::time::SystemTime;
 
     use scheduler_testkit::registry::MemorySessions;
-    use scheduler_testkit::service::{ClaimCriteria, MemoryTaskService};
+    use scheduler_testkit::service::{ClaimRequest, MemoryTaskService};
     use scheduler_testkit::snapshot::RunSnapshot;
     use scheduler_testkit::stores::MemoryPauseStore;
     use scheduler_tokio::TokioClock;
@@ -482,7 +482,7 @@ mod tests {
             blocked_for: None,
         };
         let now = fleet.world.now();
-        fleet.service.enqueue(&job.spec, now).unwrap();
+        fleet.service.enqueue_snapshot(&job.spec, now).unwrap();
         let entry = RunEntry {
             kind: WorkKind::Normal,
             plan,
@@ -514,7 +514,7 @@ mod tests {
     fn a_run_completed_behind_the_books_back_is_lost() {
         let (fleet, jobs) = booked("r1");
         let now = fleet.world.now();
-        let claim = fleet.service.claim(&ClaimCriteria::session("s1"), Duration::from_secs(60), now).unwrap().unwrap();
+        let claim = fleet.service.claim(&ClaimRequest::session("s1"), Duration::from_secs(60), now).unwrap().unwrap();
         fleet.service.complete("r1", &claim.token, now).unwrap();
         let report = account(&FleetConfig::default(), &fleet, &jobs, Stats::default());
         assert_eq!(kinds(&report), [ViolationKind::RunLost]);
@@ -525,7 +525,7 @@ mod tests {
     fn a_lease_the_books_do_not_know_is_lost() {
         let (fleet, jobs) = booked("r1");
         let now = fleet.world.now();
-        fleet.service.claim(&ClaimCriteria::session("s1"), Duration::from_secs(60), now).unwrap().unwrap();
+        fleet.service.claim(&ClaimRequest::session("s1"), Duration::from_secs(60), now).unwrap().unwrap();
         let report = account(&FleetConfig::default(), &fleet, &jobs, Stats::default());
         // The run's holder disagrees, and the service's lease is unknown to the books.
         assert_eq!(kinds(&report), [ViolationKind::RunLost, ViolationKind::RunLost]);

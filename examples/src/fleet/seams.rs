@@ -4,7 +4,7 @@
 
 use std::fmt;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use scheduler_core::CycleCounts;
 use scheduler_core::model::{RunStatus, Scope};
@@ -88,7 +88,7 @@ pub(crate) struct FleetActor(pub(crate) Arc<Fleet>);
 impl EscalationActor<Arc<RunSnapshot>> for FleetActor {
     type Error = LeaseError;
 
-    async fn request_spawn(&self, run: &Arc<RunSnapshot>) -> Result<SpawnOutcome, LeaseError> {
+    async fn request_spawn(&self, run: &Arc<RunSnapshot>, _now: SystemTime) -> Result<SpawnOutcome, LeaseError> {
         let fleet = &self.0;
         let caps = &run.required_capabilities;
         let profile = match &run.owner {
@@ -123,14 +123,19 @@ impl EscalationActor<Arc<RunSnapshot>> for FleetActor {
         Ok(SpawnOutcome::Requested)
     }
 
-    async fn emit_starved(&self, _run: &Arc<RunSnapshot>, _age: Duration) -> Result<(), LeaseError> {
+    async fn emit_starved(&self, _run: &Arc<RunSnapshot>, _age: Duration, _now: SystemTime) -> Result<(), LeaseError> {
         self.0.world.count(|c| c.starved_events += 1);
         Ok(())
     }
 
-    async fn mark_needs_attention(&self, run: &Arc<RunSnapshot>, diagnostic: &str) -> Result<MarkOutcome, LeaseError> {
+    async fn mark_needs_attention(
+        &self,
+        run: &Arc<RunSnapshot>,
+        diagnostic: &str,
+        now: SystemTime,
+    ) -> Result<MarkOutcome, LeaseError> {
         let fleet = &self.0;
-        match fleet.service.mark_needs_attention(&run.run_id, diagnostic, fleet.world.now()) {
+        match fleet.service.mark_needs_attention(&run.run_id, diagnostic, now) {
             Ok(()) => {
                 let mut books = fleet.world.books();
                 books.counters.marked += 1;
@@ -176,7 +181,7 @@ mod tests {
 
     use scheduler_core::seam::{EscalationActor, MarkOutcome, SpawnOutcome, WakeTarget, Waker};
     use scheduler_testkit::registry::MemorySessions;
-    use scheduler_testkit::service::{ClaimCriteria, MemoryTaskService};
+    use scheduler_testkit::service::{ClaimRequest, MemoryTaskService};
     use scheduler_testkit::snapshot::{RunSnapshot, SessionSnapshot};
     use scheduler_testkit::stores::MemoryPauseStore;
     use scheduler_tokio::TokioClock;
@@ -209,7 +214,7 @@ mod tests {
     }
 
     fn queued(fleet: &Fleet, id: &str) -> Arc<RunSnapshot> {
-        fleet.service.enqueue(&RunSnapshot::queued(id, format!("task-{id}")), fleet.world.now()).unwrap();
+        fleet.service.enqueue_snapshot(&RunSnapshot::queued(id, format!("task-{id}")), fleet.world.now()).unwrap();
         fleet.service.snapshot(id).unwrap()
     }
 
@@ -240,7 +245,7 @@ mod tests {
         let run2 = queued(&fleet, "r2");
         let (s1, _inbox) = session(&fleet, "s1");
         let now = fleet.world.now();
-        fleet.service.claim(&ClaimCriteria::session("s1"), Duration::from_secs(60), now).unwrap().unwrap();
+        fleet.service.claim(&ClaimRequest::session("s1"), Duration::from_secs(60), now).unwrap().unwrap();
         let _ = wake(&fleet, &run2, &s1);
         assert_eq!(violations(&fleet), [ViolationKind::WakeToBusySession]);
     }
@@ -278,13 +283,13 @@ mod tests {
             let fleet = fleet();
             let actor = FleetActor(Arc::clone(&fleet));
             let impossible = Arc::new(RunSnapshot::queued("r1", "t1").caps(["mainframe"]));
-            assert_eq!(actor.request_spawn(&impossible).await, Ok(SpawnOutcome::Unresolvable));
+            assert_eq!(actor.request_spawn(&impossible, fleet.world.now()).await, Ok(SpawnOutcome::Unresolvable));
             let pinned = Arc::new(RunSnapshot::queued("r2", "t2").session_owner("s9"));
-            assert_eq!(actor.request_spawn(&pinned).await, Ok(SpawnOutcome::Unresolvable));
+            assert_eq!(actor.request_spawn(&pinned, fleet.world.now()).await, Ok(SpawnOutcome::Unresolvable));
             let gpu = Arc::new(RunSnapshot::queued("r3", "t3").workspace("ws-1").channel("ch-infra").caps(["gpu"]));
-            assert_eq!(actor.request_spawn(&gpu).await, Ok(SpawnOutcome::Requested));
+            assert_eq!(actor.request_spawn(&gpu, fleet.world.now()).await, Ok(SpawnOutcome::Requested));
             // At the cap of one live spawned session: "no capable agent" for now.
-            assert_eq!(actor.request_spawn(&gpu).await, Ok(SpawnOutcome::Unresolvable));
+            assert_eq!(actor.request_spawn(&gpu, fleet.world.now()).await, Ok(SpawnOutcome::Unresolvable));
             tokio::time::sleep(Duration::from_secs(60)).await; // the worker boots and registers
             let spawned = fleet.registry.all();
             assert_eq!(spawned.len(), 1);
@@ -303,12 +308,12 @@ mod tests {
         let actor = FleetActor(Arc::clone(&fleet));
         let r1 = queued(&fleet, "r1");
         let now = fleet.world.now();
-        assert_eq!(futures::executor::block_on(actor.mark_needs_attention(&r1, "why")), Ok(MarkOutcome::Marked));
+        assert_eq!(futures::executor::block_on(actor.mark_needs_attention(&r1, "why", now)), Ok(MarkOutcome::Marked));
         assert_eq!(fleet.service.status("r1"), Some(RunStatus::NeedsAttention));
         let r2 = queued(&fleet, "r2");
-        fleet.service.claim(&ClaimCriteria::session("s1"), Duration::from_secs(60), now).unwrap().unwrap();
+        fleet.service.claim(&ClaimRequest::session("s1"), Duration::from_secs(60), now).unwrap().unwrap();
         assert_eq!(
-            futures::executor::block_on(actor.mark_needs_attention(&r2, "why")),
+            futures::executor::block_on(actor.mark_needs_attention(&r2, "why", now)),
             Ok(MarkOutcome::InvalidTransition)
         );
         assert_eq!(fleet.world.books().counters.marked, 1);

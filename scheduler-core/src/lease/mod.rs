@@ -39,7 +39,19 @@
 //!     assert_eq!(service.run_status(&lease.run_id).await?, Some(RunStatus::Completed));
 //!     Ok(())
 //! }
+//!
+//! // Over the testkit's in-memory reference service:
+//! let service = scheduler_testkit::service::MemoryTaskService::new();
+//! let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_767_225_600);
+//! futures::executor::block_on(work(&service, now)).unwrap();
+//! // A shared handle (`&S`, `Arc<S>`) is a service too.
+//! futures::executor::block_on(work(&std::sync::Arc::new(scheduler_testkit::service::MemoryTaskService::new()), now)).unwrap();
 //! ```
+//!
+//! Every trait is implemented for `&T` and `Arc<T>` by forwarding, like the seams.
+//!
+//! The conformance suite (`scheduler_testkit::conformance`) has one check per rule of
+//! the contract; a backend runs it on itself from one test file.
 
 mod error;
 mod pause;

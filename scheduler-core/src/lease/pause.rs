@@ -23,3 +23,22 @@ pub trait PauseControl: PauseStore {
     /// Who paused, when and why; `None` when not paused.
     fn pause_state(&self) -> impl Future<Output = Result<Option<PauseState>, Self::Error>> + Send;
 }
+
+macro_rules! forward_pause_control {
+    ($($ptr:ty),*) => {$(
+        /// Forwards to the shared pause control.
+        impl<T: PauseControl + ?Sized> PauseControl for $ptr {
+            fn pause(&self, paused_by: &str, paused_at: SystemTime, reason: &str) -> impl Future<Output = Result<(), Self::Error>> + Send {
+                (**self).pause(paused_by, paused_at, reason)
+            }
+            fn resume(&self) -> impl Future<Output = Result<(), Self::Error>> + Send {
+                (**self).resume()
+            }
+            fn pause_state(&self) -> impl Future<Output = Result<Option<PauseState>, Self::Error>> + Send {
+                (**self).pause_state()
+            }
+        }
+    )*};
+}
+
+forward_pause_control!(&T, std::sync::Arc<T>);

@@ -80,3 +80,42 @@ pub trait SessionRegistry: SessionSource<Error: ServiceError> {
     /// The session as registered, or `None`.
     fn session(&self, session_id: &str) -> impl Future<Output = Result<Option<SessionSpec>, Self::Error>> + Send;
 }
+
+macro_rules! forward_session_registry {
+    ($($ptr:ty),*) => {$(
+        /// Forwards to the shared registry.
+        impl<T: SessionRegistry + ?Sized> SessionRegistry for $ptr {
+            fn register(&self, session: &SessionSpec, now: SystemTime) -> impl Future<Output = Result<(), Self::Error>> + Send {
+                (**self).register(session, now)
+            }
+            fn set_state(&self, session_id: &str, state: SessionState, now: SystemTime) -> impl Future<Output = Result<(), Self::Error>> + Send {
+                (**self).set_state(session_id, state, now)
+            }
+            fn set_prompting(&self, session_id: &str, prompting: bool, now: SystemTime) -> impl Future<Output = Result<(), Self::Error>> + Send {
+                (**self).set_prompting(session_id, prompting, now)
+            }
+            fn set_capabilities(
+                &self,
+                session_id: &str,
+                capabilities: &[String],
+                now: SystemTime,
+            ) -> impl Future<Output = Result<(), Self::Error>> + Send {
+                (**self).set_capabilities(session_id, capabilities, now)
+            }
+            fn touch(&self, session_id: &str, now: SystemTime) -> impl Future<Output = Result<(), Self::Error>> + Send {
+                (**self).touch(session_id, now)
+            }
+            fn remove(&self, session_id: &str) -> impl Future<Output = Result<(), Self::Error>> + Send {
+                (**self).remove(session_id)
+            }
+            fn mark_stale(&self, not_seen_since: SystemTime, now: SystemTime) -> impl Future<Output = Result<u64, Self::Error>> + Send {
+                (**self).mark_stale(not_seen_since, now)
+            }
+            fn session(&self, session_id: &str) -> impl Future<Output = Result<Option<SessionSpec>, Self::Error>> + Send {
+                (**self).session(session_id)
+            }
+        }
+    )*};
+}
+
+forward_session_registry!(&T, std::sync::Arc<T>);

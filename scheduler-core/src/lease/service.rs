@@ -154,3 +154,66 @@ pub trait LeaseService: TaskSource<Error: ServiceError, Recovered: RecoveredDeta
     /// The run as stored (status, lease, queued-at), or `None` for an unknown run.
     fn record(&self, run_id: &str) -> impl Future<Output = Result<Option<RunRecord>, Self::Error>> + Send;
 }
+
+macro_rules! forward_lease_service {
+    ($($ptr:ty),*) => {$(
+        /// Forwards to the shared service, so one service can serve the scheduler, its
+        /// sessions and a conformance suite's racers at once.
+        impl<T: LeaseService + ?Sized> LeaseService for $ptr {
+            fn enqueue(&self, task: &TaskSpec, run: &RunSpec, now: SystemTime) -> impl Future<Output = Result<(), Self::Error>> + Send {
+                (**self).enqueue(task, run, now)
+            }
+            fn update_task(&self, task: &TaskSpec, now: SystemTime) -> impl Future<Output = Result<(), Self::Error>> + Send {
+                (**self).update_task(task, now)
+            }
+            fn claim(
+                &self,
+                request: &ClaimRequest,
+                lease: Duration,
+                now: SystemTime,
+            ) -> impl Future<Output = Result<Option<Lease>, Self::Error>> + Send {
+                (**self).claim(request, lease, now)
+            }
+            fn start(&self, run_id: &str, token: &ClaimToken, now: SystemTime) -> impl Future<Output = Result<(), Self::Error>> + Send {
+                (**self).start(run_id, token, now)
+            }
+            fn heartbeat(
+                &self,
+                run_id: &str,
+                token: &ClaimToken,
+                lease: Duration,
+                now: SystemTime,
+            ) -> impl Future<Output = Result<SystemTime, Self::Error>> + Send {
+                (**self).heartbeat(run_id, token, lease, now)
+            }
+            fn complete(&self, run_id: &str, token: &ClaimToken, now: SystemTime) -> impl Future<Output = Result<(), Self::Error>> + Send {
+                (**self).complete(run_id, token, now)
+            }
+            fn fail(
+                &self,
+                run_id: &str,
+                token: &ClaimToken,
+                reason: &str,
+                now: SystemTime,
+            ) -> impl Future<Output = Result<(), Self::Error>> + Send {
+                (**self).fail(run_id, token, reason, now)
+            }
+            fn release(&self, run_id: &str, token: &ClaimToken, now: SystemTime) -> impl Future<Output = Result<(), Self::Error>> + Send {
+                (**self).release(run_id, token, now)
+            }
+            fn mark_needs_attention(
+                &self,
+                run_id: &str,
+                diagnostic: &str,
+                now: SystemTime,
+            ) -> impl Future<Output = Result<(), Self::Error>> + Send {
+                (**self).mark_needs_attention(run_id, diagnostic, now)
+            }
+            fn record(&self, run_id: &str) -> impl Future<Output = Result<Option<RunRecord>, Self::Error>> + Send {
+                (**self).record(run_id)
+            }
+        }
+    )*};
+}
+
+forward_lease_service!(&T, std::sync::Arc<T>);

@@ -1,6 +1,6 @@
 use std::convert::Infallible;
 use std::future::Future;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 /// What came of a worker spawn request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -28,9 +28,12 @@ pub enum MarkOutcome {
 /// worker spawn (the spawned session claims by itself), and marks a run
 /// `needs_attention`. A daemon implements it over its task service and agent launcher.
 ///
+/// Every call carries the cycle's `now` (read once from the scheduler's clock), so a
+/// durable actor stamps its writes with the scheduler's time, not its own clock's.
+///
 /// ```
 /// use std::convert::Infallible;
-/// use std::time::Duration;
+/// use std::time::{Duration, SystemTime};
 /// use scheduler_core::seam::{EscalationActor, MarkOutcome, SpawnOutcome};
 /// use scheduler_core::view::RunView;
 ///
@@ -38,14 +41,19 @@ pub enum MarkOutcome {
 ///
 /// impl<R: RunView + Sync> EscalationActor<R> for LogOnly {
 ///     type Error = Infallible;
-///     async fn request_spawn(&self, _run: &R) -> Result<SpawnOutcome, Infallible> {
+///     async fn request_spawn(&self, _run: &R, _now: SystemTime) -> Result<SpawnOutcome, Infallible> {
 ///         Ok(SpawnOutcome::Unresolvable) // no launcher here
 ///     }
-///     async fn emit_starved(&self, run: &R, age: Duration) -> Result<(), Infallible> {
-///         eprintln!("run {} starved for {age:?}", run.run_id());
+///     async fn emit_starved(&self, run: &R, age: Duration, now: SystemTime) -> Result<(), Infallible> {
+///         eprintln!("{now:?}: run {} starved for {age:?}", run.run_id());
 ///         Ok(())
 ///     }
-///     async fn mark_needs_attention(&self, _run: &R, _diagnostic: &str) -> Result<MarkOutcome, Infallible> {
+///     async fn mark_needs_attention(
+///         &self,
+///         _run: &R,
+///         _diagnostic: &str,
+///         _now: SystemTime,
+///     ) -> Result<MarkOutcome, Infallible> {
 ///         Ok(MarkOutcome::Marked)
 ///     }
 /// }
@@ -54,17 +62,27 @@ pub trait EscalationActor<R>: Send + Sync {
     /// What can go wrong escalating.
     type Error: std::error::Error + Send + Sync + 'static;
 
-    /// Spawn tier: asks for a worker whose capabilities cover the run.
-    fn request_spawn(&self, run: &R) -> impl Future<Output = Result<SpawnOutcome, Self::Error>> + Send;
+    /// Spawn tier: asks for a worker whose capabilities cover the run, at the cycle's
+    /// `now`.
+    fn request_spawn(&self, run: &R, now: SystemTime)
+    -> impl Future<Output = Result<SpawnOutcome, Self::Error>> + Send;
 
-    /// Event tier: reports that the run has been queued for `age` without a claim.
-    fn emit_starved(&self, run: &R, age: Duration) -> impl Future<Output = Result<(), Self::Error>> + Send;
+    /// Event tier: reports that the run has been queued for `age` without a claim, at
+    /// the cycle's `now`.
+    fn emit_starved(
+        &self,
+        run: &R,
+        age: Duration,
+        now: SystemTime,
+    ) -> impl Future<Output = Result<(), Self::Error>> + Send;
 
-    /// Needs-attention tier: moves the run from `queued` to `needs_attention`.
+    /// Needs-attention tier: moves the run from `queued` to `needs_attention`, at the
+    /// cycle's `now`.
     fn mark_needs_attention(
         &self,
         run: &R,
         diagnostic: &str,
+        now: SystemTime,
     ) -> impl Future<Output = Result<MarkOutcome, Self::Error>> + Send;
 }
 
@@ -75,13 +93,13 @@ pub enum NoEscalation {}
 impl<R: Sync> EscalationActor<R> for NoEscalation {
     type Error = Infallible;
 
-    async fn request_spawn(&self, _: &R) -> Result<SpawnOutcome, Infallible> {
+    async fn request_spawn(&self, _: &R, _: SystemTime) -> Result<SpawnOutcome, Infallible> {
         match *self {}
     }
-    async fn emit_starved(&self, _: &R, _: Duration) -> Result<(), Infallible> {
+    async fn emit_starved(&self, _: &R, _: Duration, _: SystemTime) -> Result<(), Infallible> {
         match *self {}
     }
-    async fn mark_needs_attention(&self, _: &R, _: &str) -> Result<MarkOutcome, Infallible> {
+    async fn mark_needs_attention(&self, _: &R, _: &str, _: SystemTime) -> Result<MarkOutcome, Infallible> {
         match *self {}
     }
 }
@@ -92,18 +110,28 @@ macro_rules! forward_escalation {
         impl<R, T: EscalationActor<R> + ?Sized> EscalationActor<R> for $ptr {
             type Error = T::Error;
 
-            fn request_spawn(&self, run: &R) -> impl Future<Output = Result<SpawnOutcome, Self::Error>> + Send {
-                (**self).request_spawn(run)
+            fn request_spawn(
+                &self,
+                run: &R,
+                now: SystemTime,
+            ) -> impl Future<Output = Result<SpawnOutcome, Self::Error>> + Send {
+                (**self).request_spawn(run, now)
             }
-            fn emit_starved(&self, run: &R, age: Duration) -> impl Future<Output = Result<(), Self::Error>> + Send {
-                (**self).emit_starved(run, age)
+            fn emit_starved(
+                &self,
+                run: &R,
+                age: Duration,
+                now: SystemTime,
+            ) -> impl Future<Output = Result<(), Self::Error>> + Send {
+                (**self).emit_starved(run, age, now)
             }
             fn mark_needs_attention(
                 &self,
                 run: &R,
                 diagnostic: &str,
+                now: SystemTime,
             ) -> impl Future<Output = Result<MarkOutcome, Self::Error>> + Send {
-                (**self).mark_needs_attention(run, diagnostic)
+                (**self).mark_needs_attention(run, diagnostic, now)
             }
         }
     )*};

@@ -74,13 +74,15 @@ pub(crate) struct Table {
 }
 
 impl Table {
-    /// Forgets every entry and makes room for `expected` entries without growing. Never
-    /// shrinks, so a steady workload reuses the same capacity.
+    /// Forgets every entry and makes room for `expected` entries without growing (slots
+    /// and entry list alike). Never shrinks, so a steady workload reuses the same
+    /// capacity.
     pub(crate) fn reset(&mut self, expected: usize) {
         let want = (expected.max(4) * 2).next_power_of_two().max(self.slots.len());
         self.slots.clear();
         self.slots.resize(want, 0);
         self.hashes.clear();
+        self.hashes.reserve(expected);
     }
 
     /// How many entries the table holds.
@@ -170,6 +172,7 @@ impl StrTable {
     pub(crate) fn reset(&mut self, expected: usize) {
         self.table.reset(expected);
         self.heads.clear();
+        self.heads.reserve(expected);
     }
 
     /// How many strings the table holds.

@@ -303,17 +303,17 @@ pub struct Actor {
 impl<R: RunView + Sync> EscalationActor<R> for Actor {
     type Error = FakeError;
 
-    async fn request_spawn(&self, run: &R) -> Result<SpawnOutcome, FakeError> {
+    async fn request_spawn(&self, run: &R, now: SystemTime) -> Result<SpawnOutcome, FakeError> {
         self.gate.pass("request_spawn").await;
-        EscalationActor::<R>::request_spawn(&self.inner, run).await
+        EscalationActor::<R>::request_spawn(&self.inner, run, now).await
     }
-    async fn emit_starved(&self, run: &R, age: Duration) -> Result<(), FakeError> {
+    async fn emit_starved(&self, run: &R, age: Duration, now: SystemTime) -> Result<(), FakeError> {
         self.gate.pass("emit_starved").await;
-        EscalationActor::<R>::emit_starved(&self.inner, run, age).await
+        EscalationActor::<R>::emit_starved(&self.inner, run, age, now).await
     }
-    async fn mark_needs_attention(&self, run: &R, diagnostic: &str) -> Result<MarkOutcome, FakeError> {
+    async fn mark_needs_attention(&self, run: &R, diagnostic: &str, now: SystemTime) -> Result<MarkOutcome, FakeError> {
         self.gate.pass("mark_needs_attention").await;
-        let r = EscalationActor::<R>::mark_needs_attention(&self.inner, run, diagnostic).await;
+        let r = EscalationActor::<R>::mark_needs_attention(&self.inner, run, diagnostic, now).await;
         if let Ok(MarkOutcome::Marked) = r {
             let id = run.run_id().trim();
             self.tasks.remove_pending(id);

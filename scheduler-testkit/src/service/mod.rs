@@ -14,21 +14,20 @@
 //! ```
 //! use std::time::{Duration, SystemTime};
 //! use scheduler_core::model::RunStatus;
-//! use scheduler_testkit::service::{ClaimCriteria, MemoryTaskService};
-//! use scheduler_testkit::snapshot::RunSnapshot;
+//! use scheduler_testkit::service::{ClaimRequest, MemoryTaskService, RunSpec, TaskSpec};
 //!
 //! let t0 = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
 //! let service = MemoryTaskService::new();
-//! service.enqueue(&RunSnapshot::queued("run-1", "task-1").caps(["rust"]), t0)?;
+//! service.enqueue(&TaskSpec::new("task-1"), &RunSpec::new("run-1").caps(["rust"]), t0)?;
 //!
 //! // A session without the capability gets nothing; one with it wins the lease.
-//! assert!(service.claim(&ClaimCriteria::session("sess-go").caps(["go"]), Duration::from_secs(60), t0)?.is_none());
-//! let claim = service.claim(&ClaimCriteria::session("sess-rust").caps(["rust"]), Duration::from_secs(60), t0)?.unwrap();
-//! assert_eq!(claim.run_id, "run-1");
-//! assert_eq!(claim.lease_until, t0 + Duration::from_secs(60));
+//! assert!(service.claim(&ClaimRequest::session("sess-go").caps(["go"]), Duration::from_secs(60), t0)?.is_none());
+//! let lease = service.claim(&ClaimRequest::session("sess-rust").caps(["rust"]), Duration::from_secs(60), t0)?.unwrap();
+//! assert_eq!(lease.run_id, "run-1");
+//! assert_eq!(lease.lease_until, t0 + Duration::from_secs(60));
 //!
 //! // Every later step is fenced by the claim token.
-//! service.start("run-1", &claim.token, t0)?;
+//! service.start("run-1", &lease.token, t0)?;
 //! assert_eq!(service.status("run-1"), Some(RunStatus::Running));
 //!
 //! // Without a heartbeat the lease expires and the sweep returns the run to the queue.
@@ -36,7 +35,7 @@
 //! assert_eq!(recovered[0].previous_session_id, "sess-rust");
 //! assert_eq!(service.status("run-1"), Some(RunStatus::Queued));
 //! // The old token is stale now.
-//! assert!(service.complete("run-1", &claim.token, t0).is_err());
+//! assert!(service.complete("run-1", &lease.token, t0).is_err());
 //! # Ok::<(), scheduler_testkit::service::LeaseError>(())
 //! ```
 
@@ -45,180 +44,29 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime};
 
 use scheduler_core::eligibility::{is_potentially_claimable, session_matches};
-use scheduler_core::model::{Priority, RunStatus, Scope, SessionState, TaskStatus};
+use scheduler_core::model::RunStatus;
 use scheduler_core::ordering::compare_runs;
 use scheduler_core::seam::{Recovery, TaskSource};
-use scheduler_core::view::{RecoveredView, SessionView};
+use scheduler_core::view::RecoveredView;
 
 use crate::fault::{FakeError, Faults};
-use crate::snapshot::{ActiveRun, OwnerRef, RunSnapshot};
+use crate::snapshot::{ActiveRun, RunSnapshot};
 use crate::stores::MemoryPauseStore;
 
-pub use scheduler_core::lease::ClaimToken;
+pub use scheduler_core::lease::{ClaimRequest, ClaimToken, Lease, RunRecord, RunSpec, TaskSpec};
+
+mod contract;
+#[cfg(test)]
+mod tests;
+
+/// The trimmed id, or `EmptyId`.
+fn non_empty<'a>(id: &'a str, what: &'static str) -> Result<&'a str, LeaseError> {
+    let id = id.trim();
+    if id.is_empty() { Err(LeaseError::EmptyId { what }) } else { Ok(id) }
+}
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
-}
-
-/// What a session offers when it claims: who it is, where it works and what it can do.
-///
-/// The run it gets is the best one this session is eligible for under the scheduler's
-/// own rules ([`scheduler_core::eligibility`]): scope, channel, owner and capabilities.
-/// As a [`SessionView`], criteria describe an `active`, idle session (a session that
-/// claims is by definition taking work).
-///
-/// ```
-/// use scheduler_testkit::service::ClaimCriteria;
-/// let criteria = ClaimCriteria::session("sess-1").agent("coder").workspace("ws-1").caps(["rust", "go"]);
-/// assert_eq!(criteria.workspace_id, "ws-1");
-/// ```
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct ClaimCriteria {
-    /// The claiming session's id.
-    pub session_id: String,
-    /// Its agent name (matched against a pool owner).
-    pub agent_name: String,
-    /// Its workspace; empty for a global session.
-    pub workspace_id: String,
-    /// The coordination channel it listens on; may be empty.
-    pub channel: String,
-    /// Its capabilities.
-    pub capabilities: Vec<String>,
-}
-
-impl ClaimCriteria {
-    /// A global session of agent `agent` (the same default as
-    /// [`SessionSnapshot::active`](crate::snapshot::SessionSnapshot::active)) on no
-    /// channel, with no capabilities.
-    pub fn session(session_id: impl Into<String>) -> Self {
-        ClaimCriteria { session_id: session_id.into(), agent_name: "agent".to_owned(), ..Self::default() }
-    }
-
-    /// The criteria of an existing session view (its state and prompting flag are not
-    /// part of a claim).
-    pub fn from_session<S: SessionView + ?Sized>(session: &S) -> Self {
-        ClaimCriteria {
-            session_id: session.session_id().to_owned(),
-            agent_name: session.agent_name().to_owned(),
-            workspace_id: session.workspace_id().to_owned(),
-            channel: session.channel().to_owned(),
-            capabilities: session.capabilities().map(str::to_owned).collect(),
-        }
-    }
-
-    /// Sets the agent name.
-    pub fn agent(mut self, agent: impl Into<String>) -> Self {
-        self.agent_name = agent.into();
-        self
-    }
-
-    /// Puts the session in `workspace`.
-    pub fn workspace(mut self, workspace: impl Into<String>) -> Self {
-        self.workspace_id = workspace.into();
-        self
-    }
-
-    /// Sets the channel.
-    pub fn channel(mut self, channel: impl Into<String>) -> Self {
-        self.channel = channel.into();
-        self
-    }
-
-    /// Sets the capabilities.
-    pub fn caps<I: IntoIterator<Item = C>, C: Into<String>>(mut self, caps: I) -> Self {
-        self.capabilities = caps.into_iter().map(Into::into).collect();
-        self
-    }
-}
-
-impl SessionView for ClaimCriteria {
-    fn session_id(&self) -> &str {
-        &self.session_id
-    }
-    fn agent_name(&self) -> &str {
-        &self.agent_name
-    }
-    fn workspace_id(&self) -> &str {
-        &self.workspace_id
-    }
-    fn channel(&self) -> &str {
-        &self.channel
-    }
-    fn state(&self) -> SessionState {
-        SessionState::Active
-    }
-    fn prompting(&self) -> bool {
-        false
-    }
-    fn capabilities(&self) -> impl Iterator<Item = &str> {
-        self.capabilities.iter().map(String::as_str)
-    }
-    fn created_at(&self) -> SystemTime {
-        SystemTime::UNIX_EPOCH
-    }
-}
-
-/// A won claim: the run now leased to the session, and the token that fences it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Claim {
-    /// The run leased.
-    pub run_id: String,
-    /// The session holding the lease.
-    pub session_id: String,
-    /// The lease's secret; returned once, here.
-    pub token: ClaimToken,
-    /// When the lease ends unless extended by a heartbeat.
-    pub lease_until: SystemTime,
-}
-
-/// A run's status and lease, as stored.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RunRecord {
-    /// The run's status.
-    pub status: RunStatus,
-    /// The session holding the run's lease, if any.
-    pub session_id: Option<String>,
-    /// When the lease ends, if the run is leased.
-    pub lease_until: Option<SystemTime>,
-}
-
-/// A task's fields, as a run is joined with them.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TaskSpec {
-    /// The task's status.
-    pub status: TaskStatus,
-    /// Whether the task is paused.
-    pub paused: bool,
-    /// Its priority.
-    pub priority: Priority,
-    /// Its scope.
-    pub scope: Scope,
-    /// Its workspace (empty for global).
-    pub workspace_id: String,
-    /// Who may take it.
-    pub owner: OwnerRef,
-}
-
-impl TaskSpec {
-    fn of(run: &RunSnapshot) -> Self {
-        TaskSpec {
-            status: run.task_status,
-            paused: run.task_paused,
-            priority: run.priority,
-            scope: run.scope,
-            workspace_id: run.workspace_id.clone(),
-            owner: run.owner.clone(),
-        }
-    }
-
-    fn apply(&self, run: &mut RunSnapshot) {
-        run.task_status = self.status;
-        run.task_paused = self.paused;
-        run.priority = self.priority;
-        run.scope = self.scope;
-        run.workspace_id.clone_from(&self.workspace_id);
-        run.owner.clone_from(&self.owner);
-    }
 }
 
 /// One run the sweep returned to `queued`.
@@ -327,7 +175,7 @@ pub enum LeaseError {
 }
 
 #[derive(Debug)]
-struct Lease {
+struct Held {
     session: Arc<str>,
     token: ClaimToken,
     until: SystemTime,
@@ -336,7 +184,7 @@ struct Lease {
 #[derive(Debug)]
 struct RunRow {
     snap: Arc<RunSnapshot>,
-    lease: Option<Lease>,
+    lease: Option<Held>,
     diagnostic: Option<String>,
     failure: Option<String>,
 }
@@ -371,7 +219,7 @@ impl State {
     }
 
     /// Ends the run's lease (if any) and moves it to `status`.
-    fn end_lease(&mut self, key: &Arc<str>, status: RunStatus) -> Option<Lease> {
+    fn end_lease(&mut self, key: &Arc<str>, status: RunStatus) -> Option<Held> {
         let lease = self.runs.get_mut(key).and_then(|row| row.lease.take());
         if let Some(lease) = &lease {
             self.held.remove(&(lease.until, Arc::clone(key)));
@@ -379,6 +227,22 @@ impl State {
         }
         self.edit_snapshot(key, |s| s.run_status = status);
         lease
+    }
+
+    /// Stores `task` (trimmed id) and re-describes every run of it.
+    fn describe_task(&mut self, task: &TaskSpec) {
+        if self.tasks.get(task.task_id.as_str()) == Some(task) {
+            return;
+        }
+        let key = match self.tasks.get_key_value(task.task_id.as_str()) {
+            Some((k, _)) => Arc::clone(k),
+            None => Arc::from(task.task_id.as_str()),
+        };
+        self.tasks.insert(Arc::clone(&key), task.clone());
+        let runs = self.task_runs.get(&key).cloned().unwrap_or_default();
+        for run in &runs {
+            self.edit_snapshot(run, |s| s.describe(task));
+        }
     }
 
     /// The run's key, or `UnknownRun`.
@@ -457,74 +321,89 @@ impl MemoryTaskService {
         lock(&self.state)
     }
 
-    /// Enqueues a run: `spec`'s task fields describe its task (created, or replaced for
-    /// every run of the task), its run fields the run. The run becomes `queued` with
-    /// queued-at = `now`, whatever `spec` says about status and queued-at. Ids are
-    /// stored trimmed.
+    /// Enqueues a run of `task`: the run becomes `queued` with queued-at = `now`. The
+    /// task is created, or re-described for every run of it when its fields differ.
+    /// Ids are stored trimmed. A duplicate run id changes nothing, the task included.
     ///
     /// # Errors
     /// [`LeaseError::EmptyId`], [`LeaseError::DuplicateRun`], or an injected fault.
-    pub fn enqueue(&self, spec: &RunSnapshot, now: SystemTime) -> Result<(), LeaseError> {
+    pub fn enqueue(&self, task: &TaskSpec, run: &RunSpec, now: SystemTime) -> Result<(), LeaseError> {
         self.faults.check("enqueue")?;
-        let (run_id, task_id) = (spec.run_id.trim(), spec.task_id.trim());
-        if run_id.is_empty() {
-            return Err(LeaseError::EmptyId { what: "run" });
-        }
-        if task_id.is_empty() {
-            return Err(LeaseError::EmptyId { what: "task" });
-        }
+        let (run_id, task_id) = (non_empty(&run.run_id, "run")?, non_empty(&task.task_id, "task")?);
         let mut st = self.state();
         if st.runs.contains_key(run_id) {
             return Err(LeaseError::DuplicateRun { run_id: run_id.to_owned() });
         }
-        let task = TaskSpec::of(spec);
-        let task_key: Arc<str> = match st.tasks.get_key_value(task_id) {
-            Some((k, _)) => Arc::clone(k),
-            None => Arc::from(task_id),
-        };
-        if st.tasks.get(task_id) != Some(&task) {
-            st.tasks.insert(Arc::clone(&task_key), task.clone());
-            let siblings = st.task_runs.get(task_id).cloned().unwrap_or_default();
-            for key in &siblings {
-                st.edit_snapshot(key, |s| task.apply(s));
-            }
-        }
+        let task = TaskSpec { task_id: task_id.to_owned(), ..task.clone() };
+        st.describe_task(&task);
         let key: Arc<str> = Arc::from(run_id);
-        let mut snap = spec.clone();
-        snap.run_id = run_id.to_owned();
-        snap.task_id = task_id.to_owned();
-        snap.run_status = RunStatus::Queued;
-        snap.queued_at = Some(now);
-        let snap = Arc::new(snap);
-        st.runs
-            .insert(Arc::clone(&key), RunRow { snap: Arc::clone(&snap), lease: None, diagnostic: None, failure: None });
+        let snap = Arc::new(RunSnapshot {
+            run_id: run_id.to_owned(),
+            run_status: RunStatus::Queued,
+            channel: run.channel.clone(),
+            required_capabilities: run.required_capabilities.clone(),
+            queued_at: Some(now),
+            ..RunSnapshot::of_task(&task)
+        });
+        let row = RunRow { snap: Arc::clone(&snap), lease: None, diagnostic: None, failure: None };
+        st.runs.insert(Arc::clone(&key), row);
         st.queued.insert(Arc::clone(&key), snap);
+        let task_key =
+            st.tasks.get_key_value(task_id).map(|(k, _)| Arc::clone(k)).unwrap_or_else(|| Arc::from(task_id));
         st.task_runs.entry(task_key).or_default().push(key);
         Ok(())
     }
 
-    /// Changes a task; every run of it sees the change.
+    /// Enqueues a run described as a snapshot: its task fields describe the task, its
+    /// run fields the run; its status and queued-at are ignored (see
+    /// [`enqueue`](Self::enqueue)).
+    ///
+    /// # Errors
+    /// As [`enqueue`](Self::enqueue).
+    pub fn enqueue_snapshot(&self, spec: &RunSnapshot, now: SystemTime) -> Result<(), LeaseError> {
+        self.enqueue(&spec.task_spec(), &spec.run_spec(), now)
+    }
+
+    /// Re-describes an existing task: every run of it sees the new values.
+    ///
+    /// # Errors
+    /// [`LeaseError::EmptyId`], [`LeaseError::UnknownTask`].
+    pub fn update_task(&self, task: &TaskSpec, now: SystemTime) -> Result<(), LeaseError> {
+        let _ = now;
+        let task_id = non_empty(&task.task_id, "task")?;
+        let mut st = self.state();
+        if !st.tasks.contains_key(task_id) {
+            return Err(LeaseError::UnknownTask { task_id: task_id.to_owned() });
+        }
+        st.describe_task(&TaskSpec { task_id: task_id.to_owned(), ..task.clone() });
+        Ok(())
+    }
+
+    /// Edits an existing task in place; every run of it sees the change.
     ///
     /// # Errors
     /// [`LeaseError::UnknownTask`].
-    pub fn update_task(&self, task_id: &str, edit: impl FnOnce(&mut TaskSpec)) -> Result<(), LeaseError> {
+    pub fn edit_task(&self, task_id: &str, edit: impl FnOnce(&mut TaskSpec)) -> Result<(), LeaseError> {
         let task_id = task_id.trim();
         let mut st = self.state();
-        let Some(task) = st.tasks.get_mut(task_id) else {
+        let Some(task) = st.tasks.get(task_id) else {
             return Err(LeaseError::UnknownTask { task_id: task_id.to_owned() });
         };
-        edit(task);
-        let task = task.clone();
-        let runs = st.task_runs.get(task_id).cloned().unwrap_or_default();
-        for key in &runs {
-            st.edit_snapshot(key, |s| task.apply(s));
-        }
+        let mut task = task.clone();
+        edit(&mut task);
+        task.task_id = task_id.to_owned();
+        st.describe_task(&task);
         Ok(())
+    }
+
+    /// The task as stored.
+    pub fn task(&self, task_id: &str) -> Option<TaskSpec> {
+        self.state().tasks.get(task_id.trim()).cloned()
     }
 
     /// Atomically leases the best run this session may claim, if any: highest priority,
     /// then oldest queued-at, then smallest run id, among the `queued` runs that pass the
-    /// scheduler's eligibility rules for `criteria`. The run becomes `claimed` by the
+    /// scheduler's eligibility rules for `request`. The run becomes `claimed` by the
     /// session until `now + lease`, under a fresh token returned once.
     ///
     /// # Errors
@@ -533,17 +412,9 @@ impl MemoryTaskService {
     /// [`LeaseError::SessionBusy`] when the session already holds a live lease,
     /// [`LeaseError::EmptyId`] for an empty session id, [`LeaseError::LeaseOverflow`],
     /// or an injected fault.
-    pub fn claim(
-        &self,
-        criteria: &ClaimCriteria,
-        lease: Duration,
-        now: SystemTime,
-    ) -> Result<Option<Claim>, LeaseError> {
+    pub fn claim(&self, request: &ClaimRequest, lease: Duration, now: SystemTime) -> Result<Option<Lease>, LeaseError> {
         self.faults.check("claim")?;
-        let session_id = criteria.session_id.trim();
-        if session_id.is_empty() {
-            return Err(LeaseError::EmptyId { what: "session" });
-        }
+        let session_id = non_empty(&request.session_id, "session")?;
         match self.pause.check_paused() {
             Ok(false) => {}
             Ok(true) => return Err(LeaseError::Paused),
@@ -557,7 +428,7 @@ impl MemoryTaskService {
         let best = st
             .queued
             .iter()
-            .filter(|(_, run)| is_potentially_claimable(&***run) && session_matches(&***run, criteria))
+            .filter(|(_, run)| is_potentially_claimable(&***run) && session_matches(&***run, request))
             .min_by(|(_, a), (_, b)| compare_runs(&***a, &***b))
             .map(|(key, _)| Arc::clone(key));
         let Some(key) = best else { return Ok(None) };
@@ -568,12 +439,12 @@ impl MemoryTaskService {
         st.held.insert((until, Arc::clone(&key)), active);
         st.by_session.insert(Arc::clone(&session), Arc::clone(&key));
         if let Some(row) = st.runs.get_mut(&key) {
-            row.lease = Some(Lease { session, token: token.clone(), until });
+            row.lease = Some(Held { session, token: token.clone(), until });
         }
-        Ok(Some(Claim { run_id: key.to_string(), session_id: session_id.to_owned(), token, lease_until: until }))
+        Ok(Some(Lease { run_id: key.to_string(), session_id: session_id.to_owned(), token, lease_until: until }))
     }
 
-    /// Moves a `claimed` run to `running`.
+    /// Moves a `claimed` (or `starting`) run to `running`.
     ///
     /// # Errors
     /// [`LeaseError::UnknownRun`], [`LeaseError::WrongToken`],
@@ -585,7 +456,7 @@ impl MemoryTaskService {
         let mut st = self.state();
         let key = st.fenced(run_id.trim(), token)?;
         let from = st.runs[&key].snap.run_status;
-        if from != RunStatus::Claimed {
+        if !matches!(from, RunStatus::Claimed | RunStatus::Starting) {
             return Err(LeaseError::InvalidTransition { run_id: key.to_string(), from, to: RunStatus::Running });
         }
         st.edit_snapshot(&key, |s| s.run_status = RunStatus::Running);
@@ -729,6 +600,7 @@ impl MemoryTaskService {
             status: row.snap.run_status,
             session_id: row.lease.as_ref().map(|l| l.session.to_string()),
             lease_until: row.lease.as_ref().map(|l| l.until),
+            queued_at: row.snap.queued_at,
         })
     }
 
@@ -804,110 +676,5 @@ impl TaskSource for MemoryTaskService {
     async fn run_status(&self, run_id: &str) -> Result<Option<RunStatus>, LeaseError> {
         self.faults.check("run_status")?;
         Ok(self.status(run_id))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn t(secs: u64) -> SystemTime {
-        SystemTime::UNIX_EPOCH + Duration::from_secs(1_000 + secs)
-    }
-
-    const LEASE: Duration = Duration::from_secs(60);
-
-    #[test]
-    fn task_updates_reach_every_run_of_the_task() {
-        let s = MemoryTaskService::new();
-        s.enqueue(&RunSnapshot::queued("r1", "t1"), t(0)).unwrap();
-        s.enqueue(&RunSnapshot::queued("r2", "t1").priority(Priority::High), t(1)).unwrap();
-        assert_eq!(s.snapshot("r1").unwrap().priority, Priority::High, "a re-described task is replaced");
-        s.update_task("t1", |task| task.paused = true).unwrap();
-        assert!(s.pending().iter().all(|r| r.task_paused));
-        assert!(s.claim(&ClaimCriteria::session("s"), LEASE, t(2)).unwrap().is_none());
-        assert_eq!(s.update_task("nope", |_| {}), Err(LeaseError::UnknownTask { task_id: "nope".into() }));
-    }
-
-    #[test]
-    fn enqueue_validates_ids() {
-        let s = MemoryTaskService::new();
-        assert_eq!(s.enqueue(&RunSnapshot::queued(" ", "t"), t(0)), Err(LeaseError::EmptyId { what: "run" }));
-        assert_eq!(s.enqueue(&RunSnapshot::queued("r", ""), t(0)), Err(LeaseError::EmptyId { what: "task" }));
-        s.enqueue(&RunSnapshot::queued(" r ", "t"), t(0)).unwrap();
-        assert_eq!(s.status("r"), Some(RunStatus::Queued));
-        assert_eq!(
-            s.enqueue(&RunSnapshot::queued("r", "t"), t(0)),
-            Err(LeaseError::DuplicateRun { run_id: "r".into() })
-        );
-        assert_eq!(s.claim(&ClaimCriteria::session(" "), LEASE, t(0)), Err(LeaseError::EmptyId { what: "session" }));
-    }
-
-    #[test]
-    fn fenced_operations_follow_the_lease() {
-        let s = MemoryTaskService::new();
-        s.enqueue(&RunSnapshot::queued("r", "t"), t(0)).unwrap();
-        let c = s.claim(&ClaimCriteria::session("s"), LEASE, t(0)).unwrap().unwrap();
-        assert_eq!(s.lease_of("s").as_deref(), Some("r"));
-        assert_eq!(s.heartbeat("r", &c.token, LEASE, t(30)).unwrap(), t(90));
-        assert_eq!(s.active()[0].status, RunStatus::Claimed);
-        s.start("r", &c.token, t(31)).unwrap();
-        assert_eq!(s.active()[0].status, RunStatus::Running);
-        assert!(matches!(s.start("r", &c.token, t(31)), Err(LeaseError::InvalidTransition { .. })));
-        s.fail("r", &c.token, "boom", t(32)).unwrap();
-        assert_eq!(s.failure_reason("r").as_deref(), Some("boom"));
-        assert_eq!(
-            s.record("r").unwrap(),
-            RunRecord { status: RunStatus::Failed, session_id: None, lease_until: None }
-        );
-        assert!(s.active().is_empty() && s.lease_of("s").is_none());
-        let err = s.complete("r", &c.token, t(33)).unwrap_err();
-        assert_eq!(err, LeaseError::StaleToken { run_id: "r".into(), status: RunStatus::Failed });
-        assert!(!err.to_string().contains(c.token.expose_secret()));
-    }
-
-    #[test]
-    fn claims_fail_closed_on_an_unreadable_pause_flag() {
-        let pause = MemoryPauseStore::new();
-        let s = MemoryTaskService::with_pause(pause.clone());
-        s.enqueue(&RunSnapshot::queued("r", "t"), t(0)).unwrap();
-        pause.faults().fail_next("is_paused");
-        assert!(matches!(s.claim(&ClaimCriteria::session("s"), LEASE, t(0)), Err(LeaseError::PauseUnreadable(_))));
-        assert_eq!(s.status("r"), Some(RunStatus::Queued));
-        assert!(s.claim(&ClaimCriteria::session("s"), LEASE, t(0)).unwrap().is_some());
-    }
-
-    #[test]
-    fn recovery_reports_and_requeues() {
-        let s = MemoryTaskService::new();
-        s.enqueue(&RunSnapshot::queued("r", "t"), t(0)).unwrap();
-        let c = s.claim(&ClaimCriteria::session("s"), LEASE, t(0)).unwrap().unwrap();
-        assert!(s.recover_expired(t(59), "sweep", 0).is_empty());
-        let rec = s.recover_expired(t(60), "sweep", 0);
-        assert_eq!(rec.len(), 1);
-        assert_eq!(
-            (rec[0].previous_status, rec[0].previous_session_id.as_str(), rec[0].previous_lease_until),
-            (RunStatus::Claimed, "s", t(60))
-        );
-        assert_eq!((rec[0].run.run_status, rec[0].run.queued_at), (RunStatus::Queued, Some(t(0))));
-        assert!(matches!(s.release("r", &c.token, t(61)), Err(LeaseError::StaleToken { .. })));
-        assert!(s.recover_expired(t(60), "sweep", 0).is_empty());
-    }
-
-    #[test]
-    fn overflowing_leases_are_refused() {
-        let s = MemoryTaskService::new();
-        s.enqueue(&RunSnapshot::queued("r", "t"), t(0)).unwrap();
-        let err = s.claim(&ClaimCriteria::session("s"), Duration::MAX, t(0)).unwrap_err();
-        assert_eq!(err, LeaseError::LeaseOverflow { lease: Duration::MAX });
-        assert_eq!(s.status("r"), Some(RunStatus::Queued));
-    }
-
-    #[test]
-    fn injected_faults_surface_as_errors() {
-        let s = MemoryTaskService::new();
-        s.faults().fail_next("enqueue");
-        assert!(matches!(s.enqueue(&RunSnapshot::queued("r", "t"), t(0)), Err(LeaseError::Injected(_))));
-        assert!(s.is_empty());
     }
 }

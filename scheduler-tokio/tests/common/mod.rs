@@ -35,12 +35,24 @@ pub fn at(s: &[u64]) -> Vec<SystemTime> {
 }
 
 /// What the n-th cycle's `pending_runs` does before answering.
-#[derive(Debug, Clone, Copy)]
+#[derive(Clone)]
 pub enum Act {
     /// Sleeps this long on tokio time: a slow task service.
     Sleep(Duration),
     /// Panics with this message.
     Panic(&'static str),
+    /// Runs this blocking function on the loop's thread: a seam that blocks it.
+    Block(Arc<dyn Fn() + Send + Sync>),
+}
+
+impl std::fmt::Debug for Act {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Act::Sleep(d) => write!(f, "Sleep({d:?})"),
+            Act::Panic(m) => write!(f, "Panic({m:?})"),
+            Act::Block(_) => f.write_str("Block"),
+        }
+    }
 }
 
 /// [`ScriptedTasks`] whose `pending_runs` can be made slow or panicking, per cycle.
@@ -56,6 +68,11 @@ impl Tasks {
     pub fn on_read(&self, n: u64, act: Act) {
         self.script.lock().unwrap().insert(n, act);
     }
+
+    /// The `n`-th read of pending runs calls `block` on the loop's thread first.
+    pub fn on_read_blocking(&self, n: u64, block: impl Fn() + Send + Sync + 'static) {
+        self.on_read(n, Act::Block(Arc::new(block)));
+    }
 }
 
 impl TaskSource for Tasks {
@@ -70,10 +87,11 @@ impl TaskSource for Tasks {
 
     async fn pending_runs(&self, out: &mut Vec<Self::Run>) -> Result<(), FakeError> {
         let n = self.reads.fetch_add(1, Ordering::SeqCst) + 1;
-        let act = self.script.lock().unwrap().get(&n).copied();
+        let act = self.script.lock().unwrap().get(&n).cloned();
         match act {
             Some(Act::Sleep(d)) => tokio::time::sleep(d).await,
             Some(Act::Panic(message)) => panic!("{message}"),
+            Some(Act::Block(block)) => block(),
             None => {}
         }
         self.inner.pending_runs(out).await
@@ -114,7 +132,7 @@ impl Probe {
         self.inner.lock().unwrap().started.clone()
     }
 
-    /// When every cycle ended (finished or panicked), in order.
+    /// When every cycle ended (finished, panicked or abandoned), in order.
     pub fn ended(&self) -> Vec<SystemTime> {
         self.inner.lock().unwrap().ended.clone()
     }
@@ -145,6 +163,10 @@ impl Observer for Probe {
     fn cycle_panicked(&self, _: &str) {
         self.end();
     }
+
+    fn cycle_abandoned(&self, _: SystemTime) {
+        self.end();
+    }
 }
 
 /// A scheduler over [`Tasks`] on a [`TokioClock`] anchored at [`t0`], wrapped in an
@@ -170,6 +192,9 @@ impl Fixture {
         let scheduler = Scheduler::builder(tasks.clone(), sessions.clone(), waker.clone())
             .clock(clock)
             .interval(interval)
+            // Slow seams here are slow on purpose (the cycle's length is the point), not
+            // hung: no seam deadline cuts them short.
+            .seam_timeout(Duration::from_secs(3600))
             .observer(probe.clone())
             .build()
             .expect("valid settings");
