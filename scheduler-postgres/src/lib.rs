@@ -16,6 +16,7 @@
 //! use scheduler_tokio::{TokioClock, mailbox::Mailboxes};
 //!
 //! # async fn daemon() -> Result<(), Box<dyn std::error::Error>> {
+//! # let my_escalation_actor = scheduler_testkit::escalation::RecordingActor::new();
 //! let config = Config::new("postgres://postgres@127.0.0.1:5432/test")?.schema("fleet")?.daemon_id("host-1")?;
 //! let store = Store::connect(config).await?;             // pool + migrations
 //! let mailboxes = Mailboxes::new(64);                     // this daemon's sessions register here
@@ -24,7 +25,7 @@
 //! let scheduler = Scheduler::builder(store.tasks(), store.sessions(), PgWaker::new(&store))
 //!     .clock(TokioClock::new())
 //!     .pause_store(store.pause())
-//!     .starvation_store(elector.budgets())                // fenced by the leader's term
+//!     .ladder(elector.budgets(), my_escalation_actor)     // budgets fenced by the leader's term
 //!     .build()?;
 //! let campaign = tokio::spawn({ let e = elector.clone(); async move { e.campaign(std::future::pending()).await } });
 //! let cycling = spawn_as_leader(scheduler, elector, std::future::pending());
