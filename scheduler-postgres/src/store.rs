@@ -104,6 +104,19 @@ impl Store {
         self.inner.pool.close();
     }
 
+    /// Refreshes the planner's statistics of the schema's tables (`ANALYZE`).
+    /// Autovacuum does this by itself as tables change; call it after a bulk load (a
+    /// backlog imported at once), so the first claims already walk the claim-order
+    /// index instead of sorting the whole queue.
+    ///
+    /// # Errors
+    /// [`Error::Database`], [`Error::Pool`].
+    pub async fn analyze(&self) -> Result<(), Error> {
+        const STEP: &str = "analyzing the schema's tables";
+        let client = self.client(STEP).await?;
+        client.batch_execute("ANALYZE tasks, runs, sessions, budgets, wakes").await.map_err(Error::db(STEP))
+    }
+
     /// A pooled connection, for `step`.
     pub(crate) async fn client(&self, step: &'static str) -> Result<Object, Error> {
         self.inner.pool.get().await.map_err(|source| Error::Pool {

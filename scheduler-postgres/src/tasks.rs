@@ -3,7 +3,7 @@
 use std::time::{Duration, SystemTime};
 
 use scheduler_core::lease::{ClaimRequest, ClaimToken, Lease, LeaseService, RunRecord, RunSpec, TaskSpec};
-use scheduler_core::model::RunStatus;
+use scheduler_core::model::{RunStatus, Scope};
 use scheduler_core::seam::{Recovery, TaskSource};
 use tokio_postgres::Row;
 use tokio_postgres::error::SqlState;
@@ -165,8 +165,7 @@ WITH busy AS (
     WHERE r.status = 'queued'
       AND NOT EXISTS (SELECT 1 FROM busy) AND NOT EXISTS (SELECT 1 FROM paused)
       AND NOT t.paused AND t.status NOT IN ('draft', 'blocked', 'canceled')
-      AND ((t.scope = 'workspace' AND t.workspace_id <> '' AND t.workspace_id = $2)
-           OR (t.scope = 'global' AND $2 = ''))
+      AND r.scope_key = $2
       AND (r.channel = '' OR r.channel = $3)
       AND (t.owner_kind = 'none'
            OR (t.owner_kind = 'pool' AND t.owner_ref <> '' AND t.owner_ref = $4)
@@ -213,8 +212,8 @@ UPDATE tasks SET status = $2, paused = $3, priority = $4, scope = $5, workspace_
     owner_kind = $7, owner_ref = $8 WHERE task_id = $1";
 
 const INSERT_RUN_SQL: &str = "\
-INSERT INTO runs (run_id, task_id, status, priority_rank, channel, required_caps, queued_at, updated_at)
-VALUES ($1, $2, 'queued', $3, $4, $5, $6, $6) ON CONFLICT (run_id) DO NOTHING";
+INSERT INTO runs (run_id, task_id, status, priority_rank, scope_key, channel, required_caps, queued_at, updated_at)
+VALUES ($1, $2, 'queued', $3, $4, $5, $6, $7, $7) ON CONFLICT (run_id) DO NOTHING";
 
 /// A task's fields, checked and ready to bind.
 struct TaskRow<'a> {
@@ -222,6 +221,7 @@ struct TaskRow<'a> {
     workspace_id: &'a str,
     owner_ref: &'a str,
     rank: i16,
+    scope_key: Option<&'a str>,
     status: &'static str,
     priority: &'static str,
     scope: &'static str,
@@ -231,13 +231,19 @@ struct TaskRow<'a> {
 
 impl<'a> TaskRow<'a> {
     fn check(spec: &'a TaskSpec) -> Result<Self, Error> {
+        let workspace_id = text::optional_id("workspace_id", &spec.workspace_id)?;
         let owner_ref = match &spec.owner {
             scheduler_core::model::OwnerRef::Pool(r) | scheduler_core::model::OwnerRef::AgentSession(r) => r.as_str(),
             _ => "",
         };
         Ok(TaskRow {
             task_id: text::id("task_id", &spec.task_id)?,
-            workspace_id: text::optional_id("workspace_id", &spec.workspace_id)?,
+            workspace_id,
+            scope_key: match spec.scope {
+                Scope::Workspace if !workspace_id.is_empty() => Some(workspace_id),
+                Scope::Global => Some(""),
+                _ => None,
+            },
             owner_ref: text::optional_id("owner", owner_ref)?,
             rank: i16::from(spec.priority.rank()),
             status: spec.status.as_str(),
@@ -278,14 +284,15 @@ impl Tasks {
             return Err(Error::UnknownTask { task_id: task.task_id.to_owned() });
         }
         tx.execute(
-            "UPDATE runs SET priority_rank = $2 WHERE task_id = $1 AND priority_rank <> $2",
-            &[&task.task_id, &task.rank],
+            "UPDATE runs SET priority_rank = $2, scope_key = $3 \
+             WHERE task_id = $1 AND (priority_rank <> $2 OR scope_key IS DISTINCT FROM $3)",
+            &[&task.task_id, &task.rank, &task.scope_key],
         )
         .await
         .map_err(Error::db(step))?;
         if let Some(run) = insert_run {
-            let params: [&(dyn ToSql + Sync); 6] =
-                [&run.run_id, &task.task_id, &task.rank, &run.channel, &run.caps, &run.now];
+            let params: [&(dyn ToSql + Sync); 7] =
+                [&run.run_id, &task.task_id, &task.rank, &task.scope_key, &run.channel, &run.caps, &run.now];
             if tx.execute(INSERT_RUN_SQL, &params).await.map_err(Error::db(step))? == 0 {
                 return Err(Error::DuplicateRun { run_id: run.run_id.to_owned() });
             }

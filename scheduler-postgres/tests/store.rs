@@ -286,6 +286,8 @@ async fn duplicate_runs_change_nothing_and_task_updates_reach_every_run() {
         .unwrap();
     let r1 = tasks.snapshot("r1").await.unwrap().unwrap();
     assert_eq!((r1.priority, r1.workspace_id.as_str()), (Priority::High, "ws"));
+    let global = tasks.claim(&ClaimRequest::session("global"), LEASE, t(2)).await.unwrap();
+    assert!(global.is_none(), "the re-described scope reaches the claim of an older run");
     tasks.update_task(&TaskSpec::new("t").paused(true), t(3)).await.unwrap();
     let mut pending = Vec::new();
     tasks.pending_runs(&mut pending).await.unwrap();

@@ -16,6 +16,10 @@ CREATE TABLE runs (
     status           text NOT NULL,
     -- The task's priority rank (unknown = medium), copied so the claim order has an index.
     priority_rank    smallint NOT NULL,
+    -- Where the task may be claimed, copied from it: its workspace for a workspace task,
+    -- '' for a global one, NULL (matches no session) for an unknown scope or a workspace
+    -- task without a workspace. A claim looks only at its own workspace's runs.
+    scope_key        text,
     channel          text NOT NULL,
     required_caps    text[] NOT NULL,
     queued_at        timestamptz NOT NULL,
@@ -32,8 +36,9 @@ CREATE TABLE runs (
 -- One lease per session, enforced by the database itself.
 CREATE UNIQUE INDEX runs_one_lease_per_session ON runs (session_id)
     WHERE status IN ('claimed', 'starting', 'running');
--- The claim order: priority desc, queued-at asc, run id asc, over queued runs only.
-CREATE INDEX runs_claim_order ON runs (priority_rank DESC, queued_at, run_id) WHERE status = 'queued';
+-- The claim order within a scope: priority desc, queued-at asc, run id asc, over queued
+-- runs only.
+CREATE INDEX runs_claim_order ON runs (scope_key, priority_rank DESC, queued_at, run_id) WHERE status = 'queued';
 -- The sweep order: oldest lease first.
 CREATE INDEX runs_lease_end ON runs (lease_until, run_id) WHERE status IN ('claimed', 'starting', 'running');
 CREATE INDEX runs_by_task ON runs (task_id);
