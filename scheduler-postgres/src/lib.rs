@@ -102,6 +102,8 @@
 //! notification sent while a listener reconnects is lost while the row is not. After a
 //! lost connection the listener re-listens and drains the outbox, and it polls every
 //! [`ListenerConfig::poll_every`] besides: a wake can be late, never lost for good.
+//! (Wakes for a daemon that never comes back are purged after an hour; its sessions
+//! should be marked gone with `SessionRegistry::mark_stale`, fed by sessions' `touch`.)
 //!
 //! **A transaction-pooling proxy breaks `LISTEN`.** PgBouncer in transaction mode (and
 //! poolers like it) hands the server connection that ran `LISTEN` to other clients after

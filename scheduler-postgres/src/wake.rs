@@ -329,6 +329,17 @@ impl Worker {
         if self.drain().await.is_err() {
             self.stats.errors.fetch_add(1, Ordering::Relaxed);
         }
+        // Now and then, forget wakes no daemon took for an hour (their daemon is gone).
+        if self.stats.drains() % 64 == 1 && self.purge().await.is_err() {
+            self.stats.errors.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    async fn purge(&self) -> Result<u64, Error> {
+        const STEP: &str = "purging abandoned wakes";
+        let client = self.store.client(STEP).await?;
+        let sql = "DELETE FROM wakes WHERE created_at < clock_timestamp() - interval '1 hour'";
+        client.execute(sql, &[]).await.map_err(Error::db(STEP))
     }
 
     async fn run(self, mut connection: Connection, mut stopped: oneshot::Receiver<()>) {
