@@ -106,3 +106,59 @@ async fn the_loop_cycles_only_while_leading() {
         d.3.abort();
     }
 }
+
+#[tokio::test]
+async fn a_leader_whose_term_is_taken_stops_cycling_within_a_lease() {
+    let schema = TestSchema::new();
+    let store = schema.store("a").await;
+    let elector = Elector::new(&store, LEASE);
+    let scheduler = Scheduler::builder(store.tasks(), store.sessions(), PgWaker::new(&store))
+        .clock(TokioClock::new())
+        .interval(Duration::from_millis(50))
+        .build()
+        .unwrap();
+    let stats = scheduler.stats_handle();
+    let campaign = tokio::spawn({
+        let e = elector.clone();
+        async move { e.campaign(std::future::pending()).await }
+    });
+    let lead = spawn_as_leader(scheduler, elector.clone(), std::future::pending());
+    eventually("cycles", || stats.snapshot().cycles > 0).await;
+    // Another daemon takes the term (as after a partition that this one did not notice).
+    let (client, connection) = tokio_postgres::connect(&common::url(), tokio_postgres::NoTls).await.unwrap();
+    tokio::spawn(connection);
+    let sql = format!(
+        "UPDATE {}.leader SET holder = 'usurper', epoch = epoch + 1, expires_at = clock_timestamp() + interval '1 hour'",
+        schema.name
+    );
+    client.batch_execute(&sql).await.unwrap();
+    let taken = std::time::Instant::now();
+    eventually("the leader to step down", || !elector.leadership().is_leader()).await;
+    assert!(taken.elapsed() <= LEASE, "stepped down after {:?}", taken.elapsed());
+    tokio::time::sleep(elector.renew_every() + Duration::from_millis(100)).await;
+    let stopped_at = stats.snapshot().cycles;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(stats.snapshot().cycles, stopped_at, "no cycle after stepping down");
+    let refused = scheduler_core::seam::StarvationStore::load(&elector.budgets(), "x").await.unwrap_err();
+    assert!(matches!(refused, scheduler_postgres::Error::Deposed { .. }), "{refused}");
+    campaign.abort();
+    lead.abort();
+}
+
+#[tokio::test]
+async fn a_leader_cut_off_from_the_database_steps_down_within_a_lease() {
+    let schema = TestSchema::new();
+    let store = schema.store("a").await;
+    let elector = Elector::new(&store, LEASE);
+    let campaign = tokio::spawn({
+        let e = elector.clone();
+        async move { e.campaign(std::future::pending()).await }
+    });
+    eventually("leadership", || elector.leadership().is_leader()).await;
+    store.close(); // every renewal fails from now on
+    let cut = std::time::Instant::now();
+    eventually("the leader to step down", || !elector.leadership().is_leader()).await;
+    assert!(cut.elapsed() <= LEASE, "stepped down after {:?}", cut.elapsed());
+    assert!(elector.last_error().is_some(), "the failed renewals are reported");
+    campaign.abort();
+}
