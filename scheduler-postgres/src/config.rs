@@ -171,3 +171,21 @@ impl Config {
         format!("{host}:{port} as {user}")
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn schema_names_are_checked_and_application_names_fit() {
+        let config = Config::new("postgres://u:secret@h:5433/db").unwrap();
+        for bad in ["", "A", "1abc", "a-b", "a;b", "a b", &"a".repeat(49)] {
+            assert!(config.clone().schema(bad).is_err(), "{bad:?}");
+        }
+        let config = config.schema("ok_1").unwrap().daemon_id(&"ü".repeat(60)).unwrap();
+        let name = config.application_name(" listener");
+        assert!(name.len() <= 63 && name.starts_with("sp ok_1 ") && name.ends_with(" listener"), "{name}");
+        assert_eq!(config.describe_server(), "h:5433 as u", "never the password");
+        assert!(config.daemon_id("a\0b").is_err());
+    }
+}

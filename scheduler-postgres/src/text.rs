@@ -81,3 +81,20 @@ pub(crate) fn lease_end(now: SystemTime, lease: Duration) -> Result<SystemTime, 
         .ok_or_else(|| Error::invalid("lease", format!("a lease of {lease:?} overflows the clock")))?;
     time("lease", until)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_trimmed_bounded_and_nul_free() {
+        assert_eq!(id("run_id", " r ").unwrap(), "r");
+        assert!(id("run_id", " ").unwrap_err().to_string().contains("run_id"));
+        assert!(id("run_id", &"x".repeat(MAX_ID_BYTES + 1)).is_err());
+        assert!(optional_id("channel", "a\0").unwrap_err().to_string().contains("NUL"));
+        assert_eq!(caps("caps", [" a ", "", " "]).unwrap(), ["a"]);
+        assert_eq!(lookup("a\0"), None);
+        assert!(lease_end(SystemTime::UNIX_EPOCH, Duration::MAX).is_err());
+        assert!(time("t", SystemTime::UNIX_EPOCH + Duration::from_secs(MAX_SECS + 1)).is_err());
+    }
+}
