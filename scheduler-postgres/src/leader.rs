@@ -118,7 +118,7 @@ INSERT INTO leader (id, holder, epoch, elected_at, expires_at)
 VALUES (1, $1, 1, clock_timestamp(), clock_timestamp() + $2::int8 * interval '1 millisecond')
 ON CONFLICT (id) DO UPDATE SET holder = EXCLUDED.holder, epoch = leader.epoch + 1,
     elected_at = EXCLUDED.elected_at, expires_at = EXCLUDED.expires_at
-WHERE leader.expires_at <= clock_timestamp()
+WHERE leader.expires_at <= clock_timestamp() OR leader.holder = EXCLUDED.holder
 RETURNING epoch";
 
 const RENEW_SQL: &str = "\
@@ -208,8 +208,9 @@ impl Elector {
         i64::try_from(self.inner.lease.as_millis()).unwrap_or(i64::MAX)
     }
 
-    /// One attempt to take the lease (free or expired); on success this daemon leads
-    /// under the returned, new epoch.
+    /// One attempt to take the lease: free, expired, or recorded as this daemon's own
+    /// (an acquisition whose answer was lost, a restart); on success this daemon leads
+    /// under the returned, new epoch, which fences out whatever held the old one.
     ///
     /// # Errors
     /// [`Error::Database`], [`Error::Pool`].

@@ -162,3 +162,19 @@ async fn a_leader_cut_off_from_the_database_steps_down_within_a_lease() {
     assert!(elector.last_error().is_some(), "the failed renewals are reported");
     campaign.abort();
 }
+
+#[tokio::test]
+async fn a_restarted_daemon_takes_its_own_lease_back_under_a_new_term() {
+    let schema = TestSchema::new();
+    let before = Elector::new(&schema.store("a").await, Duration::from_secs(60));
+    let old = before.try_acquire().await.unwrap().expect("a free lease");
+    let other = Elector::new(&schema.store("b").await, Duration::from_secs(60));
+    assert_eq!(other.try_acquire().await.unwrap(), None, "another daemon waits for expiry");
+    // The same daemon, restarted: no need to wait a whole lease.
+    let after = Elector::new(&schema.store("a").await, Duration::from_secs(60));
+    let new = after.try_acquire().await.unwrap().expect("its own lease");
+    assert!(new > old);
+    let stale = scheduler_core::seam::StarvationStore::clear(&before.budgets(), "r").await.unwrap_err();
+    assert!(matches!(stale, scheduler_postgres::Error::Deposed { epoch: Some(e), .. } if e == old), "{stale}");
+    scheduler_core::seam::StarvationStore::clear(&after.budgets(), "r").await.unwrap();
+}
