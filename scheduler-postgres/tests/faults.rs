@@ -28,6 +28,7 @@ async fn an_unreachable_server_is_a_clear_unavailable_error() {
     let err = connect_err(config).await;
     assert_eq!(err.kind(), ErrorKind::Unavailable, "{err}");
     let text = err.to_string();
+    println!("{text}");
     assert!(text.contains("127.0.0.1:1") && text.contains("migrating the schema"), "{text}");
 }
 
@@ -37,6 +38,7 @@ async fn wrong_credentials_and_a_missing_database_are_clear() {
     let user = base.replacen("postgres://postgres@", "postgres://no_such_role@", 1);
     let err = connect_err(Config::new(&user).unwrap()).await;
     assert_eq!(err.kind(), ErrorKind::Unavailable, "{err}");
+    println!("{err}");
     assert!(err.to_string().contains("no_such_role"), "names the user: {err}");
     let db = format!("{}/no_such_database", base.rsplit_once('/').unwrap().0);
     let err = connect_err(Config::new(&db).unwrap()).await;
