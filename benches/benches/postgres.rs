@@ -19,13 +19,13 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
+use scheduler_bench_support::workload::{NoopWaker, Workload, t0};
 use scheduler_core::Scheduler;
 use scheduler_core::lease::{ClaimRequest, LeaseService, RunSpec, SessionRegistry, SessionSpec, TaskSpec};
 use scheduler_core::seam::{SessionSource, TaskSource, WakeBatch, Waker};
 use scheduler_core::view::SessionView;
 use scheduler_postgres::{Config, Listener, ListenerConfig, PgWaker, Store};
 use scheduler_testkit::snapshot::SessionSnapshot;
-use scheduler_testkit::workload::{NoopWaker, Workload, t0};
 use scheduler_tokio::mailbox::Mailboxes;
 
 const CLAIM_TIME: Duration = Duration::from_secs(5);

@@ -9,10 +9,10 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion, SamplingMode, criterion_group, criterion_main};
+use scheduler_bench_support::alloc::CountingAllocator;
+use scheduler_bench_support::workload::{Variant, Workload, cycle};
 use scheduler_benches::{AllocRow, AllocTable, SIZES, VARIANTS, budget, size_name, variant_name};
 use scheduler_core::CycleCounts;
-use scheduler_testkit::alloc::CountingAllocator;
-use scheduler_testkit::workload::{Variant, Workload, cycle};
 
 #[global_allocator]
 static ALLOC: CountingAllocator = CountingAllocator::new();
@@ -50,7 +50,7 @@ fn bench_cycle(c: &mut Criterion, table: &mut AllocTable, id: &str, mut cycle_fn
         counts.sessions_scanned,
         counts.wake_succeeded,
         counts.no_match_runs,
-        counts.recently_notified,
+        counts.recently_notified_runs,
         counts.starved_runs
     );
     table.push(AllocRow::measure(format!("run_once/{id}"), ALLOC_CYCLES, || {

@@ -8,10 +8,10 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion, SamplingMode, criterion_group, criterion_main};
+use scheduler_bench_support::alloc::CountingAllocator;
+use scheduler_bench_support::workload::{CYCLE_STEP, Variant, Workload, clock_start};
 use scheduler_benches::{AllocRow, AllocTable, SIZES, VARIANTS, budget, size_name, variant_name};
 use scheduler_core::selection::{Selection, SelectionInput};
-use scheduler_testkit::alloc::CountingAllocator;
-use scheduler_testkit::workload::{CYCLE_STEP, Variant, Workload, clock_start};
 
 #[global_allocator]
 static ALLOC: CountingAllocator = CountingAllocator::new();

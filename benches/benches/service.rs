@@ -10,17 +10,17 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion, SamplingMode, criterion_group, criterion_main};
+use scheduler_bench_support::alloc::CountingAllocator;
+use scheduler_bench_support::workload::{NoopActor, NoopWaker, Variant, Workload, cycle};
 use scheduler_benches::{AllocRow, AllocTable, budget, size_name, variant_name};
 use scheduler_core::Scheduler;
 use scheduler_core::ladder::Thresholds;
 use scheduler_core::model::Scope;
 use scheduler_core::view::SessionView;
-use scheduler_testkit::alloc::CountingAllocator;
 use scheduler_testkit::registry::MemorySessions;
 use scheduler_testkit::service::{ClaimRequest, MemoryTaskService};
 use scheduler_testkit::snapshot::RunSnapshot;
 use scheduler_testkit::stores::MemoryStarvationStore;
-use scheduler_testkit::workload::{NoopActor, NoopWaker, Variant, Workload, cycle};
 
 #[global_allocator]
 static ALLOC: CountingAllocator = CountingAllocator::new();
@@ -37,7 +37,7 @@ fn load(w: &Workload) -> (MemoryTaskService, MemorySessions) {
     for s in w.sessions.iter() {
         sessions.register((**s).clone()).expect("register");
     }
-    let t0 = scheduler_testkit::workload::t0();
+    let t0 = scheduler_bench_support::workload::t0();
     for a in w.active.iter() {
         let holder = w.sessions.iter().find(|s| s.session_id == a.session_id).expect("holder");
         let spec = RunSnapshot::queued(a.run_id.clone(), format!("task-{}", a.run_id)).session_owner(&a.session_id);

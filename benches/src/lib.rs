@@ -7,14 +7,14 @@
 //!
 //! Run them all with `cargo bench -p scheduler-benches`.
 //!
-//! [`CountingAllocator`]: scheduler_testkit::alloc::CountingAllocator
+//! [`CountingAllocator`]: scheduler_bench_support::alloc::CountingAllocator
 
 use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use scheduler_testkit::alloc::{AllocStats, measure};
-use scheduler_testkit::workload::Variant;
+use scheduler_bench_support::alloc::{AllocStats, measure};
+use scheduler_bench_support::workload::Variant;
 
 /// Every `W(N, M)` size of `spec/workloads.md`, in growing order.
 pub const SIZES: [(usize, usize); 5] = [(100, 10), (1_000, 100), (10_000, 1_000), (100_000, 1_000), (10_000, 10_000)];

@@ -60,7 +60,8 @@ struct Args {
     /// Starved cycles before a run is marked needs-attention (the ladder's last rung).
     #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..))]
     needs_attention_after: u32,
-    /// List every run that ended needs-attention, with the scheduler's diagnostic.
+    /// List every run that ended needs-attention, with why it was last not woken and the
+    /// scheduler's diagnostic.
     #[arg(long)]
     list_attention: bool,
     /// No progress bar.

@@ -670,8 +670,8 @@ impl Soak {
             Default::default()
         };
         self.tally.recovered += report.counts().recovered_leases as u64;
-        self.tally.spawns += report.counts().spawn_requested as u64;
-        self.tally.marked += report.counts().needs_attention as u64;
+        self.tally.spawns += report.counts().spawns_requested as u64;
+        self.tally.marked += report.counts().needs_attention_runs as u64;
         if outcome != Outcome::Completed {
             self.tally.paused_cycles += 1;
         }

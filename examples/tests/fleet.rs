@@ -62,8 +62,8 @@ fn the_small_fleet_keeps_every_invariant_and_exercises_every_path() {
     // Work no agent covers ends as needs-attention, every piece of it.
     assert!(r.uncoverable >= 1, "{report}");
     assert_eq!(r.uncoverable_marked, r.uncoverable, "{report}");
-    assert!(report.stats.needs_attention >= 1);
-    assert_eq!(report.stats.needs_attention as usize, r.needs_attention);
+    assert!(report.stats.needs_attention_runs >= 1);
+    assert_eq!(report.stats.needs_attention_runs as usize, r.needs_attention);
     assert_eq!(report.attention.len(), r.needs_attention);
 
     // The pause: cycles went on (sweeping, one lease recovered), no wake went out.

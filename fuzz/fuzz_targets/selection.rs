@@ -79,9 +79,9 @@ fuzz_target!(|input: FCycle| {
         assert_eq!(fresh.targets(), &reference.targets[..], "targets differ from the reference");
         assert_eq!(sorted(fresh.no_match()), sorted(&reference.no_match), "no-match differs from the reference");
         assert_eq!(sorted(fresh.starved()), sorted(&reference.starved), "starved differs from the reference");
-        assert_eq!(fresh.counts().recently_notified, reference.recently_notified);
+        assert_eq!(fresh.counts().recently_notified_runs, reference.recently_notified);
     }
-    assert_eq!(fresh.counts().unclaimable, reference.unclaimable);
+    assert_eq!(fresh.counts().unclaimable_runs, reference.unclaimable);
 
     // A reused selection (dirty buffers from another input) decides the same.
     let mut reused = Selection::new();

@@ -22,6 +22,18 @@ pub enum BatchStep {
     ClearBudgets,
 }
 
+impl BatchStep {
+    /// The batch call of this step.
+    pub const fn call(self) -> Call {
+        match self {
+            BatchStep::RunStatuses => Call::RunStatuses,
+            BatchStep::LoadBudgets => Call::LoadBudgets,
+            BatchStep::UpsertBudgets => Call::UpsertBudgets,
+            BatchStep::ClearBudgets => Call::ClearBudgets,
+        }
+    }
+}
+
 impl fmt::Display for BatchStep {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
@@ -64,6 +76,46 @@ pub enum Call {
     EmitStarved,
     /// [`EscalationActor::mark_needs_attention`](crate::seam::EscalationActor::mark_needs_attention).
     MarkNeedsAttention,
+}
+
+impl Call {
+    /// Every call, in cycle order.
+    pub const ALL: [Call; 14] = [
+        Call::Sweep,
+        Call::PendingRuns,
+        Call::ActiveRuns,
+        Call::Sessions,
+        Call::Pause,
+        Call::Wake,
+        Call::RunStatuses,
+        Call::ListBudgets,
+        Call::LoadBudgets,
+        Call::UpsertBudgets,
+        Call::ClearBudgets,
+        Call::RequestSpawn,
+        Call::EmitStarved,
+        Call::MarkNeedsAttention,
+    ];
+
+    /// A stable snake-case name, for logs and metric labels.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Call::Sweep => "sweep",
+            Call::PendingRuns => "pending_runs",
+            Call::ActiveRuns => "active_runs",
+            Call::Sessions => "sessions",
+            Call::Pause => "pause",
+            Call::Wake => "wake",
+            Call::RunStatuses => "run_statuses",
+            Call::ListBudgets => "list_budgets",
+            Call::LoadBudgets => "load_budgets",
+            Call::UpsertBudgets => "upsert_budgets",
+            Call::ClearBudgets => "clear_budgets",
+            Call::RequestSpawn => "request_spawn",
+            Call::EmitStarved => "emit_starved",
+            Call::MarkNeedsAttention => "mark_needs_attention",
+        }
+    }
 }
 
 impl fmt::Display for Call {
@@ -289,6 +341,37 @@ pub enum Error<TE, SE, WE, PE, BE, AE> {
 }
 
 impl<TE, SE, WE, PE, BE, AE> Error<TE, SE, WE, PE, BE, AE> {
+    /// The seam call this error concerns (a wrong batch length: the batch call).
+    ///
+    /// ```
+    /// use std::convert::Infallible;
+    /// use scheduler_core::{Call, Error};
+    /// let e: Error<std::io::Error, Infallible, Infallible, Infallible, Infallible, Infallible> =
+    ///     Error::PendingRuns(std::io::Error::other("down"));
+    /// assert_eq!(e.call(), Call::PendingRuns);
+    /// assert_eq!(e.call().as_str(), "pending_runs");
+    /// ```
+    pub fn call(&self) -> Call {
+        match self {
+            Error::Sweep(_) => Call::Sweep,
+            Error::PendingRuns(_) => Call::PendingRuns,
+            Error::ActiveRuns(_) => Call::ActiveRuns,
+            Error::Sessions(_) => Call::Sessions,
+            Error::Pause(_) => Call::Pause,
+            Error::Wake { .. } | Error::WakeBatchLength { .. } => Call::Wake,
+            Error::RunStatus { .. } | Error::RunStatusBatch { .. } => Call::RunStatuses,
+            Error::LoadBudget { .. } => Call::LoadBudgets,
+            Error::UpsertBudget { .. } => Call::UpsertBudgets,
+            Error::ClearBudget { .. } => Call::ClearBudgets,
+            Error::ListBudgets(_) => Call::ListBudgets,
+            Error::StoreBatch { step, .. } | Error::BatchLength { step, .. } => step.call(),
+            Error::Spawn { .. } => Call::RequestSpawn,
+            Error::EmitStarved { .. } => Call::EmitStarved,
+            Error::MarkNeedsAttention { .. } => Call::MarkNeedsAttention,
+            Error::TimedOut { call, .. } | Error::Panicked { call, .. } => *call,
+        }
+    }
+
     /// The error for a seam call that timed out or panicked.
     pub(crate) fn failed(call: Call, concern: Concern, failure: crate::deadline::Failure) -> Self {
         match failure {

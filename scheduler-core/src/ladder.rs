@@ -80,9 +80,21 @@ impl Tier {
 /// The ladder's thresholds: how many starved cycles each tier waits for, and how long
 /// a run must sit queued before it counts as starved.
 ///
-/// Build one with [`Thresholds::new`], which normalises: a zero count takes its
-/// default, then the counts are clamped to be monotonic (spawn >= fan-out, event >=
-/// spawn, needs-attention >= event); a zero minimum queued age takes its default.
+/// Start from [`Thresholds::default`] and set what differs with the named setters; the
+/// values are normalised when the scheduler is built
+/// ([`Builder::starvation_thresholds`](crate::Builder::starvation_thresholds)), or by
+/// [`normalized`](Thresholds::normalized): a zero count takes its default, then the
+/// counts are clamped to be monotonic (spawn >= fan-out, event >= spawn,
+/// needs-attention >= event); a zero minimum queued age takes its default.
+///
+/// ```
+/// use std::time::Duration;
+/// use scheduler_core::ladder::Thresholds;
+/// let th = Thresholds::default().fan_out_after(5).spawn_after(3).event_after(0).needs_attention_after(4);
+/// let th = th.min_queued_age(Duration::ZERO).normalized();
+/// assert_eq!((th.fan_out_after, th.spawn_after, th.event_after, th.needs_attention_after), (5, 5, 6, 6));
+/// assert_eq!(th.min_queued_age, Duration::from_secs(120));
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Thresholds {
     /// Starved cycles before the fan-out tier (default 2).
@@ -112,23 +124,34 @@ impl Thresholds {
         min_queued_age: Self::DEFAULT_MIN_QUEUED_AGE,
     };
 
-    /// Normalised thresholds (see the type's docs).
-    ///
-    /// ```
-    /// use std::time::Duration;
-    /// use scheduler_core::ladder::Thresholds;
-    /// let th = Thresholds::new(5, 3, 0, 4, Duration::ZERO);
-    /// assert_eq!((th.fan_out_after, th.spawn_after, th.event_after, th.needs_attention_after), (5, 5, 6, 6));
-    /// assert_eq!(th.min_queued_age, Duration::from_secs(120));
-    /// ```
-    pub fn new(
-        fan_out_after: u32,
-        spawn_after: u32,
-        event_after: u32,
-        needs_attention_after: u32,
-        min_queued_age: Duration,
-    ) -> Self {
-        Thresholds { fan_out_after, spawn_after, event_after, needs_attention_after, min_queued_age }.normalized()
+    /// Starved cycles before the fan-out tier (0: the default).
+    pub const fn fan_out_after(mut self, cycles: u32) -> Self {
+        self.fan_out_after = cycles;
+        self
+    }
+
+    /// Starved cycles before a worker spawn is requested (0: the default).
+    pub const fn spawn_after(mut self, cycles: u32) -> Self {
+        self.spawn_after = cycles;
+        self
+    }
+
+    /// Starved cycles before a starved event is emitted (0: the default).
+    pub const fn event_after(mut self, cycles: u32) -> Self {
+        self.event_after = cycles;
+        self
+    }
+
+    /// Starved cycles before the run is marked `needs_attention` (0: the default).
+    pub const fn needs_attention_after(mut self, cycles: u32) -> Self {
+        self.needs_attention_after = cycles;
+        self
+    }
+
+    /// How long a run must sit queued to count as starved (zero: the default).
+    pub const fn min_queued_age(mut self, age: Duration) -> Self {
+        self.min_queued_age = age;
+        self
     }
 
     /// Applies the normalisation rules to possibly raw values.
@@ -408,12 +431,30 @@ mod tests {
 
     #[test]
     fn normalisation_defaults_zeroes_and_clamps() {
-        let th = Thresholds::new(0, 0, 0, 0, Duration::ZERO);
+        let th = Thresholds::default()
+            .fan_out_after(0)
+            .spawn_after(0)
+            .event_after(0)
+            .needs_attention_after(0)
+            .min_queued_age(Duration::ZERO)
+            .normalized();
         assert_eq!(th, Thresholds::DEFAULT);
-        let th = Thresholds::new(3, 1, 2, 9, Duration::from_secs(5));
+        let th = Thresholds::default()
+            .fan_out_after(3)
+            .spawn_after(1)
+            .event_after(2)
+            .needs_attention_after(9)
+            .min_queued_age(Duration::from_secs(5))
+            .normalized();
         assert_eq!((th.fan_out_after, th.spawn_after, th.event_after, th.needs_attention_after), (3, 3, 3, 9));
         assert_eq!(th.min_queued_age, Duration::from_secs(5));
-        let th = Thresholds::new(1, 2, 3, 1, Duration::from_secs(1));
+        let th = Thresholds::default()
+            .fan_out_after(1)
+            .spawn_after(2)
+            .event_after(3)
+            .needs_attention_after(1)
+            .min_queued_age(Duration::from_secs(1))
+            .normalized();
         assert_eq!(th.needs_attention_after, 3);
     }
 

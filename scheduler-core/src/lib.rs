@@ -1,5 +1,23 @@
 //! A mechanical, advisory task scheduler for fleets of agent sessions.
 //!
+//! ```
+//! use scheduler_core::Scheduler;
+//! use scheduler_testkit::{scripted::*, snapshot::*, waker::RecordingWaker};
+//!
+//! // In-memory stand-ins for your task service, session registry and notifier.
+//! let (tasks, sessions, waker) = (ScriptedTasks::new(), ScriptedSessions::new(), RecordingWaker::single());
+//! tasks.push_pending(RunSnapshot::queued("run-1", "task-1").caps(["rust"]));
+//! tasks.push_pending(RunSnapshot::queued("run-2", "task-2").caps(["gpu"]));
+//! sessions.push(SessionSnapshot::active("sess-1").caps(["rust"]));
+//!
+//! let mut scheduler = Scheduler::builder(tasks, sessions, waker.clone()).build()?;
+//! let report = futures::executor::block_on(scheduler.run_once());
+//! assert_eq!(report.selected_run_ids().collect::<Vec<_>>(), ["run-1"]);
+//! let why = report.why_not_woken("run-2").unwrap();
+//! assert_eq!(why.to_string(), "no session with the run's capabilities");
+//! # Ok::<(), scheduler_core::BuildError>(())
+//! ```
+//!
 //! Each cycle the scheduler
 //! 1. asks the task service to recover expired run leases,
 //! 2. reads pending runs, active runs and live sessions,
@@ -28,10 +46,12 @@
 //! - [`lease`]: the task-service contract (the sessions' side: enqueue, claim,
 //!   token-fenced leases; the session registry; the pause control) that backends
 //!   implement and the testkit's conformance suite checks.
+//! - [`why`]: why a run was not woken.
 //! - [`Scheduler`]: the cycle ([`run_once`](Scheduler::run_once),
 //!   [`run_cycle`](Scheduler::run_cycle)), [`rebuild`](Scheduler::rebuild),
 //!   [`stats`](Scheduler::stats) and the loop ([`run_until`](Scheduler::run_until)),
-//!   built with [`Scheduler::builder`].
+//!   built with [`Scheduler::builder`]; [`LadderScheduler`] names the common shape, and
+//!   [`Runnable`] is any scheduler a runtime can drive.
 //! - [`deadline`]: the runtime-agnostic deadline every seam call of the loop runs
 //!   under.
 //!
@@ -46,7 +66,10 @@
 //! budget is handled under the key the store listed; a blank actor and a half-configured
 //! ladder are build errors; the escalation actor is told the cycle's `now`.
 //!
-//! # A complete minimal setup
+//! # A complete minimal setup over your own rows
+//!
+//! The example at the top used the testkit's fakes; a daemon implements the view traits
+//! on its own rows and one small trait per seam:
 //!
 //! ```
 //! use std::convert::Infallible;
@@ -146,17 +169,28 @@
 //!
 //! // Within the cooldown the same pair is not woken again.
 //! let report = scheduler.run_once().await;
-//! assert_eq!(report.counts().recently_notified, 1);
+//! assert_eq!(report.counts().recently_notified_runs, 1);
+//! assert_eq!(report.why_not_woken("run-1"), Some(scheduler_core::why::WhyNotWoken::CandidatesInCooldown));
 //! assert_eq!(scheduler.stats().wake_succeeded, 1);
 //! # Ok::<(), scheduler_core::BuildError>(())
 //! # }).unwrap();
 //! ```
 //!
+//! # Why a run was not woken
+//!
+//! [`CycleReport::why_not_woken`], [`CycleReport::not_woken`] and, after the cycle,
+//! [`Scheduler::why_not_woken`] / [`Scheduler::not_woken`] name the reason in the
+//! contract's terms, computed on demand from the cycle's kept rows ([`why`]).
+//!
 //! # Features
 //!
 //! - `tracing`: each cycle runs in a `scheduler.cycle` span, and
 //!   [`observer::TracingObserver`] emits an event per wake, recovery, starvation and
-//!   escalation with the run, session and task ids as fields.
+//!   escalation with the run, session and task ids as fields (and, with debug events
+//!   on, why each run was not woken).
+//! - `metrics`: [`metrics::MetricsObserver`] records counters, gauges and histograms
+//!   through the `metrics` facade; the table of names, units and labels is in
+//!   [`metrics`].
 
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
@@ -169,6 +203,9 @@ pub mod eligibility;
 pub mod error;
 pub mod ladder;
 pub mod lease;
+#[cfg(feature = "metrics")]
+#[cfg_attr(docsrs, doc(cfg(feature = "metrics")))]
+pub mod metrics;
 pub mod model;
 pub mod observer;
 pub mod ordering;
@@ -180,9 +217,11 @@ pub mod selection;
 mod settings;
 pub mod stats;
 pub mod view;
+pub mod why;
 
 pub use error::{BatchStep, BuildError, Call, Concern, Error, Stopped};
 pub use report::{CycleCounts, CycleKind, CycleReport, CycleResult, Outcome, RebuildReport};
-pub use scheduler::{Scheduler, SchedulerError, SchedulerReport};
+pub use run_loop::Runnable;
+pub use scheduler::{LadderScheduler, Scheduler, SchedulerError, SchedulerReport};
 pub use settings::{Builder, Settings};
 pub use stats::{Stats, StatsHandle};

@@ -22,8 +22,10 @@
 
 use std::time::{Duration, SystemTime};
 
+use crate::error::Call;
 use crate::ladder::Tier;
 use crate::report::CycleCounts;
+use crate::why::WhyNotWoken;
 
 /// Receives the scheduler's events. All methods default to doing nothing.
 #[allow(unused_variables)]
@@ -56,6 +58,32 @@ pub trait Observer: Send + Sync {
     /// A session row was ignored: an earlier row in session order has the same trimmed
     /// session id (`session_id`).
     fn duplicate_session_ignored(&self, session_id: &str) {}
+    /// Whether this observer wants [`run_not_woken`](Observer::run_not_woken) calls.
+    /// Asked once per completed cycle; the default `false` keeps the reasons
+    /// uncomputed, so a cycle costs nothing more.
+    fn explains_not_woken(&self) -> bool {
+        false
+    }
+    /// A claimable run got no wake this cycle, for this reason (see
+    /// [`why`](crate::why)). Called, in run order, at the end of each completed cycle,
+    /// only when [`explains_not_woken`](Observer::explains_not_woken) says so.
+    fn run_not_woken(&self, run_id: &str, why: WhyNotWoken) {}
+    /// The cycle met an error of this seam call (called once per error, right after
+    /// [`cycle_error`](Observer::cycle_error), with [`Error::call`](crate::Error::call)).
+    fn seam_failed(&self, call: Call) {}
+    /// Whether this observer wants [`seam_latency`](Observer::seam_latency) and
+    /// [`cycle_timed`](Observer::cycle_timed) calls. Asked before each step's seam calls
+    /// and at the end of each cycle; with the default `false` nothing is timed (no
+    /// clock read).
+    fn wants_timings(&self) -> bool {
+        false
+    }
+    /// A seam call took `elapsed` on the scheduler's clock (whether it succeeded,
+    /// failed, timed out or panicked). A batch call is one call.
+    fn seam_latency(&self, call: Call, elapsed: Duration) {}
+    /// A cycle that selected or stopped early ended after `elapsed` on the scheduler's
+    /// clock (called right after [`cycle_finished`](Observer::cycle_finished)).
+    fn cycle_timed(&self, elapsed: Duration) {}
 }
 
 /// The default observer: does nothing, costs nothing.
@@ -101,6 +129,24 @@ impl<O: Observer + ?Sized> Observer for std::sync::Arc<O> {
     fn duplicate_session_ignored(&self, session_id: &str) {
         (**self).duplicate_session_ignored(session_id)
     }
+    fn explains_not_woken(&self) -> bool {
+        (**self).explains_not_woken()
+    }
+    fn run_not_woken(&self, run_id: &str, why: WhyNotWoken) {
+        (**self).run_not_woken(run_id, why)
+    }
+    fn seam_failed(&self, call: Call) {
+        (**self).seam_failed(call)
+    }
+    fn wants_timings(&self) -> bool {
+        (**self).wants_timings()
+    }
+    fn seam_latency(&self, call: Call, elapsed: Duration) {
+        (**self).seam_latency(call, elapsed)
+    }
+    fn cycle_timed(&self, elapsed: Duration) {
+        (**self).cycle_timed(elapsed)
+    }
 }
 
 #[cfg(feature = "tracing")]
@@ -112,7 +158,9 @@ mod tracing_observer {
 
     /// Emits a `tracing` event for every scheduler event (target `scheduler`), with the
     /// run, session and task ids as fields. Errors are `warn`, escalations `info`,
-    /// the rest `debug`.
+    /// the rest `debug`. When `debug` is enabled for the target, every claimable run a
+    /// cycle did not wake gets a `run not woken` event with its
+    /// [reason](crate::why::WhyNotWoken) (field `reason`).
     #[derive(Debug, Clone, Copy, Default)]
     pub struct TracingObserver;
 
@@ -140,6 +188,9 @@ mod tracing_observer {
                 target: "scheduler",
                 pending = c.pending_runs,
                 sessions = c.sessions_scanned,
+                active = c.active_runs,
+                idle_sessions = c.idle_sessions,
+                oldest_queued_s = c.oldest_queued_age.map(|a| a.as_secs()),
                 recovered = c.recovered_leases,
                 woken = c.wake_succeeded,
                 failed = c.wake_failed,
@@ -159,6 +210,14 @@ mod tracing_observer {
         }
         fn duplicate_session_ignored(&self, session_id: &str) {
             tracing::warn!(target: "scheduler", session_id, "duplicate session row ignored");
+        }
+        /// Only when `debug` events of target `scheduler` are enabled: the reasons are
+        /// computed then, and only then.
+        fn explains_not_woken(&self) -> bool {
+            tracing::enabled!(target: "scheduler", tracing::Level::DEBUG)
+        }
+        fn run_not_woken(&self, run_id: &str, why: WhyNotWoken) {
+            tracing::debug!(target: "scheduler", run_id, reason = why.as_str(), "run not woken: {why}");
         }
     }
 }

@@ -1,11 +1,16 @@
 //! What one cycle did: counts, the runs it concerned, and every error it met.
 //!
 //! A [`CycleReport`] borrows the scheduler's reused buffers, so producing it costs no
-//! allocation; call [`CycleReport::to_result`] for an owned copy to keep.
+//! allocation; call [`CycleReport::into_result`] for an owned copy to keep, with the
+//! typed errors, or [`CycleReport::to_result`] for one with the errors rendered as
+//! text. [`CycleReport::why_not_woken`] and [`CycleReport::not_woken`] explain, on
+//! demand, why a claimable run got no wake ([`why`](crate::why)).
 
 use std::time::SystemTime;
 
-use crate::view::{RecoveredView, RunView};
+use crate::selection::Selection;
+use crate::view::{ActiveRunView, RecoveredView, RunView, SessionView};
+use crate::why::{Explainer, WhyNotWoken};
 
 /// How a cycle ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
@@ -50,6 +55,14 @@ pub struct CycleCounts {
     pub active_runs: usize,
     /// Sessions read.
     pub sessions_scanned: usize,
+    /// Sessions that could be woken at all (non-empty id, `active`, not prompting, not
+    /// busy; one per id), before this cycle's targets were chosen. Zero when the cycle
+    /// selected nothing.
+    pub idle_sessions: usize,
+    /// How long the longest-waiting claimable run has been queued (`now` minus the
+    /// earliest known queued-at). `None` when no claimable run has a queued-at, or the
+    /// cycle selected nothing.
+    pub oldest_queued_age: Option<std::time::Duration>,
     /// Leases the sweep recovered.
     pub recovered_leases: usize,
     /// Wakes attempted (= targets).
@@ -61,7 +74,7 @@ pub struct CycleCounts {
     /// Claimable runs with no eligible session.
     pub no_match_runs: usize,
     /// Runs whose every eligible session was in cooldown for them.
-    pub recently_notified: usize,
+    pub recently_notified_runs: usize,
     /// Runs skipped as not claimable.
     pub unclaimable_runs: usize,
     /// Whether the cycle was paused (or failed closed on an unreadable pause flag).
@@ -69,9 +82,9 @@ pub struct CycleCounts {
     /// Starved runs (fanned out or no-match).
     pub starved_runs: usize,
     /// Worker spawns requested.
-    pub spawn_requested: usize,
+    pub spawns_requested: usize,
     /// Runs marked `needs_attention`.
-    pub needs_attention: usize,
+    pub needs_attention_runs: usize,
     /// Pending rows ignored because an earlier row (in run order) has the same trimmed
     /// run id.
     pub duplicate_runs: usize,
@@ -82,9 +95,11 @@ pub struct CycleCounts {
 
 /// The result of one cycle, borrowing the scheduler's buffers.
 ///
-/// `R` is the run type, `L` the recovered-lease type, `E` the error type.
+/// `R` is the run type, `L` the recovered-lease type, `E` the error type, `A` the
+/// active-run type and `S` the session type ([`SchedulerReport`](crate::SchedulerReport)
+/// names them from a scheduler's seams).
 #[derive(Debug)]
-pub struct CycleReport<'a, R, L, E> {
+pub struct CycleReport<'a, R, L, E, A, S> {
     pub(crate) now: SystemTime,
     pub(crate) kind: CycleKind,
     pub(crate) outcome: Outcome,
@@ -96,10 +111,13 @@ pub struct CycleReport<'a, R, L, E> {
     pub(crate) starved: &'a [u32],
     pub(crate) spawn_requested: &'a [u32],
     pub(crate) needs_attention: &'a [u32],
-    pub(crate) errors: &'a [E],
+    pub(crate) errors: &'a mut Vec<E>,
+    pub(crate) active: &'a [A],
+    pub(crate) sessions: &'a [S],
+    pub(crate) selection: &'a Selection,
 }
 
-impl<'a, R: RunView, L: RecoveredView, E> CycleReport<'a, R, L, E> {
+impl<'a, R: RunView, L: RecoveredView, E, A: ActiveRunView, S: SessionView> CycleReport<'a, R, L, E, A, S> {
     /// The cycle's time, read once at its start.
     pub fn now(&self) -> SystemTime {
         self.now
@@ -122,7 +140,7 @@ impl<'a, R: RunView, L: RecoveredView, E> CycleReport<'a, R, L, E> {
     }
 
     /// Every error the cycle met, in the order met. Empty for a clean cycle.
-    pub fn errors(&self) -> &'a [E] {
+    pub fn errors(&self) -> &[E] {
         self.errors
     }
 
@@ -173,11 +191,49 @@ impl<'a, R: RunView, L: RecoveredView, E> CycleReport<'a, R, L, E> {
         self.recovered.iter().map(|r| r.run_id().trim())
     }
 
-    /// An owned copy of the report, errors rendered as text (allocates).
-    pub fn to_result(&self) -> CycleResult
+    /// Why the run `run_id` (compared trimmed) got no wake this cycle, computed now
+    /// from the cycle's kept rows (see [`why`](crate::why) for the reasons and their
+    /// precedence). `None` when it was targeted (woken, or its wake failed), is not
+    /// claimable, is not among the cycle's pending runs, or the cycle selected nothing
+    /// (paused, or a snapshot read failed).
+    pub fn why_not_woken(&self, run_id: &str) -> Option<WhyNotWoken> {
+        let explainer = self.explainer()?;
+        explainer.why(explainer.find(run_id)?)
+    }
+
+    /// Every claimable run that got no wake this cycle (the no-match runs and the
+    /// recently notified ones), with the reason, in the order the source gave the runs.
+    /// Computed as it is iterated; empty when the cycle selected nothing.
+    pub fn not_woken(&self) -> impl Iterator<Item = (&'a str, WhyNotWoken)> + 'a {
+        self.explainer().into_iter().flat_map(|e| e.all())
+    }
+
+    fn explainer(&self) -> Option<Explainer<'a, R, A, S>> {
+        (self.outcome == Outcome::Completed).then_some(Explainer {
+            runs: self.runs,
+            active: self.active,
+            sessions: self.sessions,
+            selection: self.selection,
+        })
+    }
+
+    /// An owned copy of the report that keeps the typed errors, moved out of the
+    /// scheduler's buffer (allocates the id lists).
+    pub fn into_result(self) -> CycleResult<E> {
+        let errors = std::mem::take(self.errors);
+        self.owned(errors)
+    }
+
+    /// An owned copy of the report, errors rendered as text (allocates); the report
+    /// stays usable.
+    pub fn to_result(&self) -> CycleResult<String>
     where
         E: std::fmt::Display,
     {
+        self.owned(self.errors.iter().map(|e| e.to_string()).collect())
+    }
+
+    fn owned<X>(&self, errors: Vec<X>) -> CycleResult<X> {
         CycleResult {
             now: self.now,
             kind: self.kind,
@@ -189,7 +245,7 @@ impl<'a, R: RunView, L: RecoveredView, E> CycleReport<'a, R, L, E> {
             starved_run_ids: own(self.starved_run_ids()),
             spawn_requested_run_ids: own(self.spawn_requested_run_ids()),
             needs_attention_run_ids: own(self.needs_attention_run_ids()),
-            errors: self.errors.iter().map(|e| e.to_string()).collect(),
+            errors,
         }
     }
 }
@@ -202,10 +258,12 @@ fn ids<'a, R: RunView>(runs: &'a [R], idx: &'a [u32]) -> impl ExactSizeIterator<
     idx.iter().map(move |&i| runs[i as usize].run_id().trim())
 }
 
-/// An owned copy of a [`CycleReport`], as the Go package's `CycleResult`.
+/// An owned copy of a [`CycleReport`], as the Go package's `CycleResult`: with the
+/// typed errors from [`CycleReport::into_result`], or the errors as text
+/// (`CycleResult<String>`, the default) from [`CycleReport::to_result`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
-pub struct CycleResult {
+pub struct CycleResult<E = String> {
     /// The cycle's time.
     pub now: SystemTime,
     /// Why the cycle ran.
@@ -226,8 +284,8 @@ pub struct CycleResult {
     pub spawn_requested_run_ids: Vec<String>,
     /// Runs marked `needs_attention`.
     pub needs_attention_run_ids: Vec<String>,
-    /// Every error, rendered.
-    pub errors: Vec<String>,
+    /// Every error the cycle met, in the order met.
+    pub errors: Vec<E>,
 }
 
 /// What a rebuild read and cleared.

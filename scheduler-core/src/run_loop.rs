@@ -65,7 +65,7 @@ where
     /// # async fn run<T: TaskSource, S: SessionSource, W: Waker<T::Run, S::Session>, C: Timer>(
     /// #     scheduler: &mut Scheduler<T, S, W, C>) {
     /// let report = scheduler.run_cycle(CycleKind::OnDemand).await;
-    /// assert_eq!(report.counts().spawn_requested, 0); // on demand: no escalation
+    /// assert_eq!(report.counts().spawns_requested, 0); // on demand: no escalation
     /// # }
     /// ```
     pub async fn run_cycle(&mut self, kind: CycleKind) -> SchedulerReport<'_, T, S, W, P, B, A> {
@@ -203,4 +203,57 @@ pub fn next_delay(interval: Duration, started: SystemTime, ended: SystemTime) ->
     }
     let into_period = Duration::from_nanos((elapsed.as_nanos() % interval.as_nanos()) as u64);
     interval - into_period
+}
+
+/// A scheduler a runtime can drive: every [`Scheduler`] whose clock is a [`Timer`]
+/// implements it, whatever its seams.
+///
+/// A runtime crate (such as `scheduler-tokio`) takes `impl Runnable` instead of a
+/// [`Scheduler`] with its eight type parameters and their bounds:
+///
+/// ```
+/// use scheduler_core::Runnable;
+///
+/// /// Runs any runnable scheduler until `stop` completes.
+/// async fn drive<R: Runnable>(mut scheduler: R, stop: impl std::future::Future<Output = ()> + Send) {
+///     let stats = scheduler.stats_handle();
+///     scheduler.run_with_trigger(stop, futures::stream::pending()).await;
+///     println!("{} cycles", stats.snapshot().cycles);
+/// }
+/// ```
+pub trait Runnable: Send {
+    /// A cloneable handle that reads the statistics while the loop runs
+    /// ([`Scheduler::stats_handle`]).
+    fn stats_handle(&self) -> crate::StatsHandle;
+
+    /// Runs the loop until `shutdown` completes, an on-demand cycle for every item of
+    /// `trigger` ([`Scheduler::run_with_trigger`]).
+    fn run_with_trigger<F, St>(&mut self, shutdown: F, trigger: St) -> impl Future<Output = ()> + Send
+    where
+        F: Future<Output = ()> + Send,
+        St: Stream<Item = ()> + Send;
+}
+
+impl<T, S, W, C, P, B, A, O> Runnable for Scheduler<T, S, W, C, P, B, A, O>
+where
+    T: TaskSource,
+    S: SessionSource,
+    W: Waker<T::Run, S::Session>,
+    C: Timer,
+    P: PauseStore,
+    B: StarvationStore,
+    A: EscalationActor<T::Run>,
+    O: Observer,
+{
+    fn stats_handle(&self) -> crate::StatsHandle {
+        Scheduler::stats_handle(self)
+    }
+
+    fn run_with_trigger<F, St>(&mut self, shutdown: F, trigger: St) -> impl Future<Output = ()> + Send
+    where
+        F: Future<Output = ()> + Send,
+        St: Stream<Item = ()> + Send,
+    {
+        Scheduler::run_with_trigger(self, shutdown, trigger)
+    }
 }

@@ -24,6 +24,7 @@ use crate::selection::{Selection, SelectionInput, trim};
 use crate::settings::{Builder, Settings};
 use crate::stats::{Stats, StatsHandle};
 use crate::view::{RecoveredView, RunView, SessionView};
+use crate::why::{Explainer, WhyNotWoken};
 
 /// The error type of a scheduler over these seams.
 pub type SchedulerError<T, S, W, P = NoPauseStore, B = NoStarvationStore, A = NoEscalation> = Error<
@@ -36,8 +37,33 @@ pub type SchedulerError<T, S, W, P = NoPauseStore, B = NoStarvationStore, A = No
 >;
 
 /// The report type of a scheduler over these seams.
-pub type SchedulerReport<'a, T, S, W, P = NoPauseStore, B = NoStarvationStore, A = NoEscalation> =
-    CycleReport<'a, <T as TaskSource>::Run, <T as TaskSource>::Recovered, SchedulerError<T, S, W, P, B, A>>;
+pub type SchedulerReport<'a, T, S, W, P = NoPauseStore, B = NoStarvationStore, A = NoEscalation> = CycleReport<
+    'a,
+    <T as TaskSource>::Run,
+    <T as TaskSource>::Recovered,
+    SchedulerError<T, S, W, P, B, A>,
+    <T as TaskSource>::ActiveRun,
+    <S as SessionSource>::Session,
+>;
+
+/// The common shape of a scheduler with a convergence ladder (a starvation store `B`
+/// and an escalation actor `A`), the optional seams after them, so a struct can store
+/// one without spelling every default:
+///
+/// ```
+/// # use scheduler_core::{clock::SystemClock, LadderScheduler, Scheduler};
+/// # use scheduler_core::observer::NoopObserver;
+/// # use scheduler_core::seam::NoPauseStore;
+/// # fn same<T, S, W, B, A>(s: LadderScheduler<T, S, W, B, A>) -> Scheduler<T, S, W, SystemClock, NoPauseStore, B, A, NoopObserver>
+/// # where T: scheduler_core::seam::TaskSource, S: scheduler_core::seam::SessionSource,
+/// #   W: scheduler_core::seam::Waker<T::Run, S::Session>, B: scheduler_core::seam::StarvationStore,
+/// #   A: scheduler_core::seam::EscalationActor<T::Run> { s }
+/// ```
+///
+/// Without a ladder, [`Scheduler<T, S, W>`](Scheduler) and `Scheduler<T, S, W, C>` (a
+/// clock) are already short.
+pub type LadderScheduler<T, S, W, B, A, C = SystemClock, P = NoPauseStore, O = NoopObserver> =
+    Scheduler<T, S, W, C, P, B, A, O>;
 
 /// The mechanical task scheduler: one sweep / select / wake / escalate cycle at a time.
 ///
@@ -92,6 +118,9 @@ pub struct Scheduler<
     pub(crate) cooldown: Cooldown,
     pub(crate) stats: StatsHandle,
     buf: Buffers<T, S, W, B, SchedulerError<T, S, W, P, B, A>>,
+    /// Whether the buffers hold a completed cycle's selection (what
+    /// [`why_not_woken`](Scheduler::why_not_woken) explains).
+    selected: bool,
 }
 
 /// Everything a cycle fills, kept between cycles so their capacity is reused.
@@ -269,6 +298,7 @@ where
             cooldown,
             stats,
             buf: Buffers::default(),
+            selected: false,
         }
     }
 
@@ -318,6 +348,34 @@ where
         &self.observer
     }
 
+    /// Why the run `run_id` got no wake in the last cycle, computed now from that
+    /// cycle's kept rows (see [`why`](crate::why) for the reasons and their precedence).
+    /// `None` when it was targeted, is not claimable, was not pending, or the last cycle
+    /// selected nothing (paused, a snapshot read failed, abandoned, or none ran since
+    /// the last [`rebuild`](Self::rebuild)).
+    ///
+    /// Costs nothing until called: a cycle keeps its rows anyway.
+    pub fn why_not_woken(&self, run_id: &str) -> Option<WhyNotWoken> {
+        let explainer = self.explainer()?;
+        explainer.why(explainer.find(run_id)?)
+    }
+
+    /// Every claimable run of the last cycle that got no wake, with the reason, in the
+    /// order the source gave the runs (as [`why_not_woken`](Self::why_not_woken)).
+    pub fn not_woken(&self) -> impl Iterator<Item = (&str, WhyNotWoken)> + '_ {
+        self.explainer().into_iter().flat_map(Explainer::all)
+    }
+
+    fn explainer(&self) -> Option<Explainer<'_, T::Run, T::ActiveRun, S::Session>> {
+        let b = &self.buf;
+        self.selected.then_some(Explainer {
+            runs: &b.runs,
+            active: &b.active,
+            sessions: &b.sessions,
+            selection: &b.selection,
+        })
+    }
+
     /// Clears the scheduler's ephemeral state (the wake cooldown) after re-reading the
     /// durable state. The durable starvation budgets are not touched, so the ladder
     /// resumes where it was.
@@ -328,6 +386,7 @@ where
         let now = self.clock.now();
         let b = &mut self.buf;
         b.reset();
+        self.selected = false;
         self.tasks.pending_runs(&mut b.runs).await.map_err(Error::PendingRuns)?;
         self.tasks.active_runs(&mut b.active).await.map_err(Error::ActiveRuns)?;
         self.sessions.sessions(&mut b.sessions).await.map_err(Error::Sessions)?;
@@ -385,13 +444,13 @@ where
     }
 
     fn report(
-        &self,
+        &mut self,
         kind: CycleKind,
         outcome: Outcome,
         now: SystemTime,
         counts: CycleCounts,
     ) -> SchedulerReport<'_, T, S, W, P, B, A> {
-        let b = &self.buf;
+        let b = &mut self.buf;
         CycleReport {
             now,
             kind,
@@ -404,7 +463,10 @@ where
             starved: b.selection.starved(),
             spawn_requested: &b.spawn_requested,
             needs_attention: &b.needs_attention,
-            errors: &b.errors,
+            errors: &mut b.errors,
+            active: &b.active,
+            sessions: &b.sessions,
+            selection: &b.selection,
         }
     }
 
@@ -412,6 +474,7 @@ where
         let now = self.clock.now();
         self.observer.cycle_started(now);
         self.buf.reset();
+        self.selected = false;
         let mut counts = CycleCounts::default();
 
         // 1. Lease sweep: runs even when paused; its failure does not stop the cycle.
@@ -453,10 +516,20 @@ where
         if counted {
             self.stats.record_cycle(now, kind, &counts);
         }
+        self.selected = outcome == Outcome::Completed;
+        if self.selected && self.observer.explains_not_woken() {
+            for (run_id, why) in self.explainer().into_iter().flat_map(Explainer::all) {
+                self.observer.run_not_woken(run_id, why);
+            }
+        }
         for e in &self.buf.errors {
             self.observer.cycle_error(e);
+            self.observer.seam_failed(e.call());
         }
         self.observer.cycle_finished(&counts);
+        if self.observer.wants_timings() {
+            self.observer.cycle_timed(self.clock.now().duration_since(now).unwrap_or_default());
+        }
         (outcome, now, counts)
     }
 
@@ -477,7 +550,7 @@ where
     }
 
     async fn sweep<L: Limit<C>>(&mut self, now: SystemTime, counts: &mut CycleCounts) {
-        let guard = Guard::<L, C>::new(&self.clock, self.settings.seam_timeout);
+        let guard = Guard::<L, C, O>::new(&self.clock, self.settings.seam_timeout, &self.observer);
         let request = Recovery {
             now,
             reason: &self.settings.sweep_reason,
@@ -485,7 +558,7 @@ where
             actor: &self.settings.actor,
         };
         let b = &mut self.buf;
-        let error = match guard.call(self.tasks.recover_expired_leases(request, &mut b.recovered)).await {
+        let error = match guard.call(Call::Sweep, self.tasks.recover_expired_leases(request, &mut b.recovered)).await {
             Ok(Ok(())) => {
                 counts.recovered_leases = b.recovered.len();
                 self.stats.record_recovered(b.recovered.len());
@@ -509,12 +582,12 @@ where
     }
 
     async fn read_snapshots<L: Limit<C>>(&mut self, counts: &mut CycleCounts) -> bool {
-        let guard = Guard::<L, C>::new(&self.clock, self.settings.seam_timeout);
+        let guard = Guard::<L, C, O>::new(&self.clock, self.settings.seam_timeout, &self.observer);
         let b = &mut self.buf;
         let (runs, active, sessions) = futures::join!(
-            guard.call(self.tasks.pending_runs(&mut b.runs)),
-            guard.call(self.tasks.active_runs(&mut b.active)),
-            guard.call(self.sessions.sessions(&mut b.sessions)),
+            guard.call(Call::PendingRuns, self.tasks.pending_runs(&mut b.runs)),
+            guard.call(Call::ActiveRuns, self.tasks.active_runs(&mut b.active)),
+            guard.call(Call::Sessions, self.sessions.sessions(&mut b.sessions)),
         );
         let results = [
             flatten(runs, Error::PendingRuns, Call::PendingRuns, || Concern::Cycle),
@@ -542,8 +615,8 @@ where
     /// unreadable or timed-out flag).
     async fn check_pause<L: Limit<C>>(&mut self, counts: &mut CycleCounts) -> Option<Outcome> {
         let pause = self.pause.as_ref()?;
-        let guard = Guard::<L, C>::new(&self.clock, self.settings.seam_timeout);
-        match flatten(guard.call(pause.is_paused()).await, Error::Pause, Call::Pause, || Concern::Cycle) {
+        let guard = Guard::<L, C, O>::new(&self.clock, self.settings.seam_timeout, &self.observer);
+        match flatten(guard.call(Call::Pause, pause.is_paused()).await, Error::Pause, Call::Pause, || Concern::Cycle) {
             Ok(false) => None,
             Ok(true) => {
                 counts.paused = true;
@@ -571,12 +644,14 @@ where
             |run, session| cooldown.is_cooling(trim(run.run_id()), trim(session.session_id()), now),
         );
         let sel = b.selection.counts();
-        counts.unclaimable_runs = sel.unclaimable;
-        counts.recently_notified = sel.recently_notified;
+        counts.unclaimable_runs = sel.unclaimable_runs;
+        counts.recently_notified_runs = sel.recently_notified_runs;
         counts.no_match_runs = b.selection.no_match().len();
         counts.starved_runs = b.selection.starved().len();
         counts.duplicate_runs = b.selection.duplicate_runs().len();
         counts.duplicate_sessions = b.selection.duplicate_sessions().len();
+        counts.idle_sessions = b.selection.idle_sessions();
+        counts.oldest_queued_age = b.selection.oldest_queued_at().map(|at| queued_age(now, Some(at)));
         for &ri in b.selection.starved() {
             let run = &b.runs[ri as usize];
             self.observer.run_starved(trim(run.run_id()), trim(run.task_id()), queued_age(now, run.queued_at()));
@@ -590,13 +665,13 @@ where
     }
 
     async fn dispatch<L: Limit<C>>(&mut self, now: SystemTime, counts: &mut CycleCounts) {
-        let guard = Guard::<L, C>::new(&self.clock, self.settings.seam_timeout);
+        let guard = Guard::<L, C, O>::new(&self.clock, self.settings.seam_timeout, &self.observer);
         let b = &mut self.buf;
         let targets = b.selection.targets();
         counts.wake_attempts = targets.len();
         if !targets.is_empty() {
             let batch = WakeBatch::new(&b.runs, &b.sessions, targets, &self.settings.wake_reason);
-            let failure = guard.call(self.waker.wake_batch(batch, &mut b.wake_results)).await.err();
+            let failure = guard.call(Call::Wake, self.waker.wake_batch(batch, &mut b.wake_results)).await.err();
             let (expected, actual) = (targets.len(), b.wake_results.len());
             if actual > expected || (actual < expected && failure.is_none()) {
                 self.wake_batch_length(expected, actual, counts);
@@ -700,9 +775,9 @@ where
     /// listed under a key is the run's).
     async fn list_budgets<L: Limit<C>>(&mut self) {
         let Some(store) = &self.store else { return };
-        let guard = Guard::<L, C>::new(&self.clock, self.settings.seam_timeout);
+        let guard = Guard::<L, C, O>::new(&self.clock, self.settings.seam_timeout, &self.observer);
         let b = &mut self.buf;
-        let listed = guard.call(store.list(&mut b.listed)).await;
+        let listed = guard.call(Call::ListBudgets, store.list(&mut b.listed)).await;
         if let Err(e) = flatten(listed, Error::ListBudgets, Call::ListBudgets, || Concern::Cycle) {
             b.listed.clear();
             b.errors.push(e);
@@ -724,14 +799,14 @@ where
     /// Re-reads every candidate's status in one batch: still queued climbs; otherwise
     /// [`candidate_action`] says whether its budget is kept or cleared.
     async fn read_candidate_statuses<L: Limit<C>>(&mut self) {
-        let guard = Guard::<L, C>::new(&self.clock, self.settings.seam_timeout);
+        let guard = Guard::<L, C, O>::new(&self.clock, self.settings.seam_timeout, &self.observer);
         let b = &mut self.buf;
         let (runs, candidates) = (&b.runs, b.selection.starved());
         if candidates.is_empty() {
             return;
         }
         let ids = candidates.iter().map(|&i| trim(runs[i as usize].run_id()));
-        let result = guard.call(self.tasks.run_statuses(ids, &mut b.statuses)).await;
+        let result = guard.call(Call::RunStatuses, self.tasks.run_statuses(ids, &mut b.statuses)).await;
         let step = |runs, source| Error::RunStatusBatch { runs, source };
         let Some(results) = check_batch(result, &mut b.statuses, candidates.len(), &mut b.errors, step, STATUSES)
         else {
@@ -754,15 +829,19 @@ where
     /// Loads the climbing candidates' budgets in one batch and plans their step.
     async fn load_budgets<L: Limit<C>>(&mut self, now: SystemTime) {
         let Some(store) = &self.store else { return };
-        let guard = Guard::<L, C>::new(&self.clock, self.settings.seam_timeout);
+        let guard = Guard::<L, C, O>::new(&self.clock, self.settings.seam_timeout, &self.observer);
         let th = self.settings.thresholds;
         let b = &mut self.buf;
         let (runs, listed, climbing) = (&b.runs, &b.listed, &b.climbing);
         if climbing.is_empty() {
             return;
         }
-        let result =
-            guard.call(store.load_many(climbing.iter().map(|&k| budget_key(runs, listed, k)), &mut b.loaded)).await;
+        let result = guard
+            .call(
+                Call::LoadBudgets,
+                store.load_many(climbing.iter().map(|&k| budget_key(runs, listed, k)), &mut b.loaded),
+            )
+            .await;
         let step = |runs, source| Error::StoreBatch { step: BatchStep::LoadBudgets, runs, source };
         let Some(results) = check_batch(result, &mut b.loaded, climbing.len(), &mut b.errors, step, LOADS) else {
             return;
@@ -799,16 +878,16 @@ where
 
     async fn spawn_tier<L: Limit<C>>(&mut self, ri: u32, step: &mut Step, now: SystemTime, counts: &mut CycleCounts) {
         let Some(actor) = &self.actor else { return };
-        let guard = Guard::<L, C>::new(&self.clock, self.settings.seam_timeout);
+        let guard = Guard::<L, C, O>::new(&self.clock, self.settings.seam_timeout, &self.observer);
         let b = &mut self.buf;
         let run = &b.runs[ri as usize];
         let id = trim(run.run_id());
-        let result = guard.call(actor.request_spawn(run, now)).await;
+        let result = guard.call(Call::RequestSpawn, actor.request_spawn(run, now)).await;
         let spawn = |source| Error::Spawn { run_id: id.to_owned(), source };
         match flatten(result, spawn, Call::RequestSpawn, || Concern::Run(id.to_owned())) {
             Ok(SpawnOutcome::Requested) => {
                 step.spawn_requested(now);
-                counts.spawn_requested += 1;
+                counts.spawns_requested += 1;
                 b.spawn_requested.push(ri);
                 self.observer.escalated(id, trim(run.task_id()), Tier::Spawn);
             }
@@ -819,11 +898,12 @@ where
 
     async fn event_tier<L: Limit<C>>(&mut self, ri: u32, step: &mut Step, now: SystemTime) {
         let Some(actor) = &self.actor else { return };
-        let guard = Guard::<L, C>::new(&self.clock, self.settings.seam_timeout);
+        let guard = Guard::<L, C, O>::new(&self.clock, self.settings.seam_timeout, &self.observer);
         let b = &mut self.buf;
         let run = &b.runs[ri as usize];
         let id = trim(run.run_id());
-        let result = guard.call(actor.emit_starved(run, queued_age(now, run.queued_at()), now)).await;
+        let result =
+            guard.call(Call::EmitStarved, actor.emit_starved(run, queued_age(now, run.queued_at()), now)).await;
         let emit = |source| Error::EmitStarved { run_id: id.to_owned(), source };
         match flatten(result, emit, Call::EmitStarved, || Concern::Run(id.to_owned())) {
             Ok(()) => {
@@ -843,16 +923,16 @@ where
         counts: &mut CycleCounts,
     ) -> Option<MarkOutcome> {
         let actor = self.actor.as_ref()?;
-        let guard = Guard::<L, C>::new(&self.clock, self.settings.seam_timeout);
+        let guard = Guard::<L, C, O>::new(&self.clock, self.settings.seam_timeout, &self.observer);
         let b = &mut self.buf;
         let run = &b.runs[ri as usize];
         let id = trim(run.run_id());
         write_diagnostic(&mut b.diagnostic, queued_age(now, run.queued_at()), step.budget.wake_count);
-        let result = guard.call(actor.mark_needs_attention(run, &b.diagnostic, now)).await;
+        let result = guard.call(Call::MarkNeedsAttention, actor.mark_needs_attention(run, &b.diagnostic, now)).await;
         let mark = |source| Error::MarkNeedsAttention { run_id: id.to_owned(), source };
         match flatten(result, mark, Call::MarkNeedsAttention, || Concern::Run(id.to_owned())) {
             Ok(MarkOutcome::Marked) => {
-                counts.needs_attention += 1;
+                counts.needs_attention_runs += 1;
                 b.needs_attention.push(ri);
                 self.observer.escalated(id, trim(run.task_id()), Tier::NeedsAttention);
                 Some(MarkOutcome::Marked)
@@ -868,14 +948,14 @@ where
     /// Saves the advanced budgets in one batch, each under its key.
     async fn save_budgets<L: Limit<C>>(&mut self) {
         let Some(store) = &self.store else { return };
-        let guard = Guard::<L, C>::new(&self.clock, self.settings.seam_timeout);
+        let guard = Guard::<L, C, O>::new(&self.clock, self.settings.seam_timeout, &self.observer);
         let b = &mut self.buf;
         let (runs, listed, advanced) = (&b.runs, &b.listed, &b.advanced);
         if advanced.is_empty() {
             return;
         }
         let rows = advanced.iter().map(|(k, step)| (budget_key(runs, listed, *k), &step.budget));
-        let result = guard.call(store.upsert_many(rows, &mut b.written)).await;
+        let result = guard.call(Call::UpsertBudgets, store.upsert_many(rows, &mut b.written)).await;
         let step = |runs, source| Error::StoreBatch { step: BatchStep::UpsertBudgets, runs, source };
         let Some(results) = check_batch(result, &mut b.written, advanced.len(), &mut b.errors, step, UPSERTS) else {
             return;
@@ -920,7 +1000,7 @@ where
     /// Re-reads the status of every picked row's run in one batch; [`listed_action`]
     /// says whether its budget is kept or cleared.
     async fn reconcile<L: Limit<C>>(&mut self) {
-        let guard = Guard::<L, C>::new(&self.clock, self.settings.seam_timeout);
+        let guard = Guard::<L, C, O>::new(&self.clock, self.settings.seam_timeout, &self.observer);
         let b = &mut self.buf;
         let (listed, picked) = (&b.listed, &b.reconcile);
         if picked.is_empty() {
@@ -928,7 +1008,9 @@ where
         }
         let key = |j: u32| trim(listed[j as usize].0.as_ref());
         b.statuses.clear();
-        let result = guard.call(self.tasks.run_statuses(picked.iter().map(|&j| key(j)), &mut b.statuses)).await;
+        let result = guard
+            .call(Call::RunStatuses, self.tasks.run_statuses(picked.iter().map(|&j| key(j)), &mut b.statuses))
+            .await;
         let step = |runs, source| Error::RunStatusBatch { runs, source };
         let Some(results) = check_batch(result, &mut b.statuses, picked.len(), &mut b.errors, step, STATUSES) else {
             return;
@@ -946,7 +1028,7 @@ where
     /// key it is stored under.
     async fn clear_budgets<L: Limit<C>>(&mut self) {
         let Some(store) = &self.store else { return };
-        let guard = Guard::<L, C>::new(&self.clock, self.settings.seam_timeout);
+        let guard = Guard::<L, C, O>::new(&self.clock, self.settings.seam_timeout, &self.observer);
         let b = &mut self.buf;
         let (runs, listed, clears) = (&b.runs, &b.listed, &b.clears);
         if clears.is_empty() {
@@ -954,7 +1036,7 @@ where
         }
         b.written.clear();
         let ids = clears.iter().map(|c| clear_key(runs, listed, *c));
-        let result = guard.call(store.clear_many(ids, &mut b.written)).await;
+        let result = guard.call(Call::ClearBudgets, store.clear_many(ids, &mut b.written)).await;
         let step = |runs, source| Error::StoreBatch { step: BatchStep::ClearBudgets, runs, source };
         let Some(results) = check_batch(result, &mut b.written, clears.len(), &mut b.errors, step, CLEARS) else {
             return;
@@ -969,20 +1051,29 @@ where
 }
 
 /// Runs seam calls with their panics contained and, under [`Bounded`](crate::deadline::Bounded),
-/// a deadline on the clock.
-struct Guard<'c, L, C> {
+/// a deadline on the clock; times them for an observer that
+/// [wants timings](Observer::wants_timings).
+struct Guard<'c, L, C, O> {
     clock: &'c C,
     timeout: Duration,
+    observer: Option<&'c O>,
     limit: PhantomData<fn() -> L>,
 }
 
-impl<'c, L: Limit<C>, C> Guard<'c, L, C> {
-    fn new(clock: &'c C, timeout: Duration) -> Self {
-        Guard { clock, timeout, limit: PhantomData }
+impl<'c, L: Limit<C>, C: Clock, O: Observer> Guard<'c, L, C, O> {
+    fn new(clock: &'c C, timeout: Duration, observer: &'c O) -> Self {
+        let observer = observer.wants_timings().then_some(observer);
+        Guard { clock, timeout, observer, limit: PhantomData }
     }
 
-    async fn call<F: Future + Send>(&self, future: F) -> Result<F::Output, Failure> {
-        guarded::<L, C, F>(self.clock, self.timeout, future).await
+    async fn call<F: Future + Send>(&self, call: Call, future: F) -> Result<F::Output, Failure> {
+        let Some(observer) = self.observer else {
+            return guarded::<L, C, F>(self.clock, self.timeout, future).await;
+        };
+        let started = self.clock.now();
+        let result = guarded::<L, C, F>(self.clock, self.timeout, future).await;
+        observer.seam_latency(call, self.clock.now().duration_since(started).unwrap_or_default());
+        result
     }
 }
 

@@ -121,9 +121,9 @@ pub struct SelectionInput<'a, R, A, S> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct SelectionCounts {
     /// Runs skipped as not claimable.
-    pub unclaimable: usize,
+    pub unclaimable_runs: usize,
     /// Runs whose every eligible session was in cooldown.
-    pub recently_notified: usize,
+    pub recently_notified_runs: usize,
 }
 
 /// "No value" for an interned field (an empty channel or agent name, say).
@@ -216,6 +216,7 @@ pub struct Selection {
     duplicate_runs: Vec<u32>,
     duplicate_sessions: Vec<u32>,
     counts: SelectionCounts,
+    oldest_queued_at: Option<SystemTime>,
 
     seed: Seed,
     // Session index. `sid_*`: sessions that could be woken, by trimmed id.
@@ -286,6 +287,7 @@ impl Selection {
         self.no_match.clear();
         self.starved.clear();
         self.counts = SelectionCounts::default();
+        self.oldest_queued_at = None;
 
         // Starved: starvation enabled and queued at or before `now - min_queued_age`
         // (exactly `now - queued_at >= min_queued_age`, without a subtraction per run).
@@ -330,6 +332,18 @@ impl Selection {
     /// The selection's counts.
     pub fn counts(&self) -> SelectionCounts {
         self.counts
+    }
+
+    /// Sessions that could be woken at all: a non-empty id (the first row of its id),
+    /// `active`, not prompting, not busy. Targeted ones included.
+    pub fn idle_sessions(&self) -> usize {
+        self.session_keys.len()
+    }
+
+    /// The earliest known queued-at of the claimable runs (ignored duplicates
+    /// excluded), `None` when none has one.
+    pub fn oldest_queued_at(&self) -> Option<SystemTime> {
+        self.oldest_queued_at
     }
 
     /// Builds the session index: available sessions, grouped by partition, with their
@@ -524,8 +538,11 @@ impl Selection {
                 continue; // an ignored duplicate
             }
             if !claimable(run) {
-                self.counts.unclaimable += 1;
+                self.counts.unclaimable_runs += 1;
                 continue;
+            }
+            if let Some(at) = run.queued_at() {
+                self.oldest_queued_at = Some(self.oldest_queued_at.map_or(at, |o| o.min(at)));
             }
             let part = self.partition_of(run, sessions);
             let key = RunKey::new(run, i as u32, part);
@@ -710,7 +727,7 @@ impl Selection {
                 !self.targeted[g as usize] && !in_cooldown(run, &sessions[self.g_session[g as usize] as usize])
             });
             let Some(g) = chosen else {
-                self.counts.recently_notified += 1;
+                self.counts.recently_notified_runs += 1;
                 return;
             };
             self.targeted[g as usize] = true;

@@ -35,17 +35,17 @@ pub struct Stats {
     /// Wakes that failed.
     pub wake_failed: u64,
     /// Claimable runs no session was eligible for.
-    pub no_match: u64,
+    pub no_match_runs: u64,
     /// Runs whose every eligible session was in its wake cooldown.
-    pub recently_notified: u64,
+    pub recently_notified_runs: u64,
     /// Runs skipped as not claimable.
-    pub unclaimable: u64,
+    pub unclaimable_runs: u64,
     /// Starved runs.
-    pub starved: u64,
+    pub starved_runs: u64,
     /// Worker spawns requested.
     pub spawns_requested: u64,
     /// Runs marked `needs_attention`.
-    pub needs_attention: u64,
+    pub needs_attention_runs: u64,
     /// Duplicate pending rows ignored (same trimmed run id as an earlier row).
     pub duplicate_runs: u64,
     /// Duplicate session rows ignored (same trimmed session id as an earlier row).
@@ -90,12 +90,12 @@ impl StatsHandle {
         s.wake_attempts += c.wake_attempts as u64;
         s.wake_succeeded += c.wake_succeeded as u64;
         s.wake_failed += c.wake_failed as u64;
-        s.no_match += c.no_match_runs as u64;
-        s.recently_notified += c.recently_notified as u64;
-        s.unclaimable += c.unclaimable_runs as u64;
-        s.starved += c.starved_runs as u64;
-        s.spawns_requested += c.spawn_requested as u64;
-        s.needs_attention += c.needs_attention as u64;
+        s.no_match_runs += c.no_match_runs as u64;
+        s.recently_notified_runs += c.recently_notified_runs as u64;
+        s.unclaimable_runs += c.unclaimable_runs as u64;
+        s.starved_runs += c.starved_runs as u64;
+        s.spawns_requested += c.spawns_requested as u64;
+        s.needs_attention_runs += c.needs_attention_runs as u64;
     }
 
     pub(crate) fn record_recovered(&self, n: usize) {

@@ -10,6 +10,7 @@
 
 use std::time::Duration;
 
+use scheduler_bench_support::workload::block_on_ready;
 use scheduler_core::Scheduler;
 use scheduler_core::ladder::Budget;
 use scheduler_core::seam::StarvationStore;
@@ -20,7 +21,6 @@ use scheduler_testkit::scripted::{ScriptedSessions, ScriptedTasks};
 use scheduler_testkit::snapshot::{RunSnapshot, SessionSnapshot};
 use scheduler_testkit::stores::MemoryStarvationStore;
 use scheduler_testkit::waker::RecordingWaker;
-use scheduler_testkit::workload::block_on_ready;
 
 const CYCLES: usize = 12;
 
@@ -73,8 +73,8 @@ fn scenario_with<B: StarvationStore + 'static>(k: usize, seam: B, store: MemoryS
             status_batches: tasks.status_batches().len() - batches_before,
         });
         match cycle {
-            4 => assert_eq!(counts.spawn_requested, k, "cycle 4 requests a spawn for every run"),
-            10 => assert_eq!(counts.needs_attention, k, "cycle 10 marks every run"),
+            4 => assert_eq!(counts.spawns_requested, k, "cycle 4 requests a spawn for every run"),
+            10 => assert_eq!(counts.needs_attention_runs, k, "cycle 10 marks every run"),
             _ => {}
         }
         let expected_rows = if cycle == 10 { 0 } else { k };

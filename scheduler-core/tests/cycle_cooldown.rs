@@ -25,7 +25,7 @@ fn woken_pair_is_not_rewoken_within_the_cooldown_and_is_after_it() {
     rig.clock.advance(secs(29));
     let c = cycle(&mut s);
     assert_eq!(c.result.counts.wake_attempts, 0);
-    assert_eq!(c.result.counts.recently_notified, 1);
+    assert_eq!(c.result.counts.recently_notified_runs, 1);
     assert_eq!(c.result.counts.no_match_runs, 0, "in cooldown is not a no-match");
     assert!(c.result.selected_run_ids.is_empty());
 
@@ -33,8 +33,8 @@ fn woken_pair_is_not_rewoken_within_the_cooldown_and_is_after_it() {
     rig.clock.advance(secs(1));
     let c = cycle(&mut s);
     assert_eq!(c.result.selected_run_ids, ["r1"]);
-    assert_eq!(c.result.counts.recently_notified, 0);
-    assert_eq!(rig.waker.pairs(), pairs(&[("r1", "s1"), ("r1", "s1")]));
+    assert_eq!(c.result.counts.recently_notified_runs, 0);
+    assert_eq!(rig.waker.attempted_pairs(), pairs(&[("r1", "s1"), ("r1", "s1")]));
 }
 
 #[test]
@@ -43,7 +43,7 @@ fn default_cooldown_is_one_minute() {
     let mut s = rig.build();
     cycle(&mut s);
     rig.clock.advance(secs(59));
-    assert_eq!(cycle(&mut s).result.counts.recently_notified, 1);
+    assert_eq!(cycle(&mut s).result.counts.recently_notified_runs, 1);
     rig.clock.advance(secs(1));
     assert_eq!(cycle(&mut s).result.counts.wake_succeeded, 1);
 }
@@ -57,19 +57,19 @@ fn next_eligible_session_not_in_cooldown_is_chosen() {
     cycle(&mut s);
     rig.clock.advance(secs(5));
     cycle(&mut s);
-    assert_eq!(rig.waker.pairs(), pairs(&[("r1", "s1"), ("r1", "s2"), ("r1", "s3")]));
+    assert_eq!(rig.waker.attempted_pairs(), pairs(&[("r1", "s1"), ("r1", "s2"), ("r1", "s3")]));
 
     // Every eligible session is now cooling for r1.
     rig.clock.advance(secs(5));
     let c = cycle(&mut s);
-    assert_eq!(c.result.counts.recently_notified, 1);
+    assert_eq!(c.result.counts.recently_notified_runs, 1);
     assert_eq!(c.result.counts.wake_attempts, 0);
-    assert_eq!(rig.waker.pairs().len(), 3);
+    assert_eq!(rig.waker.attempted_pairs().len(), 3);
 
     // s1's cooldown (woken at +0) ends at +60 while s2's (woken at +5) still runs.
     rig.clock.set(at(secs(60)));
     cycle(&mut s);
-    assert_eq!(rig.waker.pairs().last().unwrap(), &("r1".to_owned(), "s1".to_owned()));
+    assert_eq!(rig.waker.attempted_pairs().last().unwrap(), &("r1".to_owned(), "s1".to_owned()));
 }
 
 #[test]
@@ -81,7 +81,7 @@ fn cooldown_is_per_run_and_session_pair() {
     rig.tasks.set_pending([RunSnapshot::queued("r2", "t2")]);
     let c = cycle(&mut s);
     assert_eq!(c.result.selected_run_ids, ["r2"]);
-    assert_eq!(rig.waker.pairs(), pairs(&[("r1", "s1"), ("r2", "s1")]));
+    assert_eq!(rig.waker.attempted_pairs(), pairs(&[("r1", "s1"), ("r2", "s1")]));
     assert_eq!(s.cooldown().len(), 2);
 }
 
@@ -93,7 +93,7 @@ fn cooling_session_is_not_targeted_so_a_later_run_may_take_it() {
     // r1 (first in order) finds its only session cooling; r2 then takes it.
     rig.tasks.push_pending(RunSnapshot::queued("r2", "t2"));
     let c = cycle(&mut s);
-    assert_eq!(c.result.counts.recently_notified, 1);
+    assert_eq!(c.result.counts.recently_notified_runs, 1);
     assert_eq!(c.result.selected_run_ids, ["r2"]);
     assert!(c.result.no_match_run_ids.is_empty());
 }
@@ -108,8 +108,8 @@ fn cooldown_keys_compare_trimmed_ids() {
     rig.tasks.set_pending([RunSnapshot::queued("r1", "t1")]);
     rig.sessions.set([SessionSnapshot::active(" s1")]);
     let c = cycle(&mut s);
-    assert_eq!(c.result.counts.recently_notified, 1);
-    assert_eq!(rig.waker.pairs(), pairs(&[("r1", "s1")]));
+    assert_eq!(c.result.counts.recently_notified_runs, 1);
+    assert_eq!(rig.waker.attempted_pairs(), pairs(&[("r1", "s1")]));
 }
 
 #[test]
@@ -120,11 +120,11 @@ fn zero_cooldown_keeps_no_keys_and_rewakes_every_cycle() {
     for _ in 0..3 {
         let c = cycle(&mut s);
         assert_eq!(c.result.selected_run_ids, ["r1"]);
-        assert_eq!(c.result.counts.recently_notified, 0);
+        assert_eq!(c.result.counts.recently_notified_runs, 0);
         assert_eq!(s.cooldown().len(), 0);
     }
     // Always the first session in order: nothing remembers the previous wake.
-    assert_eq!(rig.waker.pairs(), pairs(&[("r1", "s1"), ("r1", "s1"), ("r1", "s1")]));
+    assert_eq!(rig.waker.attempted_pairs(), pairs(&[("r1", "s1"), ("r1", "s1"), ("r1", "s1")]));
 }
 
 #[test]
@@ -138,7 +138,7 @@ fn failed_wake_records_no_cooldown() {
     // Retried at once, same session.
     let c = cycle(&mut s);
     assert_eq!(c.result.selected_run_ids, ids(&["r1"]));
-    assert_eq!(rig.waker.pairs(), pairs(&[("r1", "s1"), ("r1", "s1")]));
+    assert_eq!(rig.waker.attempted_pairs(), pairs(&[("r1", "s1"), ("r1", "s1")]));
     assert_eq!(s.cooldown().len(), 1);
 }
 

@@ -31,7 +31,7 @@ fn batch_waker_gets_every_target_in_one_call() {
     let mut s = rig.build();
     let c = cycle(&mut s);
     assert_eq!(rig.waker.batches(), [3]);
-    assert_eq!(rig.waker.pairs(), pairs(&ORDER));
+    assert_eq!(rig.waker.attempted_pairs(), pairs(&ORDER));
     assert_eq!(c.result.counts.wake_attempts, 3);
     assert_eq!(c.result.counts.wake_succeeded, 3);
     assert_eq!(c.result.selected_run_ids, ["r1", "r2", "r3"]);
@@ -94,7 +94,7 @@ fn single_waker_wakes_one_by_one_in_selection_order() {
     let mut s = rig.build();
     cycle(&mut s);
     assert!(rig.waker.batches().is_empty(), "no batch call for a single waker");
-    assert_eq!(rig.waker.pairs(), pairs(&ORDER));
+    assert_eq!(rig.waker.attempted_pairs(), pairs(&ORDER));
 }
 
 /// A waker implementing only `wake`, so the core's default `wake_batch` drives it.
@@ -142,7 +142,7 @@ fn failing_wake_is_reported_and_the_others_are_still_woken() {
         rig.waker.fail_session("s2");
         let mut s = rig.build();
         let c = cycle(&mut s);
-        assert_eq!(rig.waker.pairs(), pairs(&ORDER), "every target attempted");
+        assert_eq!(rig.waker.attempted_pairs(), pairs(&ORDER), "every target attempted");
         assert_eq!(
             c.errors,
             debug_all(&[Expected::Wake { run_id: "r2".into(), session_id: "s2".into(), source: fake("wake", 2) }])
@@ -203,7 +203,7 @@ fn no_targets_means_the_waker_is_not_called() {
         rig.sessions.set([SessionSnapshot::active("s1")]);
         let mut s = rig.build();
         let c = cycle(&mut s);
-        assert!(rig.waker.wakes().is_empty());
+        assert!(rig.waker.attempts().is_empty());
         assert!(rig.waker.batches().is_empty());
         assert_eq!(rig.waker.faults().calls("wake_batch"), 0);
         assert_eq!(c.result.counts.wake_attempts, 0);
@@ -216,7 +216,7 @@ fn default_wake_reason_is_carried() {
     three_by_three(&rig);
     let mut s = rig.build();
     cycle(&mut s);
-    assert!(rig.waker.wakes().iter().all(|w| w.reason == "pending_task_run"), "{:?}", rig.waker.wakes());
+    assert!(rig.waker.attempts().iter().all(|w| w.reason == "pending_task_run"), "{:?}", rig.waker.attempts());
 }
 
 #[test]
@@ -225,7 +225,7 @@ fn custom_wake_reason_is_carried() {
         three_by_three(&rig);
         let mut s = rig.builder().wake_reason("backlog_nudge").build().unwrap();
         cycle(&mut s);
-        let wakes = rig.waker.wakes();
+        let wakes = rig.waker.attempts();
         assert_eq!(wakes.len(), 3);
         assert!(wakes.iter().all(|w| w.reason == "backlog_nudge"), "{wakes:?}");
     }

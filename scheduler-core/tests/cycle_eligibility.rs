@@ -21,7 +21,7 @@ fn wake(
     let mut s = rig.build();
     let c = cycle(&mut s);
     assert!(c.errors.is_empty(), "{:?}", c.errors);
-    (rig.waker.wakes().into_iter().map(|w| w.session_id).collect(), c)
+    (rig.waker.attempts().into_iter().map(|w| w.session_id).collect(), c)
 }
 
 fn run() -> RunSnapshot {
@@ -131,7 +131,7 @@ fn session_targeted_earlier_in_the_cycle_is_not_eligible_again() {
     assert_eq!(c.result.selected_run_ids, ["run-a"]);
     // Its only candidate session was taken, so the second run had no eligible session.
     assert_eq!(c.result.no_match_run_ids, ["run-b"]);
-    assert_eq!(c.result.counts.recently_notified, 0);
+    assert_eq!(c.result.counts.recently_notified_runs, 0);
 }
 
 #[test]

@@ -75,7 +75,7 @@ fn climbs_every_tier_at_default_thresholds() {
                 calls.push(spawn("r1"));
                 spawned_at = Some(now);
                 assert_eq!(c.result.spawn_requested_run_ids, ["r1"]);
-                assert_eq!(c.result.counts.spawn_requested, 1);
+                assert_eq!(c.result.counts.spawns_requested, 1);
             }
             6 => {
                 calls.push(starved("r1", now.duration_since(queued).unwrap()));
@@ -84,16 +84,16 @@ fn climbs_every_tier_at_default_thresholds() {
             10 => {
                 calls.push(marked("r1", diag(now.duration_since(queued).unwrap(), 10)));
                 assert_eq!(c.result.needs_attention_run_ids, ["r1"]);
-                assert_eq!(c.result.counts.needs_attention, 1);
+                assert_eq!(c.result.counts.needs_attention_runs, 1);
             }
             _ => {}
         }
         if n != 4 {
             assert!(c.result.spawn_requested_run_ids.is_empty(), "cycle {n}");
-            assert_eq!(c.result.counts.spawn_requested, 0, "cycle {n}");
+            assert_eq!(c.result.counts.spawns_requested, 0, "cycle {n}");
         }
         if n != 10 {
-            assert_eq!(c.result.counts.needs_attention, 0, "cycle {n}");
+            assert_eq!(c.result.counts.needs_attention_runs, 0, "cycle {n}");
         }
         assert_eq!(rig.actor.calls(), calls, "cycle {n}");
 
@@ -118,7 +118,7 @@ fn climbs_every_tier_at_default_thresholds() {
         assert_eq!(b.starved_event_at, evented_at, "cycle {n}");
     }
     let stats = s.stats();
-    assert_eq!((stats.spawns_requested, stats.needs_attention, stats.starved), (1, 1, 10));
+    assert_eq!((stats.spawns_requested, stats.needs_attention_runs, stats.starved_runs), (1, 1, 10));
 }
 
 #[test]
@@ -176,7 +176,15 @@ fn all_tiers_can_fire_in_one_cycle_in_order() {
     let (rig, queued) = starved_rig();
     let mut s = rig
         .builder()
-        .starvation_thresholds(Thresholds::new(1, 1, 1, 1, secs(60)))
+        .starvation_thresholds(
+            Thresholds::default()
+                .fan_out_after(1)
+                .spawn_after(1)
+                .event_after(1)
+                .needs_attention_after(1)
+                .min_queued_age(secs(60))
+                .normalized(),
+        )
         .starvation_store(rig.store.clone())
         .escalation_actor(rig.actor.clone())
         .build()
@@ -211,7 +219,7 @@ fn unresolvable_spawn_records_nothing_and_is_retried() {
     let mut s = ladder(&rig);
     let c = cycle(&mut s);
     assert!(c.errors.is_empty(), "unresolvable is not an error: {:?}", c.errors);
-    assert_eq!(c.result.counts.spawn_requested, 0);
+    assert_eq!(c.result.counts.spawns_requested, 0);
     assert!(c.result.spawn_requested_run_ids.is_empty());
     let b = rig.store.get("r1").unwrap();
     assert_eq!((b.wake_count, b.spawn_requested_at), (4, None));
@@ -240,8 +248,8 @@ fn spawn_error_is_returned_and_later_tiers_still_run() {
     assert_eq!(c.errors, debug_all(&[Expected::Spawn { run_id: "r1".into(), source: fake("request_spawn", 1) }]));
     let age = rig.now().duration_since(queued).unwrap();
     assert_eq!(rig.actor.calls(), [spawn("r1"), starved("r1", age), marked("r1", diag(age, 10))]);
-    assert_eq!(c.result.counts.spawn_requested, 0);
-    assert_eq!(c.result.counts.needs_attention, 1);
+    assert_eq!(c.result.counts.spawns_requested, 0);
+    assert_eq!(c.result.counts.needs_attention_runs, 1);
     assert_eq!(rig.store.get("r1"), None);
 }
 
@@ -298,8 +306,8 @@ fn needs_attention_diagnostic_is_exact_and_clears_the_budget() {
         [marked("r1", "run queued 601s without a claim after 10 escalation cycles".to_owned())]
     );
     assert_eq!(c.result.needs_attention_run_ids, ["r1"]);
-    assert_eq!(c.result.counts.needs_attention, 1);
-    assert_eq!(s.stats().needs_attention, 1);
+    assert_eq!(c.result.counts.needs_attention_runs, 1);
+    assert_eq!(s.stats().needs_attention_runs, 1);
     assert_eq!(rig.store.get("r1"), None);
     assert!(rig.store.rows().is_empty());
 }
@@ -313,9 +321,9 @@ fn invalid_transition_clears_budget_counts_nothing_no_error() {
     let c = cycle(&mut s);
     assert!(c.errors.is_empty(), "{:?}", c.errors);
     assert_eq!(rig.actor.calls().len(), 1);
-    assert_eq!(c.result.counts.needs_attention, 0);
+    assert_eq!(c.result.counts.needs_attention_runs, 0);
     assert!(c.result.needs_attention_run_ids.is_empty());
-    assert_eq!(s.stats().needs_attention, 0);
+    assert_eq!(s.stats().needs_attention_runs, 0);
     assert_eq!(rig.store.get("r1"), None);
 }
 
@@ -330,7 +338,7 @@ fn mark_error_keeps_the_budget() {
         c.errors,
         debug_all(&[Expected::MarkNeedsAttention { run_id: "r1".into(), source: fake("mark_needs_attention", 1) }])
     );
-    assert_eq!(c.result.counts.needs_attention, 0);
+    assert_eq!(c.result.counts.needs_attention_runs, 0);
     assert!(c.result.needs_attention_run_ids.is_empty());
     let b = rig.store.get("r1").expect("budget kept");
     assert_eq!((b.wake_count, b.tier, b.last_wake_at), (10, Tier::NeedsAttention, rig.now()));

@@ -24,7 +24,7 @@ fn run_order(runs: Vec<RunSnapshot>) -> Vec<String> {
     let mut s = rig.build();
     let c = cycle(&mut s);
     assert!(c.errors.is_empty());
-    let woken = rig.waker.pairs();
+    let woken = rig.waker.attempted_pairs();
     assert_eq!(woken.len(), n);
     for (k, (_, session)) in woken.iter().enumerate() {
         assert_eq!(session, &format!("s{k}"), "run {k} in order takes session {k}: {woken:?}");
@@ -103,7 +103,7 @@ fn sessions_by_created_at_then_id() {
     ]);
     let mut s = rig.build();
     cycle(&mut s);
-    assert_eq!(rig.waker.pairs(), pairs(&[("r1", "c"), ("r2", "a"), ("r3", "b"), ("r4", "x")]));
+    assert_eq!(rig.waker.attempted_pairs(), pairs(&[("r1", "c"), ("r2", "a"), ("r3", "b"), ("r4", "x")]));
 }
 
 #[test]
@@ -116,7 +116,7 @@ fn oldest_session_is_chosen_for_a_single_run() {
     ]);
     let mut s = rig.build();
     cycle(&mut s);
-    assert_eq!(rig.waker.pairs(), pairs(&[("r1", "old")]));
+    assert_eq!(rig.waker.attempted_pairs(), pairs(&[("r1", "old")]));
 }
 
 #[test]
@@ -134,7 +134,7 @@ fn greedy_earlier_run_takes_the_session_a_later_run_needed() {
     ]);
     let mut s = rig.build();
     let c = cycle(&mut s);
-    assert_eq!(rig.waker.pairs(), pairs(&[("r-hi", "s-rust")]));
+    assert_eq!(rig.waker.attempted_pairs(), pairs(&[("r-hi", "s-rust")]));
     assert_eq!(c.result.no_match_run_ids, ["r-lo"]);
     assert_eq!(c.result.counts.no_match_runs, 1);
 }

@@ -39,8 +39,8 @@ fn rebuild_clears_cooldown_keys_and_counts() {
 
     // The same pairs are woken again at once.
     let c = cycle(&mut s);
-    assert_eq!(c.result.counts.recently_notified, 0);
-    assert_eq!(rig.waker.pairs()[2..], pairs(&[("r1", "s1"), ("r2", "s2")]));
+    assert_eq!(c.result.counts.recently_notified_runs, 0);
+    assert_eq!(rig.waker.attempted_pairs()[2..], pairs(&[("r1", "s1"), ("r2", "s2")]));
 
     // A second rebuild reports what it cleared this time.
     rig.clock.advance(secs(5));
@@ -144,11 +144,11 @@ fn statistics_accumulate_every_counter_across_cycles() {
     want.wake_attempts = 2;
     want.wake_succeeded = 1;
     want.wake_failed = 1;
-    want.no_match = 2; // r-starved and r-nm
-    want.unclaimable = 1;
-    want.starved = 1;
+    want.no_match_runs = 2; // r-starved and r-nm
+    want.unclaimable_runs = 1;
+    want.starved_runs = 1;
     want.spawns_requested = 1;
-    want.needs_attention = 1;
+    want.needs_attention_runs = 1;
     want.last_cycle_at = Some(first);
     want.last_wake_error =
         Some("waking session \"s1\" for run \"r-fail\" failed: injected failure in wake (call 1)".to_owned());
@@ -167,9 +167,9 @@ fn statistics_accumulate_every_counter_across_cycles() {
         Some("expired-lease sweep failed: injected failure in recover_expired_leases (call 2)".to_owned());
     want.wake_attempts += 1; // r-fail -> s1 again: a failed wake left no cooldown
     want.wake_failed += 1;
-    want.recently_notified = 1; // r-ok
-    want.no_match += 1; // r-nm
-    want.unclaimable += 1;
+    want.recently_notified_runs = 1; // r-ok
+    want.no_match_runs += 1; // r-nm
+    want.unclaimable_runs += 1;
     want.last_cycle_at = Some(rig.now());
     // 3rd wake call overall
     want.last_wake_error =

@@ -21,7 +21,7 @@ fn starved_run_fans_out_to_every_eligible_session() {
     rig.sessions.push(SessionSnapshot::active("s-busy-prompting").prompting());
     let mut s = rig.build();
     let c = cycle(&mut s);
-    assert_eq!(rig.waker.pairs(), pairs(&[("r1", "s1"), ("r1", "s2"), ("r1", "s3")]));
+    assert_eq!(rig.waker.attempted_pairs(), pairs(&[("r1", "s1"), ("r1", "s2"), ("r1", "s3")]));
     assert_eq!(rig.waker.batches(), [3]);
     assert_eq!(c.result.starved_run_ids, ["r1"]);
     assert_eq!(c.result.counts.starved_runs, 1);
@@ -29,7 +29,7 @@ fn starved_run_fans_out_to_every_eligible_session() {
     assert_eq!(c.result.counts.wake_succeeded, 3);
     assert_eq!(c.result.selected_run_ids, ["r1", "r1", "r1"]);
     assert!(c.result.no_match_run_ids.is_empty());
-    assert_eq!(s.stats().starved, 1);
+    assert_eq!(s.stats().starved_runs, 1);
 }
 
 #[test]
@@ -41,14 +41,14 @@ fn fan_out_ignores_the_cooldown() {
     let mut s = rig.builder().wake_cooldown(mins(30)).build().unwrap();
     let c = cycle(&mut s);
     assert!(c.result.starved_run_ids.is_empty());
-    assert_eq!(rig.waker.pairs(), pairs(&[("r1", "s1")]));
+    assert_eq!(rig.waker.attempted_pairs(), pairs(&[("r1", "s1")]));
 
     // 20 s later it is starved: both sessions, though (r1, s1) is cooling.
     rig.clock.advance(secs(20));
     let c = cycle(&mut s);
     assert_eq!(c.result.starved_run_ids, ["r1"]);
-    assert_eq!(c.result.counts.recently_notified, 0);
-    assert_eq!(rig.waker.pairs()[1..], pairs(&[("r1", "s1"), ("r1", "s2")]));
+    assert_eq!(c.result.counts.recently_notified_runs, 0);
+    assert_eq!(rig.waker.attempted_pairs()[1..], pairs(&[("r1", "s1"), ("r1", "s2")]));
 
     // And every cycle after that, still ignoring the cooldown.
     rig.clock.advance(secs(1));
@@ -66,7 +66,7 @@ fn fanned_out_sessions_count_as_targeted_for_later_runs() {
     sessions(&rig, &["s1", "s2"]);
     let mut s = rig.build();
     let c = cycle(&mut s);
-    assert_eq!(rig.waker.pairs(), pairs(&[("r-old", "s1"), ("r-old", "s2")]));
+    assert_eq!(rig.waker.attempted_pairs(), pairs(&[("r-old", "s1"), ("r-old", "s2")]));
     assert_eq!(c.result.no_match_run_ids, ["r-new"]);
     assert_eq!(c.result.starved_run_ids, ["r-old"]);
 }
@@ -81,7 +81,7 @@ fn starved_run_fans_out_only_to_sessions_left_by_earlier_runs() {
     sessions(&rig, &["s1", "s2", "s3"]);
     let mut s = rig.build();
     cycle(&mut s);
-    assert_eq!(rig.waker.pairs(), pairs(&[("r-urgent", "s1"), ("r-starved", "s2"), ("r-starved", "s3")]));
+    assert_eq!(rig.waker.attempted_pairs(), pairs(&[("r-urgent", "s1"), ("r-starved", "s2"), ("r-starved", "s3")]));
 }
 
 #[test]
@@ -94,7 +94,7 @@ fn two_starved_runs_the_first_takes_everyone() {
     sessions(&rig, &["s1", "s2"]);
     let mut s = rig.build();
     let c = cycle(&mut s);
-    assert_eq!(rig.waker.pairs(), pairs(&[("r-a", "s1"), ("r-a", "s2")]));
+    assert_eq!(rig.waker.attempted_pairs(), pairs(&[("r-a", "s1"), ("r-a", "s2")]));
     assert_eq!(c.result.starved_run_ids, ["r-a", "r-b"]);
     assert_eq!(c.result.no_match_run_ids, ["r-b"]);
     assert_eq!(c.result.counts.starved_runs, 2);
@@ -111,7 +111,7 @@ fn starved_without_eligible_session_is_no_match_and_starved() {
     assert_eq!(c.result.starved_run_ids, ["r1"]);
     assert_eq!(c.result.counts.no_match_runs, 1);
     assert_eq!(c.result.counts.starved_runs, 1);
-    assert!(rig.waker.wakes().is_empty());
+    assert!(rig.waker.attempts().is_empty());
     assert!(rig.waker.batches().is_empty());
 }
 
@@ -138,7 +138,7 @@ fn unknown_queued_at_is_never_starved() {
     rig.clock.advance(mins(600));
     let c = cycle(&mut s);
     assert!(c.result.starved_run_ids.is_empty());
-    assert_eq!(rig.waker.pairs(), pairs(&[("r1", "s1")]));
+    assert_eq!(rig.waker.attempted_pairs(), pairs(&[("r1", "s1")]));
 }
 
 #[test]
@@ -161,11 +161,11 @@ fn starvation_age_zero_disables_fan_out() {
     let c = cycle(&mut s);
     assert!(c.result.starved_run_ids.is_empty());
     assert_eq!(c.result.counts.starved_runs, 0);
-    assert_eq!(rig.waker.pairs(), pairs(&[("r1", "s1")]));
+    assert_eq!(rig.waker.attempted_pairs(), pairs(&[("r1", "s1")]));
     // The cooldown applies again, as for any non-starved run.
     let c = cycle(&mut s);
-    assert_eq!(c.result.counts.recently_notified, 0);
-    assert_eq!(rig.waker.pairs()[1..], pairs(&[("r1", "s2")]));
+    assert_eq!(c.result.counts.recently_notified_runs, 0);
+    assert_eq!(rig.waker.attempted_pairs()[1..], pairs(&[("r1", "s2")]));
 }
 
 #[test]

@@ -115,7 +115,7 @@ fn snapshot_failure(op: &'static str) {
     };
     assert_eq!(c.errors, debug_all(&[want]), "{op}");
     assert_eq!(c.outcome(), Outcome::SnapshotFailed);
-    assert!(rig.waker.wakes().is_empty(), "{op}: nothing woken");
+    assert!(rig.waker.attempts().is_empty(), "{op}: nothing woken");
     assert!(c.result.selected_run_ids.is_empty());
     assert!(c.result.no_match_run_ids.is_empty());
     let stats = s.stats();
@@ -151,7 +151,7 @@ fn snapshot_error_comes_with_the_sweep_error() {
         c.errors,
         debug_all(&[Expected::Sweep(fake("recover_expired_leases", 1)), Expected::ActiveRuns(fake("active_runs", 1))])
     );
-    assert!(rig.waker.wakes().is_empty());
+    assert!(rig.waker.attempts().is_empty());
     assert_eq!(s.stats().cycles, 0);
     assert_eq!(s.stats().recovery_errors, 1);
 }
@@ -210,7 +210,7 @@ fn paused_cycle_sweeps_but_wakes_and_escalates_nothing() {
     assert!(c.result.counts.paused);
     assert!(c.errors.is_empty());
     assert_eq!(rig.tasks.recovery_calls().len(), 1);
-    assert!(rig.waker.wakes().is_empty());
+    assert!(rig.waker.attempts().is_empty());
     assert!(rig.actor.calls().is_empty());
     assert_eq!(rig.store.round_trips(), 0);
     assert_eq!(rig.store.get("r1"), Some(budget));
@@ -269,7 +269,7 @@ fn unreadable_pause_flag_fails_closed() {
     assert_eq!(c.outcome(), Outcome::PauseUnreadable);
     assert!(c.result.counts.paused, "failed closed, reported like a pause");
     assert_eq!(rig.tasks.recovery_calls().len(), 1, "the sweep still ran");
-    assert!(rig.waker.wakes().is_empty());
+    assert!(rig.waker.attempts().is_empty());
     assert!(rig.actor.calls().is_empty());
     assert_eq!(rig.store.round_trips(), 0);
     assert_eq!(s.stats().cycles, 1, "the cycle is counted");

@@ -83,13 +83,13 @@ fn drop_at(op: &'static str, n: u64, batch: bool) -> Dropped {
     }
     twin.step();
     w.clock.advance(STEP);
-    let wakes_before = w.waker.wakes().len();
+    let wakes_before = w.waker.attempts().len();
     w.gate.arm(op, n);
     let done = poll_once(async { w.scheduler.run_once().await.outcome() });
     assert!(w.gate.fired() && done.is_none(), "{op} #{n}: cycle {c} did not stop at the gate");
     let dropped_escalations = w.log.take_escalations().into_iter().map(|e| (e.run_id, e.tier.as_u8())).collect();
     w.log.take_wakes();
-    let dropped_wakes = w.waker.wakes().len() - wakes_before;
+    let dropped_wakes = w.waker.attempts().len() - wakes_before;
     w.cycle(); // the healthy retry, at the same time
     Dropped { world: w, twin, cycle: c, dropped_escalations, dropped_wakes }
 }
@@ -115,14 +115,14 @@ fn a_cycle_dropped_before_it_acts_converges_exactly() {
         let mut d = drop_at(op, n, batch);
         assert_eq!(d.dropped_wakes, 0, "{label}: woke before the drop point");
         assert!(d.dropped_escalations.is_empty(), "{label}: escalated before the drop point");
-        assert_eq!(d.world.waker.wakes(), d.twin.waker.wakes(), "{label}: wakes differ after the retry");
+        assert_eq!(d.world.waker.attempts(), d.twin.waker.attempts(), "{label}: wakes differ after the retry");
         assert_eq!(d.world.store.inner.rows(), d.twin.store.inner.rows(), "{label}: budgets differ");
         assert_eq!(d.world.actor.calls(), d.twin.actor.calls(), "{label}: escalations differ");
         assert_eq!(d.world.stats(), d.twin.stats(), "{label}: statistics differ after the retry");
         let a = d.world.run_to_quiescence(MAX_CYCLES);
         let b = d.twin.run_to_quiescence(MAX_CYCLES);
         assert_eq!(a, b, "{label}: quiescence at a different cycle");
-        assert_eq!(d.world.waker.wakes(), d.twin.waker.wakes(), "{label}: wakes differ at the end");
+        assert_eq!(d.world.waker.attempts(), d.twin.waker.attempts(), "{label}: wakes differ at the end");
         assert_eq!(d.world.stats(), d.twin.stats(), "{label}: statistics differ at the end");
         assert_eq!(comparable(d.world.final_state()), comparable(d.twin.final_state()), "{label}");
         assert_clean(&d.world, &label);
@@ -144,7 +144,7 @@ fn a_cycle_dropped_after_it_acted_loses_and_doubles_nothing_durable() {
         // the retry).
         let twin_last: Vec<_> = d.twin.cycles.last().unwrap().delivered.clone();
         let world_all: Vec<(String, String)> =
-            d.world.waker.wakes().iter().map(|w| (w.run_id.clone(), w.session_id.clone())).collect();
+            d.world.waker.attempts().iter().map(|w| (w.run_id.clone(), w.session_id.clone())).collect();
         for pair in &twin_last {
             assert!(world_all.contains(pair), "{label}: {pair:?} never delivered");
         }
@@ -190,11 +190,11 @@ fn a_dropped_cycle_neither_redelivers_nor_loses_counts() {
         if saved {
             d.twin.cycle();
         }
-        let (a, b) = (d.world.waker.wakes().len(), d.twin.waker.wakes().len());
+        let (a, b) = (d.world.waker.attempts().len(), d.twin.waker.attempts().len());
         if a != b {
             broken.push(format!("{label}: {a} wakes delivered, the twin {b}"));
         }
-        let (a, b) = (d.world.stats().wake_succeeded, d.world.waker.wakes().len() as u64);
+        let (a, b) = (d.world.stats().wake_succeeded, d.world.waker.attempts().len() as u64);
         if a != b {
             broken.push(format!("{label}: statistics count {a} delivered wakes of {b}"));
         }

@@ -249,7 +249,11 @@ fn a_cycle_stopped_by_a_read_fault_converges_exactly_on_retry() {
                 } else {
                     w.step();
                 }
-                assert_eq!(w.waker.wakes(), twin.waker.wakes(), "{op} at cycle {fail_at}: wakes differ after {cycle}");
+                assert_eq!(
+                    w.waker.attempts(),
+                    twin.waker.attempts(),
+                    "{op} at cycle {fail_at}: wakes differ after {cycle}"
+                );
                 assert_eq!(w.store.inner.rows(), twin.store.inner.rows(), "{op}: budgets differ after {cycle}");
                 assert_eq!(w.actor.calls(), twin.actor.calls(), "{op}: escalations differ after {cycle}");
                 let (mut a, b) = (w.stats(), twin.stats());

@@ -84,7 +84,7 @@ fn run_until_cycles_at_once_then_once_per_interval() {
         .await;
     });
     assert_eq!(h.cycles(), 1, "a cycle at once");
-    assert_eq!(rig.waker.pairs().len(), 1);
+    assert_eq!(rig.waker.attempted_pairs().len(), 1);
     assert_eq!(rig.clock.next_deadline(), Some(start + secs(15)));
 
     rig.clock.advance(secs(14));
@@ -107,7 +107,7 @@ fn run_until_cycles_at_once_then_once_per_interval() {
     rig.clock.advance(secs(15));
     h.settle();
     assert_eq!(h.cycles(), 5);
-    assert_eq!(rig.waker.pairs().len(), 5, "every cycle woke");
+    assert_eq!(rig.waker.attempted_pairs().len(), 5, "every cycle woke");
 
     h.shutdown();
     assert_eq!(h.cycles(), 5, "shutdown runs no further cycle");
@@ -249,7 +249,7 @@ fn a_panicking_source_is_one_failed_call_and_the_loop_goes_on() {
     });
     let st = h.stats.snapshot();
     assert_eq!((st.cycle_panics, st.cycles), (0, 0), "the first cycle's read failed: not counted");
-    assert!(rig.waker.wakes().is_empty());
+    assert!(rig.waker.attempts().is_empty());
     assert!(!h.done.get(), "the loop is still running");
     let errors = log.0.lock().unwrap().clone();
     assert_eq!(errors.len(), 1, "{errors:?}");
@@ -259,7 +259,7 @@ fn a_panicking_source_is_one_failed_call_and_the_loop_goes_on() {
     h.settle();
     let st = h.stats.snapshot();
     assert_eq!((st.cycle_panics, st.cycles), (0, 1), "the next cycle ran normally");
-    assert_eq!(rig.waker.pairs().len(), 1);
+    assert_eq!(rig.waker.attempted_pairs().len(), 1);
 
     armed.store(true, Ordering::SeqCst);
     rig.clock.advance(secs(15));
@@ -268,7 +268,7 @@ fn a_panicking_source_is_one_failed_call_and_the_loop_goes_on() {
     h.settle();
     let st = h.stats.snapshot();
     assert_eq!((st.cycle_panics, st.cycles), (0, 2));
-    assert_eq!(rig.waker.pairs().len(), 2);
+    assert_eq!(rig.waker.attempted_pairs().len(), 2);
 
     h.shutdown();
 }
@@ -327,7 +327,7 @@ fn a_panic_outside_the_seams_is_contained_and_the_loop_goes_on() {
     rig.clock.advance(secs(15));
     h.settle();
     assert_eq!(h.stats.snapshot().cycle_panics, 2);
-    assert_eq!(rig.waker.pairs().len(), 1);
+    assert_eq!(rig.waker.attempted_pairs().len(), 1);
     h.shutdown();
 }
 

@@ -64,3 +64,32 @@ fn cycle_span_and_events_carry_ids() {
         assert!(out.contains(needle), "missing {needle:?} in:\n{out}");
     }
 }
+
+/// Runs one cycle where `run-gpu` matches no session, under a subscriber at `level`;
+/// returns what it printed.
+fn not_woken_output(level: tracing::Level) -> String {
+    let buffer = Buffer::default();
+    let writer = buffer.clone();
+    let subscriber =
+        tracing_subscriber::fmt().with_max_level(level).with_ansi(false).with_writer(move || writer.clone()).finish();
+    let (tasks, sessions) = (ScriptedTasks::new(), ScriptedSessions::new());
+    tasks.set_pending([RunSnapshot::queued("run-gpu", "task-gpu").caps(["gpu"])]);
+    sessions.set([SessionSnapshot::active("sess-1")]);
+    let mut scheduler = Scheduler::builder(tasks, sessions, RecordingWaker::batch())
+        .clock(FakeClock::at_unix(1_000_000))
+        .observer(TracingObserver)
+        .build()
+        .unwrap();
+    tracing::subscriber::with_default(subscriber, || block_on(scheduler.run_once()));
+    String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap()
+}
+
+#[test]
+fn runs_not_woken_are_explained_at_debug_level() {
+    let out = not_woken_output(tracing::Level::DEBUG);
+    for needle in ["run not woken", "run_id=\"run-gpu\"", "reason=\"no_session_with_capabilities\""] {
+        assert!(out.contains(needle), "missing {needle:?} in:\n{out}");
+    }
+    let out = not_woken_output(tracing::Level::INFO);
+    assert!(!out.contains("run not woken"), "explained although debug is off:\n{out}");
+}

@@ -271,7 +271,14 @@ fn run_scenario(sc: &Scenario) -> Result<(), TestCaseError> {
     let mut scheduler: Sched = Scheduler::builder(tasks.clone(), sessions.clone(), waker.clone())
         .clock(clock.clone())
         .wake_cooldown(sc.cooldown)
-        .starvation_thresholds(Thresholds::new(a, b, c, d, Duration::from_secs(120)))
+        .starvation_thresholds(
+            Thresholds::default()
+                .fan_out_after(a)
+                .spawn_after(b)
+                .event_after(c)
+                .needs_attention_after(d)
+                .min_queued_age(Duration::from_secs(120)),
+        )
         .starvation_age(sc.min_age)
         .pause_store(pause.clone())
         .starvation_store(store.clone())
@@ -336,7 +343,7 @@ fn run_scenario(sc: &Scenario) -> Result<(), TestCaseError> {
             })
             .collect();
         let cooldown_before: Cooldown = scheduler.cooldown().clone();
-        let wakes_before = waker.wakes().len();
+        let wakes_before = waker.attempts().len();
         let now = clock.now();
 
         // Run the cycle.
@@ -354,7 +361,7 @@ fn run_scenario(sc: &Scenario) -> Result<(), TestCaseError> {
         let lost = LostWrites::from_errors(report.errors());
 
         let wakes = log.take_wakes();
-        let records = waker.wakes()[wakes_before..].to_vec();
+        let records = waker.attempts()[wakes_before..].to_vec();
         // The observer saw exactly the wakes the waker received, in order.
         prop_assert_eq!(
             wakes.iter().map(|(r, s, _)| (r.clone(), s.clone())).collect::<Vec<_>>(),

@@ -206,7 +206,12 @@ fn a_hung_spawn_times_out_naming_seam_and_run_and_the_cycle_goes_on() {
     let rig = Rig::new();
     starved(&rig, "r1");
     starved(&rig, "r2");
-    let th = Thresholds::new(1, 1, 1, 5, mins(2));
+    let th = Thresholds::default()
+        .fan_out_after(1)
+        .spawn_after(1)
+        .event_after(1)
+        .needs_attention_after(5)
+        .min_queued_age(mins(2));
     let mut s = rig
         .builder()
         .starvation_thresholds(th)
@@ -238,7 +243,7 @@ fn a_hung_pause_read_times_out_and_fails_closed() {
     let report = drive(s.run_cycle(CycleKind::Interval), &rig.clock, secs(5));
     assert_eq!(report.outcome(), Outcome::PauseUnreadable);
     assert_eq!(debug_all(report.errors()), [timed_out(Call::Pause, Concern::Cycle, secs(10))]);
-    assert!(rig.waker.wakes().is_empty(), "no wake past an unreadable pause flag");
+    assert!(rig.waker.attempts().is_empty(), "no wake past an unreadable pause flag");
     assert_eq!(s.stats().cycles, 1, "counted, like a failed read");
 }
 
@@ -276,7 +281,14 @@ fn shutdown_abandons_a_cycle_hung_in_a_seam_and_reports_it() {
     let events = Events::default();
     let mut s = rig
         .builder()
-        .starvation_thresholds(Thresholds::new(1, 1, 1, 1, mins(2)))
+        .starvation_thresholds(
+            Thresholds::default()
+                .fan_out_after(1)
+                .spawn_after(1)
+                .event_after(1)
+                .needs_attention_after(1)
+                .min_queued_age(mins(2)),
+        )
         .seam_timeout(mins(60))
         .observer(events.clone())
         .ladder(rig.store.clone(), trap(&rig, "request_spawn", "r1", Act::Hang))
@@ -376,21 +388,26 @@ fn a_cooldown_stamp_later_than_now_does_not_hold_its_pair() {
     assert_eq!(cycle(&mut s).result.counts.wake_succeeded, 1);
     rig.clock.advance(secs(10));
     let held = cycle(&mut s).result.counts;
-    assert_eq!((held.wake_succeeded, held.recently_notified), (0, 1), "in its cooldown");
+    assert_eq!((held.wake_succeeded, held.recently_notified_runs), (0, 1), "in its cooldown");
     // The wall clock steps back an hour: the stamp lies in the future and holds nothing.
     rig.clock.set(rig.ago(mins(60)));
     let c = cycle(&mut s).result.counts;
-    assert_eq!((c.wake_succeeded, c.recently_notified), (1, 0), "woken again at once");
+    assert_eq!((c.wake_succeeded, c.recently_notified_runs), (1, 0), "woken again at once");
     // The new stamp holds as usual.
     rig.clock.advance(secs(10));
-    assert_eq!(cycle(&mut s).result.counts.recently_notified, 1);
+    assert_eq!(cycle(&mut s).result.counts.recently_notified_runs, 1);
 }
 
 #[test]
 fn ladder_arithmetic_survives_a_backwards_step() {
     let rig = Rig::new();
     rig.tasks.push_pending(RunSnapshot::queued("r1", "t1").queued_at(rig.ago(mins(180))));
-    let th = Thresholds::new(1, 2, 3, 4, mins(2));
+    let th = Thresholds::default()
+        .fan_out_after(1)
+        .spawn_after(2)
+        .event_after(3)
+        .needs_attention_after(4)
+        .min_queued_age(mins(2));
     let mut s = rig.builder().starvation_thresholds(th).ladder(rig.store.clone(), rig.actor.clone()).build().unwrap();
     cycle(&mut s);
     rig.clock.advance(secs(15));
@@ -430,7 +447,7 @@ fn a_session_listed_twice_is_one_session_the_first_in_session_order() {
     let mut s = rig.builder().observer(events.clone()).build().unwrap();
     let c = cycle(&mut s);
     assert_eq!(c.result.counts.wake_succeeded, 1, "woken once, for one run");
-    assert_eq!(rig.waker.pairs(), [("r1".to_owned(), "sess-1".to_owned())], "the first row is the session");
+    assert_eq!(rig.waker.attempted_pairs(), [("r1".to_owned(), "sess-1".to_owned())], "the first row is the session");
     assert_eq!(c.result.no_match_run_ids, ["r2"]);
     assert_eq!(c.result.counts.duplicate_sessions, 1);
     assert_eq!(events.take(), ["duplicate session sess-1"]);
@@ -448,7 +465,12 @@ fn a_run_listed_twice_is_one_run_escalated_at_most_once_per_cycle() {
         RunSnapshot::queued(" r1 ", "t1").priority(Priority::High).queued_at(queued),
     ]);
     rig.sessions.set([SessionSnapshot::active("s1")]);
-    let th = Thresholds::new(1, 1, 1, 1, mins(2));
+    let th = Thresholds::default()
+        .fan_out_after(1)
+        .spawn_after(1)
+        .event_after(1)
+        .needs_attention_after(1)
+        .min_queued_age(mins(2));
     let mut s = rig
         .builder()
         .starvation_thresholds(th)
@@ -457,7 +479,7 @@ fn a_run_listed_twice_is_one_run_escalated_at_most_once_per_cycle() {
         .build()
         .unwrap();
     let c = cycle(&mut s);
-    assert_eq!(rig.waker.pairs(), [("r1".to_owned(), "s1".to_owned())], "the high-priority row was matched");
+    assert_eq!(rig.waker.attempted_pairs(), [("r1".to_owned(), "s1".to_owned())], "the high-priority row was matched");
     let counts = c.result.counts;
     assert_eq!((counts.starved_runs, counts.duplicate_runs, counts.no_match_runs), (1, 1, 0));
     assert_eq!(counts.unclaimable_runs, 0, "an ignored duplicate is no run at all");

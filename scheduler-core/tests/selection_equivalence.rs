@@ -205,8 +205,8 @@ fn fast(selection: &mut Selection, c: &Case) -> Outcome {
             targets: selection.targets().to_vec(),
             no_match: selection.no_match().to_vec(),
             starved: selection.starved().to_vec(),
-            unclaimable: counts.unclaimable,
-            recently_notified: counts.recently_notified,
+            unclaimable: counts.unclaimable_runs,
+            recently_notified: counts.recently_notified_runs,
             duplicate_runs: selection.duplicate_runs().to_vec(),
             duplicate_sessions: selection.duplicate_sessions().to_vec(),
         },
@@ -287,11 +287,11 @@ fn long_partition_walks_every_chunk() {
 /// The W(N, M) benchmark workloads select exactly like the reference too.
 #[test]
 fn benchmark_workloads_match_reference() {
-    use scheduler_testkit::workload::{Variant, Workload};
+    use scheduler_bench_support::workload::{Variant, Workload};
     for (n, m) in [(100, 10), (1000, 100), (300, 1000)] {
         for variant in [Variant::Steady, Variant::Starved] {
             let w = Workload::new(n, m, variant);
-            let now = scheduler_testkit::workload::clock_start() + Duration::from_secs(61);
+            let now = scheduler_bench_support::workload::clock_start() + Duration::from_secs(61);
             let min_age = if variant == Variant::Steady { Duration::ZERO } else { Duration::from_secs(120) };
             let mut selection = Selection::new();
             selection.select(

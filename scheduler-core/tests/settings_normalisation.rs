@@ -173,7 +173,12 @@ fn starvation_age_alone_is_taken_as_is() {
 #[test]
 fn last_call_wins() {
     let rig = Rig::new();
-    let custom = Thresholds::new(1, 2, 3, 4, secs(30));
+    let custom = Thresholds::default()
+        .fan_out_after(1)
+        .spawn_after(2)
+        .event_after(3)
+        .needs_attention_after(4)
+        .min_queued_age(secs(30));
     let b = rig.builder().starvation_thresholds(custom).starvation_age(secs(0));
     assert_eq!(b.settings().thresholds().min_queued_age, secs(0));
     assert_eq!(counts(b.settings().thresholds()), (1, 2, 3, 4), "the age call keeps the counts");

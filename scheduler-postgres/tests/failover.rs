@@ -117,7 +117,14 @@ impl Daemon {
             .clock(TokioClock::system())
             .interval(Duration::from_millis(200))
             .wake_cooldown(Duration::from_millis(400))
-            .starvation_thresholds(Thresholds::new(1, 2, 3, 100_000, Duration::from_secs(1)))
+            .starvation_thresholds(
+                Thresholds::DEFAULT
+                    .fan_out_after(1)
+                    .spawn_after(2)
+                    .event_after(3)
+                    .needs_attention_after(100_000)
+                    .min_queued_age(Duration::from_secs(1)),
+            )
             .starvation_store(elector.budgets())
             .escalation_actor(actor.clone())
             .build()
@@ -304,7 +311,14 @@ async fn a_leader_deposed_while_stalled_cannot_climb_the_ladder() {
     let clock = FakeClock::new(t(0) + Duration::from_secs(3600));
     let mut scheduler = Scheduler::builder(store_a.tasks(), store_a.sessions(), PgWaker::new(&store_a))
         .clock(clock.clone())
-        .starvation_thresholds(Thresholds::new(1, 3, 3, 1000, Duration::from_secs(60)))
+        .starvation_thresholds(
+            Thresholds::DEFAULT
+                .fan_out_after(1)
+                .spawn_after(3)
+                .event_after(3)
+                .needs_attention_after(1000)
+                .min_queued_age(Duration::from_secs(60)),
+        )
         .starvation_store(a.budgets())
         .escalation_actor(actor.clone())
         .build()

@@ -259,7 +259,7 @@ impl Counts {
             pending_runs: c.pending_runs,
             unclaimable: c.unclaimable_runs,
             no_match: c.no_match_runs,
-            recently_notified: c.recently_notified,
+            recently_notified: c.recently_notified_runs,
             starved: c.starved_runs,
             wake_attempts: c.wake_attempts,
             wake_succeeded: c.wake_succeeded,
@@ -274,9 +274,9 @@ impl Counts {
         let targets = selection.targets().len();
         Counts {
             pending_runs,
-            unclaimable: c.unclaimable,
+            unclaimable: c.unclaimable_runs,
             no_match: selection.no_match().len(),
-            recently_notified: c.recently_notified,
+            recently_notified: c.recently_notified_runs,
             starved: selection.starved().len(),
             wake_attempts: targets,
             wake_succeeded: targets,

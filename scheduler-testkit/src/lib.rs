@@ -10,7 +10,7 @@
 //! - [`service::MemoryTaskService`]: an in-memory task service with real lease
 //!   semantics (atomic claims, token-fenced leases, expiry and recovery).
 //! - [`registry::MemorySessions`]: an in-memory session registry.
-//! - [`mocks`]: `mockall` mocks of every seam.
+//! - `mocks` (feature `mocks`, off by default): `mockall` mocks of every seam.
 //! - [`conformance`]: the public conformance suite any task service, pause store and
 //!   starvation store can be run against.
 //!
@@ -31,9 +31,13 @@
 //!     .build()
 //!     .unwrap();
 //! futures::executor::block_on(scheduler.run_once());
-//! assert_eq!(waker.pairs(), [("run-1".to_owned(), "sess-1".to_owned())]);
+//! assert_eq!(waker.attempted_pairs(), [("run-1".to_owned(), "sess-1".to_owned())]);
 //! assert_eq!(waker.batches(), [1]);
 //! ```
+//!
+//! The crate serves users' tests and backend authors. This repository's own measuring
+//! tools (the `W(N, M)` workloads, the counting allocator) live in an unpublished
+//! workspace crate, `scheduler-bench-support`.
 //!
 //! # The task-service contract
 //!
@@ -50,12 +54,13 @@
 #![deny(missing_docs)]
 #![deny(unsafe_code)]
 
-pub mod alloc;
 pub mod clock;
 pub mod conformance;
 pub mod escalation;
 pub mod fault;
 pub mod invariants;
+#[cfg(feature = "mocks")]
+#[cfg_attr(docsrs, doc(cfg(feature = "mocks")))]
 pub mod mocks;
 pub mod reference;
 pub mod registry;
@@ -64,7 +69,6 @@ pub mod service;
 pub mod snapshot;
 pub mod stores;
 pub mod waker;
-pub mod workload;
 
 pub use scheduler_core::lease::{
     ClaimRequest, ClaimToken, ErrorKind, Lease, LeaseService, PauseControl, PauseState, RecoveredDetails, RunRecord,

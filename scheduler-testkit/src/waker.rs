@@ -23,14 +23,20 @@ pub struct WakeRecord {
 
 #[derive(Debug, Default)]
 struct Inner {
-    wakes: Vec<WakeRecord>,
+    /// Every wake attempted, and whether it was delivered.
+    wakes: Vec<(WakeRecord, bool)>,
     batches: Vec<usize>,
     fail_sessions: Vec<String>,
     fail_runs: Vec<String>,
     batch_len: Option<usize>,
 }
 
-/// Records every wake; a cloneable handle.
+/// Records every wake attempt and its outcome; a cloneable handle.
+///
+/// [`attempts`](RecordingWaker::attempts) lists every wake the scheduler tried,
+/// [`delivered`](RecordingWaker::delivered) only those that succeeded (a wake failed by
+/// [`fail_session`](RecordingWaker::fail_session), [`fail_run`](RecordingWaker::fail_run),
+/// the fault plan or a failed batch call is an attempt, not a delivery).
 ///
 /// [`RecordingWaker::single`] is a plain waker (the scheduler's default one-by-one
 /// dispatch); [`RecordingWaker::batch`] also overrides `wake_batch` and records each
@@ -62,14 +68,24 @@ impl RecordingWaker {
         &self.faults
     }
 
-    /// Every wake delivered or attempted, in order.
-    pub fn wakes(&self) -> Vec<WakeRecord> {
-        self.lock().wakes.clone()
+    /// Every wake attempted, delivered or failed, in order.
+    pub fn attempts(&self) -> Vec<WakeRecord> {
+        self.lock().wakes.iter().map(|(w, _)| w.clone()).collect()
     }
 
-    /// `(run, session)` of every wake, in order.
-    pub fn pairs(&self) -> Vec<(String, String)> {
-        self.lock().wakes.iter().map(|w| (w.run_id.clone(), w.session_id.clone())).collect()
+    /// Every wake delivered (the attempts that succeeded), in order.
+    pub fn delivered(&self) -> Vec<WakeRecord> {
+        self.lock().wakes.iter().filter(|(_, ok)| *ok).map(|(w, _)| w.clone()).collect()
+    }
+
+    /// `(run, session)` of every wake attempted, in order.
+    pub fn attempted_pairs(&self) -> Vec<(String, String)> {
+        self.lock().wakes.iter().map(|(w, _)| pair(w)).collect()
+    }
+
+    /// `(run, session)` of every wake delivered, in order.
+    pub fn delivered_pairs(&self) -> Vec<(String, String)> {
+        self.lock().wakes.iter().filter(|(_, ok)| *ok).map(|(w, _)| pair(w)).collect()
     }
 
     /// The size of every batch call (batch wakers only).
@@ -99,18 +115,26 @@ impl RecordingWaker {
         self.lock().batch_len = Some(len);
     }
 
+    /// Attempts one wake, recording it (as failed) before the outcome is known; the
+    /// caller settles it with [`settle`](Self::settle).
     fn deliver<R: RunView, S: SessionView>(&self, t: &WakeTarget<'_, R, S>) -> Result<(), FakeError> {
         let mut i = self.lock();
         let (run_id, session_id) = (t.run.run_id().trim(), t.session.session_id().trim());
-        i.wakes.push(WakeRecord {
-            run_id: run_id.to_owned(),
-            session_id: session_id.to_owned(),
-            reason: t.reason.to_owned(),
-        });
+        let record =
+            WakeRecord { run_id: run_id.to_owned(), session_id: session_id.to_owned(), reason: t.reason.to_owned() };
+        i.wakes.push((record, false));
         let refused = i.fail_sessions.iter().any(|s| s == session_id) || i.fail_runs.iter().any(|r| r == run_id);
         drop(i);
         self.faults.check("wake")?;
         if refused { Err(FakeError { op: "wake", call: self.faults.calls("wake") }) } else { Ok(()) }
+    }
+
+    /// Records the outcome of the last attempt and hands it back.
+    fn settle(&self, result: Result<(), FakeError>) -> Result<(), FakeError> {
+        if let Some(last) = self.lock().wakes.last_mut() {
+            last.1 = result.is_ok();
+        }
+        result
     }
 }
 
@@ -118,13 +142,15 @@ impl<R: RunView + Sync, S: SessionView + Sync> Waker<R, S> for RecordingWaker {
     type Error = FakeError;
 
     async fn wake(&self, target: WakeTarget<'_, R, S>) -> Result<(), FakeError> {
-        self.deliver(&target)
+        let result = self.deliver(&target);
+        self.settle(result)
     }
 
     async fn wake_batch<'a>(&'a self, batch: WakeBatch<'a, R, S>, out: &'a mut Vec<Result<(), FakeError>>) {
         if !self.batch {
             for t in batch.iter() {
-                out.push(self.deliver(&t));
+                let result = self.deliver(&t);
+                out.push(self.settle(result));
             }
             return;
         }
@@ -132,10 +158,21 @@ impl<R: RunView + Sync, S: SessionView + Sync> Waker<R, S> for RecordingWaker {
         let whole = self.faults.check("wake_batch");
         for t in batch.iter() {
             let r = self.deliver(&t);
-            out.push(whole.clone().and(r));
+            out.push(self.settle(whole.clone().and(r)));
         }
-        if let Some(len) = self.lock().batch_len {
+        let wrong_len = self.lock().batch_len.filter(|&len| len != batch.len());
+        if let Some(len) = wrong_len {
+            // A wrong-length batch fails every target (behaviour step 5).
             out.resize_with(len, || Ok(()));
+            let mut i = self.lock();
+            let k = i.wakes.len();
+            for w in &mut i.wakes[k - batch.len()..] {
+                w.1 = false;
+            }
         }
     }
+}
+
+fn pair(w: &WakeRecord) -> (String, String) {
+    (w.run_id.clone(), w.session_id.clone())
 }

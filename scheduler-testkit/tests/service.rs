@@ -49,7 +49,7 @@ fn a_scheduler_drives_work_through_the_service_from_wake_to_completion() {
     // Cycle 1: each session is woken for the run it can take; nothing is claimed.
     let report = futures::executor::block_on(scheduler.run_once());
     assert!(report.is_ok());
-    assert_eq!(waker.pairs(), pairs(&[("run-rust", "sess-rust"), ("run-go", "sess-go")]));
+    assert_eq!(waker.attempted_pairs(), pairs(&[("run-rust", "sess-rust"), ("run-go", "sess-go")]));
     assert_eq!(service.status("run-rust"), Some(RunStatus::Queued));
 
     // The woken sessions claim and start.
@@ -64,7 +64,7 @@ fn a_scheduler_drives_work_through_the_service_from_wake_to_completion() {
     waker.clear();
     let report = futures::executor::block_on(scheduler.run_once());
     assert_eq!((report.counts().pending_runs, report.counts().active_runs), (0, 2));
-    assert_eq!(waker.pairs(), vec![]);
+    assert_eq!(waker.attempted_pairs(), vec![]);
 
     // Cycle 3: the go session went silent and its lease expired; the rust run finished.
     clock.advance(Duration::from_secs(40));
@@ -73,7 +73,7 @@ fn a_scheduler_drives_work_through_the_service_from_wake_to_completion() {
     assert_eq!(report.recovered_run_ids().collect::<Vec<_>>(), ["run-go"]);
     assert_eq!(report.recovered()[0].actor, "scheduler");
     assert_eq!(report.recovered()[0].reason, "scheduler_sweep");
-    assert_eq!(waker.pairs(), pairs(&[("run-go", "sess-go")]));
+    assert_eq!(waker.attempted_pairs(), pairs(&[("run-go", "sess-go")]));
     assert_eq!(service.status("run-rust"), Some(RunStatus::Completed));
     assert_eq!(scheduler.stats().recovered_leases, 1);
 }
@@ -102,13 +102,13 @@ fn one_pause_store_pauses_the_scheduler_and_refuses_claims_while_sweeps_go_on() 
     let report = futures::executor::block_on(scheduler.run_once());
     assert_eq!(report.outcome(), Outcome::Paused);
     assert_eq!(report.recovered_run_ids().collect::<Vec<_>>(), ["run-2"], "the sweep runs while paused");
-    assert_eq!(waker.pairs(), vec![]);
+    assert_eq!(waker.attempted_pairs(), vec![]);
     assert_eq!(service.claim(&ClaimRequest::session("sess-1"), LEASE, clock.now()), Err(LeaseError::Paused));
 
     pause.resume();
     let report = futures::executor::block_on(scheduler.run_once());
     assert_eq!(report.outcome(), Outcome::Completed);
-    assert_eq!(waker.pairs(), pairs(&[("run-2", "sess-1")]));
+    assert_eq!(waker.attempted_pairs(), pairs(&[("run-2", "sess-1")]));
     assert!(service.claim(&ClaimRequest::session("sess-1"), LEASE, clock.now()).unwrap().is_some());
 }
 
@@ -148,7 +148,7 @@ fn registry_updates_change_who_is_woken() {
         waker.clear();
         let report = futures::executor::block_on(scheduler.run_once());
         assert!(report.is_ok());
-        assert_eq!(waker.pairs(), pairs(expect));
+        assert_eq!(waker.attempted_pairs(), pairs(expect));
     };
     cycle(&[]);
     sessions.set_capabilities("sess-1", ["rust"]).unwrap();

@@ -7,9 +7,9 @@ use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, SystemTime};
 
+use scheduler_bench_support::alloc::{CountingAllocator, measure};
 use scheduler_core::model::RunStatus;
 use scheduler_core::seam::{Recovery, SessionSource, TaskSource};
-use scheduler_testkit::alloc::{CountingAllocator, measure};
 use scheduler_testkit::registry::MemorySessions;
 use scheduler_testkit::service::{ClaimRequest, MemoryTaskService, RecoveredRun};
 use scheduler_testkit::snapshot::{ActiveRun, RunSnapshot, SessionSnapshot};

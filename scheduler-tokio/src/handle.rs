@@ -8,11 +8,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use futures::FutureExt as _;
-use scheduler_core::clock::Timer;
 use scheduler_core::deadline::panic_message;
-use scheduler_core::observer::Observer;
-use scheduler_core::seam::{EscalationActor, PauseStore, SessionSource, StarvationStore, TaskSource, Waker};
-use scheduler_core::{Scheduler, Stats, StatsHandle, Stopped};
+use scheduler_core::{Runnable, Stats, StatsHandle, Stopped};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
@@ -40,7 +37,7 @@ pub enum StartError {
     NoRuntime,
 }
 
-/// Why [`SchedulerHandle::shutdown`] did not finish cleanly.
+/// Why a [`SchedulerHandle::shutdown`] (or its bounded forms) did not finish cleanly.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ShutdownError {
     /// The deadline passed before the loop ended. The loop abandons a cycle in flight
@@ -110,7 +107,7 @@ impl Drop for Finish {
 /// cycle now, read its statistics, shut it down. Cheap to clone; every method takes
 /// `&self` and may be called from any thread.
 ///
-/// The loop is the core's [`Scheduler::run_with_trigger`]: a cycle at start, then
+/// The loop is the core's [`Scheduler::run_with_trigger`](scheduler_core::Scheduler::run_with_trigger): a cycle at start, then
 /// one every interval on a fixed grid; a cycle slower than the interval makes the loop
 /// skip the grid points it missed (cycles never overlap, missed ticks never burst);
 /// every seam call is bounded by
@@ -128,14 +125,15 @@ impl Drop for Finish {
 ///   with [`StartError::TokenCancelled`] and leaves the scheduler startable.
 /// - Cancelling the token the loop was started with ends the loop; the scheduler then
 ///   counts as stopped.
-/// - [`shutdown`](Self::shutdown) stops the loop and waits, up to its deadline, for it
-///   to end; past the deadline it fails with [`ShutdownError::DeadlineElapsed`] and can
-///   be called again to keep waiting. Once it has succeeded, further shutdowns succeed
+/// - [`shutdown`](Self::shutdown) stops the loop and waits for it to end;
+///   [`shutdown_within`](Self::shutdown_within) and [`shutdown_by`](Self::shutdown_by)
+///   bound the wait: past the deadline they fail with
+///   [`ShutdownError::DeadlineElapsed`] and can be called again to keep waiting. Once it has succeeded, further shutdowns succeed
 ///   and do nothing.
 /// - Either way, a cycle in flight is abandoned at its current await point, even while
 ///   a seam call hangs (behaviour section 8): it is counted in
 ///   [`Stats::cycles_abandoned`] and reported to the observer
-///   ([`Observer::cycle_abandoned`]). A cycle is safe to drop: durable state converges
+///   ([`Observer::cycle_abandoned`](scheduler_core::observer::Observer::cycle_abandoned)). A cycle is safe to drop: durable state converges
 ///   on the next start.
 ///
 /// Dropping every handle does not stop the loop (like dropping a
@@ -181,24 +179,15 @@ impl fmt::Debug for SchedulerHandle {
 impl SchedulerHandle {
     /// Takes ownership of a scheduler, without starting it. Needs no runtime.
     ///
-    /// The scheduler's clock is its loop's timer: use [`TokioClock`](crate::TokioClock)
-    /// (or any [`Timer`], such as a test's fake clock).
-    pub fn new<T, S, W, C, P, B, A, O>(scheduler: Scheduler<T, S, W, C, P, B, A, O>) -> Self
-    where
-        T: TaskSource + 'static,
-        S: SessionSource + 'static,
-        W: Waker<T::Run, S::Session> + 'static,
-        C: Timer + 'static,
-        P: PauseStore + 'static,
-        B: StarvationStore + 'static,
-        A: EscalationActor<T::Run> + 'static,
-        O: Observer + 'static,
-    {
-        let stats = scheduler.stats_handle();
+    /// Any [`Runnable`] will do: every [`Scheduler`](scheduler_core::Scheduler) whose
+    /// clock is a [`Timer`](scheduler_core::clock::Timer) is one. The scheduler's clock is its loop's timer: use
+    /// [`TokioClock`](crate::TokioClock) (or any [`Timer`](scheduler_core::clock::Timer), such as a test's fake clock).
+    pub fn new<R: Runnable + 'static>(scheduler: R) -> Self {
+        let stats = Runnable::stats_handle(&scheduler);
         let launch: Launch = Box::new(move |stop: CancellationToken, trigger: Arc<Trigger>| -> LoopFuture {
             let mut scheduler = scheduler;
             Box::pin(async move {
-                scheduler.run_with_trigger(stop.cancelled_owned(), trigger.stream()).await;
+                Runnable::run_with_trigger(&mut scheduler, stop.cancelled_owned(), trigger.stream()).await;
             })
         });
         SchedulerHandle {
@@ -308,18 +297,50 @@ impl SchedulerHandle {
         self.shared.done.cancelled().await;
     }
 
-    /// Stops the loop and waits until `deadline` for it to end. A cycle in flight is
-    /// abandoned at its current await point (counted in [`Stats::cycles_abandoned`]);
-    /// no new cycle starts. A scheduler that never started is stopped at once (its
-    /// scheduler is dropped).
+    /// Stops the loop and waits for it to end, however long that takes. A cycle in
+    /// flight is abandoned at its current await point (counted in
+    /// [`Stats::cycles_abandoned`]); no new cycle starts. A scheduler that never
+    /// started is stopped at once (its scheduler is dropped).
+    ///
+    /// The loop abandons a cycle at once, so this waits only as long as the loop cannot
+    /// be polled (a seam blocking its thread); [`shutdown_within`](Self::shutdown_within)
+    /// and [`shutdown_by`](Self::shutdown_by) bound the wait.
+    ///
+    /// # Errors
+    /// [`ShutdownError::LoopPanicked`] once, if the loop panicked outside a cycle.
+    pub async fn shutdown(&self) -> Result<(), ShutdownError> {
+        self.request_stop();
+        self.shared.done.cancelled().await;
+        self.take_panic()
+    }
+
+    /// [`shutdown`](Self::shutdown), waiting until `deadline` (tokio time) at most.
     ///
     /// Must be awaited within a tokio runtime (it uses tokio's timer).
     ///
     /// # Errors
     /// [`ShutdownError::DeadlineElapsed`] when the deadline passes first: the loop is
-    /// still told to stop, and calling `shutdown` again waits for it.
+    /// still told to stop, and calling a shutdown again waits for it.
     /// [`ShutdownError::LoopPanicked`] once, if the loop panicked outside a cycle.
-    pub async fn shutdown(&self, deadline: Instant) -> Result<(), ShutdownError> {
+    pub async fn shutdown_by(&self, deadline: Instant) -> Result<(), ShutdownError> {
+        self.request_stop();
+        if tokio::time::timeout_at(deadline, self.shared.done.cancelled()).await.is_err() {
+            return Err(ShutdownError::DeadlineElapsed);
+        }
+        self.take_panic()
+    }
+
+    /// [`shutdown_by`](Self::shutdown_by) with a deadline `timeout` from now (tokio
+    /// time).
+    ///
+    /// # Errors
+    /// As [`shutdown_by`](Self::shutdown_by).
+    pub async fn shutdown_within(&self, timeout: Duration) -> Result<(), ShutdownError> {
+        self.shutdown_by(Instant::now() + timeout).await
+    }
+
+    /// Tells the loop to stop; a scheduler that never started is dropped at once.
+    fn request_stop(&self) {
         let unstarted = {
             let mut state = self.shared.lock();
             match &*state {
@@ -336,24 +357,14 @@ impl SchedulerHandle {
             drop(unstarted);
             self.shared.done.cancel();
         }
-        if tokio::time::timeout_at(deadline, self.shared.done.cancelled()).await.is_err() {
-            return Err(ShutdownError::DeadlineElapsed);
-        }
-        match &mut *self.shared.lock() {
-            State::Stopped { panic } => match panic.take() {
-                Some(message) => Err(ShutdownError::LoopPanicked(message)),
-                None => Ok(()),
-            },
-            _ => Ok(()),
-        }
     }
 
-    /// [`shutdown`](Self::shutdown) with a deadline `timeout` from now (tokio time).
-    ///
-    /// # Errors
-    /// As [`shutdown`](Self::shutdown).
-    pub async fn shutdown_within(&self, timeout: Duration) -> Result<(), ShutdownError> {
-        self.shutdown(Instant::now() + timeout).await
+    /// After the loop ended: its panic outside a cycle, reported once.
+    fn take_panic(&self) -> Result<(), ShutdownError> {
+        match &mut *self.shared.lock() {
+            State::Stopped { panic } => panic.take().map_or(Ok(()), |m| Err(ShutdownError::LoopPanicked(m))),
+            _ => Ok(()),
+        }
     }
 }
 
@@ -379,19 +390,7 @@ impl SchedulerHandle {
 ///
 /// # Errors
 /// [`StartError::NoRuntime`] outside a tokio runtime.
-pub fn spawn<T, S, W, C, P, B, A, O>(
-    scheduler: Scheduler<T, S, W, C, P, B, A, O>,
-) -> Result<SchedulerHandle, StartError>
-where
-    T: TaskSource + 'static,
-    S: SessionSource + 'static,
-    W: Waker<T::Run, S::Session> + 'static,
-    C: Timer + 'static,
-    P: PauseStore + 'static,
-    B: StarvationStore + 'static,
-    A: EscalationActor<T::Run> + 'static,
-    O: Observer + 'static,
-{
+pub fn spawn<R: Runnable + 'static>(scheduler: R) -> Result<SchedulerHandle, StartError> {
     let handle = SchedulerHandle::new(scheduler);
     handle.start(&CancellationToken::new())?;
     Ok(handle)

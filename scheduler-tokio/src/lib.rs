@@ -77,4 +77,7 @@ pub mod mailbox;
 mod trigger;
 
 pub use clock::TokioClock;
+/// A scheduler whose clock is [`TokioClock`], over your task source `T`, session source
+/// `S` and waker `W` (the optional seams as in [`Scheduler`](scheduler_core::Scheduler)).
+pub type TokioScheduler<T, S, W> = scheduler_core::Scheduler<T, S, W, TokioClock>;
 pub use handle::{LoopState, SchedulerHandle, ShutdownError, StartError, spawn};

@@ -109,7 +109,7 @@ async fn shutdown_abandons_the_cycle_in_flight() {
     f.until(10).await;
     assert!(f.probe.ended().is_empty(), "the first cycle is still reading");
 
-    assert_eq!(f.handle.shutdown(Instant::now() + secs(5)).await, Ok(()));
+    assert_eq!(f.handle.shutdown_by(Instant::now() + secs(5)).await, Ok(()));
     assert_eq!(Instant::now(), f.start + secs(10), "returned at once");
     assert_eq!(f.handle.state(), LoopState::Stopped);
     let stats = f.handle.stats();
@@ -136,7 +136,7 @@ fn shutdown_past_its_deadline_fails_and_can_be_called_again_to_finish() {
         f.handle.start(&CancellationToken::new()).unwrap();
         tokio::task::spawn_blocking(move || entered.recv().unwrap()).await.unwrap();
 
-        let err = f.handle.shutdown(Instant::now() + Duration::from_millis(20)).await.unwrap_err();
+        let err = f.handle.shutdown_by(Instant::now() + Duration::from_millis(20)).await.unwrap_err();
         assert_eq!(err, ShutdownError::DeadlineElapsed);
         assert!(err.to_string().contains("call shutdown again"), "{err}");
         // The loop was told to stop: it takes no new work.
@@ -145,7 +145,7 @@ fn shutdown_past_its_deadline_fails_and_can_be_called_again_to_finish() {
         assert_eq!(f.handle.start(&CancellationToken::new()), Err(StartError::Stopped(Stopped)));
 
         release.send(()).unwrap();
-        assert_eq!(f.handle.shutdown(Instant::now() + secs(60)).await, Ok(()));
+        assert_eq!(f.handle.shutdown_by(Instant::now() + secs(60)).await, Ok(()));
         assert_eq!(f.handle.state(), LoopState::Stopped);
         assert_eq!(f.handle.stats().cycles, 1, "the unblocked cycle finished; no cycle came after it");
     });
@@ -159,11 +159,26 @@ async fn shutdown_after_shutdown_succeeds_and_does_nothing() {
     assert_eq!(f.handle.shutdown_within(secs(5)).await, Ok(()));
     let stats = f.handle.stats();
     // Even with a deadline already passed, a second (third) shutdown succeeds at once.
-    assert_eq!(f.handle.shutdown(Instant::now()).await, Ok(()));
+    assert_eq!(f.handle.shutdown_by(Instant::now()).await, Ok(()));
     assert_eq!(f.handle.clone().shutdown_within(Duration::ZERO).await, Ok(()));
     assert_eq!(Instant::now(), f.start + secs(20));
     assert_eq!(f.handle.stats(), stats);
     assert_eq!(f.handle.state(), LoopState::Stopped);
+}
+
+/// `shutdown()` has no deadline: it waits for the loop to end, which abandons a slow
+/// cycle at once; the bounded forms are only needed when the loop may not be polled.
+#[tokio::test(start_paused = true)]
+async fn shutdown_without_a_deadline_waits_for_the_loop_to_end() {
+    let f = Fixture::new(secs(15));
+    f.tasks.on_read(1, Act::Sleep(secs(3600)));
+    f.handle.start(&CancellationToken::new()).unwrap();
+    f.until(1).await;
+    assert_eq!(f.handle.shutdown().await, Ok(()));
+    assert_eq!(f.handle.state(), LoopState::Stopped);
+    assert_eq!(Instant::now(), f.start + secs(1), "the slow cycle was abandoned, not waited for");
+    assert_eq!(f.handle.stats().cycles_abandoned, 1);
+    assert_eq!(f.handle.shutdown().await, Ok(()), "a second shutdown succeeds and does nothing");
 }
 
 #[tokio::test(start_paused = true)]
@@ -174,7 +189,7 @@ async fn concurrent_shutdowns_from_clones_all_wait_for_the_same_end() {
     f.until(1).await;
     let (a, b) = (f.handle.clone(), f.handle.clone());
     let deadline = Instant::now() + secs(60);
-    let (ra, rb) = tokio::join!(a.shutdown(deadline), b.shutdown(deadline));
+    let (ra, rb) = tokio::join!(a.shutdown_by(deadline), b.shutdown_by(deadline));
     assert_eq!((ra, rb), (Ok(()), Ok(())));
     assert_eq!(Instant::now(), f.start + secs(1), "the slow cycle was abandoned");
     assert_eq!((f.handle.stats().cycles, f.handle.stats().cycles_abandoned), (0, 1));
@@ -244,7 +259,7 @@ async fn a_loop_panic_outside_a_cycle_stops_the_scheduler_and_is_reported_once()
     assert_eq!(handle.state(), LoopState::Stopped);
     assert_eq!(tasks.recovery_calls().len(), 1);
     assert_eq!(handle.stats().cycle_panics, 0, "not a cycle panic");
-    assert_eq!(handle.shutdown_within(secs(1)).await, Err(ShutdownError::LoopPanicked("timer broke".into())));
+    assert_eq!(handle.shutdown().await, Err(ShutdownError::LoopPanicked("timer broke".into())));
     assert_eq!(handle.shutdown_within(secs(1)).await, Ok(()));
     assert_eq!(handle.start(&CancellationToken::new()), Err(StartError::Stopped(Stopped)));
 }

@@ -68,7 +68,14 @@ fn hung_spawn(seam_timeout: Duration, errors: Errors) -> SchedulerHandle {
     let scheduler = Scheduler::builder(tasks, sessions, RecordingWaker::batch())
         .clock(TokioClock::anchored_at(t0()))
         .interval(INTERVAL)
-        .starvation_thresholds(Thresholds::new(1, 1, 5, 10, secs(120)))
+        .starvation_thresholds(
+            Thresholds::default()
+                .fan_out_after(1)
+                .spawn_after(1)
+                .event_after(5)
+                .needs_attention_after(10)
+                .min_queued_age(secs(120)),
+        )
         .seam_timeout(seam_timeout)
         .observer(errors)
         .ladder(MemoryStarvationStore::new(), HungSpawn::default())

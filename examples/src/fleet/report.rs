@@ -1,6 +1,7 @@
 //! The end of a simulation: the books checked against the task service, and the
 //! summary table.
 
+use scheduler_core::why::WhyNotWoken;
 use std::fmt;
 use std::time::Duration;
 
@@ -219,7 +220,8 @@ pub(crate) fn account(config: &FleetConfig, fleet: &Fleet, jobs: &[Job], stats: 
         if status == Some(RunStatus::NeedsAttention)
             && let Some(job) = jobs.iter().find(|j| &j.spec.run_id == id)
         {
-            attention.push(attention_line(job, entry.kind, service.diagnostic(id).unwrap_or_default()));
+            let not_woken = books.not_woken.get(id).copied();
+            attention.push(attention_line(job, entry.kind, not_woken, service.diagnostic(id).unwrap_or_default()));
         }
     }
     // Every lease the service holds is one the books know about, and vice versa.
@@ -242,7 +244,7 @@ pub(crate) fn account(config: &FleetConfig, fleet: &Fleet, jobs: &[Job], stats: 
         ("wakes failed", stats.wake_failed, c.wakes_unreachable),
         ("leases recovered", stats.recovered_leases, c.recovered),
         ("spawns requested", stats.spawns_requested, c.sessions_spawned),
-        ("needs attention", stats.needs_attention, c.marked),
+        ("needs attention", stats.needs_attention_runs, c.marked),
     ];
     for (what, theirs, ours) in checks {
         if theirs != ours {
@@ -294,7 +296,7 @@ pub(crate) fn account(config: &FleetConfig, fleet: &Fleet, jobs: &[Job], stats: 
     }
 }
 
-fn attention_line(job: &Job, kind: WorkKind, diagnostic: String) -> String {
+fn attention_line(job: &Job, kind: WorkKind, not_woken: Option<WhyNotWoken>, diagnostic: String) -> String {
     let spec = &job.spec;
     let or_none = |s: &str| if s.is_empty() { "-".to_owned() } else { s.to_owned() };
     let owner = match &spec.owner {
@@ -306,8 +308,9 @@ fn attention_line(job: &Job, kind: WorkKind, diagnostic: String) -> String {
         WorkKind::Uncoverable => "no agent kind covers it",
         WorkKind::SpawnOnly | WorkKind::Normal => "coverable, waited too long",
     };
+    let last = not_woken.map_or_else(|| "woken, never claimed".to_owned(), |w| format!("last not woken: {w}"));
     format!(
-        "{} ({:?}, workspace {}, channel {}, owner {}, needs [{}]): {why}; {diagnostic}",
+        "{} ({:?}, workspace {}, channel {}, owner {}, needs [{}]): {why}; {last}; {diagnostic}",
         spec.run_id,
         spec.priority,
         or_none(&spec.workspace_id),
@@ -423,12 +426,12 @@ impl fmt::Display for FleetReport {
         t.row("cycles", s.cycles, &format!("{} panicked", s.cycle_panics))?;
         t.row("wake attempts", s.wake_attempts, &format!("{} succeeded, {} failed", s.wake_succeeded, s.wake_failed))?;
         t.row("recovered leases", s.recovered_leases, &format!("{} sweep errors", s.recovery_errors))?;
-        t.row("no-match runs", s.no_match, "summed over cycles")?;
-        t.row("recently notified", s.recently_notified, "summed over cycles")?;
-        t.row("unclaimable runs", s.unclaimable, "summed over cycles (blocked tasks)")?;
-        t.row("starved runs", s.starved, "summed over cycles")?;
+        t.row("no-match runs", s.no_match_runs, "summed over cycles")?;
+        t.row("recently notified", s.recently_notified_runs, "summed over cycles")?;
+        t.row("unclaimable runs", s.unclaimable_runs, "summed over cycles (blocked tasks)")?;
+        t.row("starved runs", s.starved_runs, "summed over cycles")?;
         t.row("spawns requested", s.spawns_requested, "")?;
-        t.row("needs attention", s.needs_attention, "")?;
+        t.row("needs attention", s.needs_attention_runs, "")?;
         let f = t.0;
         if self.is_clean() {
             writeln!(

@@ -10,6 +10,7 @@ use scheduler_core::CycleCounts;
 use scheduler_core::model::{RunStatus, Scope};
 use scheduler_core::observer::Observer;
 use scheduler_core::seam::{EscalationActor, MarkOutcome, SpawnOutcome, WakeTarget, Waker};
+use scheduler_core::why::WhyNotWoken;
 use scheduler_testkit::service::LeaseError;
 use scheduler_testkit::snapshot::{OwnerRef, RunSnapshot, SessionSnapshot};
 
@@ -151,7 +152,7 @@ impl EscalationActor<Arc<RunSnapshot>> for FleetActor {
 }
 
 /// Keeps the books in step with what the scheduler did: recovered leases, paused
-/// cycles, errors.
+/// cycles, errors, and why each run was last not woken.
 #[derive(Debug, Clone)]
 pub(crate) struct FleetObserver(pub(crate) Arc<Fleet>);
 
@@ -164,6 +165,14 @@ impl Observer for FleetObserver {
         let mut books = self.0.world.books();
         books.counters.cycle_errors += 1;
         books.last_cycle_error = Some(error.to_string());
+    }
+
+    fn explains_not_woken(&self) -> bool {
+        true
+    }
+
+    fn run_not_woken(&self, run_id: &str, why: WhyNotWoken) {
+        self.0.world.books().not_woken.insert(run_id.to_owned(), why);
     }
 
     fn cycle_finished(&self, counts: &CycleCounts) {

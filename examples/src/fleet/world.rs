@@ -5,6 +5,7 @@
 //! scheduler's observer report, so that comparing the two finds a run the service lost,
 //! a run held by two sessions at once, or a wake to a session that was busy.
 
+use scheduler_core::why::WhyNotWoken;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::{Mutex, MutexGuard};
@@ -149,6 +150,9 @@ pub(crate) struct Books {
     pub(crate) paused: bool,
     pub(crate) time_to_claim: Vec<Duration>,
     pub(crate) last_cycle_error: Option<String>,
+    /// run -> why the last cycle that did not wake it did not
+    /// ([`Scheduler::not_woken`](scheduler_core::Scheduler::not_woken), through the observer).
+    pub(crate) not_woken: BTreeMap<String, WhyNotWoken>,
 }
 
 /// The shared books and the simulation's clock.

@@ -453,7 +453,14 @@ impl World {
         )
         .clock(clock.clone())
         .wake_cooldown(COOLDOWN)
-        .starvation_thresholds(Thresholds::new(1, 2, 3, 5, Duration::from_secs(120)))
+        .starvation_thresholds(
+            Thresholds::default()
+                .fan_out_after(1)
+                .spawn_after(2)
+                .event_after(3)
+                .needs_attention_after(5)
+                .min_queued_age(Duration::from_secs(120)),
+        )
         .pause_store(Pause { inner: pause.clone(), gate: gate.clone() })
         .starvation_store(store.clone())
         .escalation_actor(Actor {
@@ -526,7 +533,7 @@ impl World {
     pub fn cycle(&mut self) -> &CycleRecord {
         let queued = self.queued_now();
         let cooldown_before = self.scheduler.cooldown().clone();
-        let wakes_before = self.waker.wakes().len();
+        let wakes_before = self.waker.attempts().len();
         let writes_before = self.store.writes().len();
         let calls_before = self.actor.calls().len();
         let live_sessions: Vec<Arc<SessionSnapshot>> = session_rows().into_iter().map(Arc::new).collect();
@@ -550,7 +557,7 @@ impl World {
             }
         }
 
-        let wakes = self.waker.wakes()[wakes_before..].to_vec();
+        let wakes = self.waker.attempts()[wakes_before..].to_vec();
         let logged = self.log.take_wakes();
         let observed_wakes = logged.len();
         // A wrong-length batch fails every target without telling the observer.
@@ -643,7 +650,7 @@ impl World {
             recovered: self.cycles.iter().flat_map(|c| c.recovered.iter().cloned()).collect(),
             recovered_leases: stats.recovered_leases,
             spawns_requested: stats.spawns_requested,
-            needs_attention: stats.needs_attention,
+            needs_attention: stats.needs_attention_runs,
         }
     }
 }

@@ -87,7 +87,7 @@ pub async fn wake_leaves_claim_to_service<B: Backend + ?Sized>(fx: Fixture<'_, B
     )?;
     let result = scheduler.run_once().await.to_result();
     cycle_ok(c, &result, "the cycle")?;
-    c.eq(w.waker.pairs(), pairs(&[("run-w", "sess-old")]), "scenario.wake_targets", "wakes of the cycle")?;
+    c.eq(w.waker.attempted_pairs(), pairs(&[("run-w", "sess-old")]), "scenario.wake_targets", "wakes of the cycle")?;
 
     let rule = "scenario.wake_does_not_claim";
     let queued = queued(at(0));
@@ -114,7 +114,7 @@ pub async fn wake_leaves_claim_to_service<B: Backend + ?Sized>(fx: Fixture<'_, B
     w.clock.advance(Duration::from_secs(61));
     let result = scheduler.run_once().await.to_result();
     cycle_ok(c, &result, "the next cycle")?;
-    c.eq(w.waker.pairs(), vec![], "scenario.claimed_not_woken", "wakes after the run was claimed")?;
+    c.eq(w.waker.attempted_pairs(), vec![], "scenario.claimed_not_woken", "wakes after the run was claimed")?;
     c.eq(result.counts.pending_runs, 0, "scenario.claimed_not_woken", "pending runs after the claim")
 }
 
@@ -145,7 +145,7 @@ pub async fn expired_lease_recovered_next_cycle<B: Backend + ?Sized>(fx: Fixture
     let result = scheduler.run_once().await.to_result();
     cycle_ok(c, &result, "the cycle before the lease ends")?;
     c.eq(result.recovered_run_ids.clone(), vec![], rule, "runs recovered before the lease ends")?;
-    c.eq(w.waker.pairs(), vec![], rule, "wakes while the run is leased")?;
+    c.eq(w.waker.attempted_pairs(), vec![], rule, "wakes while the run is leased")?;
     c.eq(status(c, svc, "run-e", rule).await?, Some(RunStatus::Running), rule, "status while leased")?;
 
     let rule = "scenario.sweep_recovers";
@@ -157,7 +157,7 @@ pub async fn expired_lease_recovered_next_cycle<B: Backend + ?Sized>(fx: Fixture
     let lease = record(c, svc, "run-e", rule).await?.map(|r| (r.status, r.session_id, r.lease_until));
     c.eq(lease, Some((RunStatus::Queued, None, None)), rule, "(status, session, lease end) of the recovered run")?;
     c.eq(result.counts.pending_runs, 1, rule, "pending runs the recovering cycle read")?;
-    c.eq(w.waker.pairs(), pairs(&[("run-e", "sess-1")]), rule, "wakes of the recovering cycle")?;
+    c.eq(w.waker.attempted_pairs(), pairs(&[("run-e", "sess-1")]), rule, "wakes of the recovering cycle")?;
 
     let rule = "scenario.claimable_again";
     let again = claim(c, svc, &ClaimRequest::session("sess-2"), LEASE, at(32), rule).await?;
@@ -202,7 +202,7 @@ pub async fn dead_worker_recovered_before_replacement_woken<B: Backend + ?Sized>
     cycle_ok(c, &result, "the cycle")?;
     c.eq(result.recovered_run_ids, vec!["run-d".to_owned()], rule, "runs recovered")?;
     c.eq(previous, vec!["sess-dead".to_owned()], rule, "previous session of the recovered run")?;
-    c.eq(w.waker.pairs(), pairs(&[("run-d", "sess-new")]), rule, "wakes of the same cycle")?;
+    c.eq(w.waker.attempted_pairs(), pairs(&[("run-d", "sess-new")]), rule, "wakes of the same cycle")?;
     let got = claim(c, svc, &ClaimRequest::from_session(&replacement), LEASE, at(32), rule).await?;
     c.eq(got.map(|g| g.run_id.trim().to_owned()), Some("run-d".to_owned()), rule, "claim by the replacement")
 }
@@ -239,7 +239,7 @@ pub async fn no_eligible_session_changes_nothing<B: Backend + ?Sized>(fx: Fixtur
     let result = scheduler.run_once().await.to_result();
     cycle_ok(c, &result, "the cycle")?;
     let rule = "scenario.no_match";
-    c.eq(w.waker.pairs(), vec![], rule, "wakes")?;
+    c.eq(w.waker.attempted_pairs(), vec![], rule, "wakes")?;
     c.eq(result.counts.wake_attempts, 0, rule, "wake attempts")?;
     c.eq(result.no_match_run_ids, vec!["run-n".to_owned()], rule, "no-match runs")?;
     let after = observe(c, svc, &["run-n"], "scenario.nothing_changed").await?;
@@ -284,7 +284,12 @@ pub async fn restart_resumes_ladder<B: Backend + ?Sized>(fx: Fixture<'_, B>) -> 
     let (svc, budgets) = (fx.tasks(), fx.budgets());
     put(c, svc, &TaskSpec::new("task-s"), &RunSpec::new("run-s").caps(["gpu"]), at(0)).await?;
     let w = World::new(c, 61, &[session("sess-cpu", 0).caps(["rust"])])?;
-    let thresholds = Thresholds::new(1, 2, 3, 4, Duration::from_secs(60));
+    let thresholds = Thresholds::default()
+        .fan_out_after(1)
+        .spawn_after(2)
+        .event_after(3)
+        .needs_attention_after(4)
+        .min_queued_age(Duration::from_secs(60));
     let log = RecordingActor::new();
     let actor = || log.clone();
     let step = Duration::from_secs(61);

@@ -6,7 +6,7 @@
 //! [`measure`]:
 //!
 //! ```
-//! use scheduler_testkit::alloc::{measure, CountingAllocator};
+//! use scheduler_bench_support::alloc::{measure, CountingAllocator};
 //!
 //! #[global_allocator]
 //! static ALLOC: CountingAllocator = CountingAllocator::new();

@@ -27,7 +27,7 @@
 //! [`cycle`] advances that clock by [`CYCLE_STEP`] and runs one cycle, as the spec says.
 //!
 //! ```
-//! use scheduler_testkit::workload::{cycle, Workload};
+//! use scheduler_bench_support::workload::{cycle, Workload};
 //!
 //! let w = Workload::steady(100, 10);
 //! assert_eq!(w.runs.len(), 100);
@@ -60,9 +60,9 @@ use scheduler_core::seam::{
 use scheduler_core::view::RunView;
 use scheduler_core::{CycleCounts, Scheduler};
 
-use crate::clock::FakeClock;
-use crate::snapshot::{ActiveRun, OwnerRef, RecoveredLease, RunSnapshot, SessionSnapshot};
-use crate::stores::MemoryStarvationStore;
+use scheduler_testkit::clock::FakeClock;
+use scheduler_testkit::snapshot::{ActiveRun, OwnerRef, RecoveredLease, RunSnapshot, SessionSnapshot};
+use scheduler_testkit::stores::MemoryStarvationStore;
 
 /// `T0` in seconds after the Unix epoch: 2026-01-01T00:00:00Z.
 pub const T0_UNIX_SECS: u64 = 1_767_225_600;
