@@ -330,6 +330,31 @@ fn lazy_case() -> impl Strategy<Value = Case> {
     )
 }
 
+/// Workloads over more capability names than one 64-bit word of a capability set holds
+/// (up to 140 names; sessions offer up to 40 each, runs need up to 3), so matching
+/// compares multi-word sets.
+fn wide_caps_case() -> impl Strategy<Value = Case> {
+    let caps = |bytes: Vec<u8>| -> Vec<String> { bytes.into_iter().map(|b| format!("tool-{:03}", b % 140)).collect() };
+    (vec((any::<[u8; 8]>(), vec(any::<u8>(), 0..40)), 1..8), vec((any::<[u8; 12]>(), vec(any::<u8>(), 0..3)), 1..12))
+        .prop_map(move |(sessions, runs)| Case {
+            sessions: sessions
+                .into_iter()
+                .map(|(b, offered)| {
+                    let mut s = session(&SHORT, b).caps(caps(offered));
+                    s.workspace_id = String::new();
+                    s
+                })
+                .collect(),
+            runs: runs
+                .into_iter()
+                .map(|(b, needed)| run(&SHORT, b).scope(Scope::Global, "").owner(OwnerRef::None).caps(caps(needed)))
+                .collect(),
+            active: Vec::new(),
+            cooling: HashSet::new(),
+            min_age: Duration::ZERO,
+        })
+}
+
 struct Outcome {
     result: ReferenceSelection,
     asked: Vec<(String, String)>,
@@ -443,6 +468,19 @@ proptest! {
     /// asked about and the same ones get sessions as in the reference.
     #[test]
     fn big_band_past_first_chunk_selects_like_reference(c in lazy_case()) {
+        let expected = reference(&c);
+        let got = REUSED.with(|s| fast(&mut s.borrow_mut(), &c));
+        assert_same(got, expected)?;
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 1_000, max_shrink_iters: 2_000, ..ProptestConfig::default() })]
+
+    /// A run needs every capability it names, wherever the name falls in a capability
+    /// set wider than one word: the same decisions as the reference.
+    #[test]
+    fn wide_capability_sets_select_like_reference(c in wide_caps_case()) {
         let expected = reference(&c);
         let got = REUSED.with(|s| fast(&mut s.borrow_mut(), &c));
         assert_same(got, expected)?;
