@@ -515,6 +515,39 @@ fn big_band_is_walked_in_selection_order_past_first_chunk() {
     assert_same(got, reference(&c)).unwrap();
 }
 
+/// Runs of one partition are decided one after another in selection order, however big
+/// their band: with every run in cooldown (so none ends the walk), the cooldown questions
+/// come in exactly the selection order, across the first sorted chunk and the rest of
+/// the band, for bands just past the chunk and far past it, listed in any order.
+#[test]
+fn every_run_of_a_band_is_decided_in_selection_order() {
+    for len in [33, 34, 35, 40, 64, 65, 100, 159] {
+        for step in [1, 7, 31, 97] {
+            if (2..=step).any(|d| step % d == 0 && len % d == 0) {
+                continue; // not a permutation
+            }
+            let ids: Vec<String> = (0..len).map(|i| format!("workspace-7f3a/run-{i:06}")).collect();
+            let order: Vec<usize> = (0..len).map(|k| (k * step + len / 2) % len).collect();
+            let runs: Vec<RunSnapshot> =
+                order.iter().map(|&i| RunSnapshot::queued(ids[i].clone(), "t").priority(Priority::Low)).collect();
+            let session = "workspace-7f3a/session-000001";
+            let cooling = ids.iter().map(|id| (id.clone(), session.to_owned())).collect();
+            let c = Case {
+                runs,
+                sessions: vec![SessionSnapshot::active(session)],
+                active: Vec::new(),
+                cooling,
+                min_age: Duration::ZERO,
+            };
+            let got = fast(&mut Selection::new(), &c);
+            let asked: Vec<&str> = got.asked.iter().map(|(r, _)| r.as_str()).collect();
+            let expected: Vec<&str> = ids.iter().map(String::as_str).collect();
+            assert_eq!(asked, expected, "{len} runs listed with step {step}");
+            assert_eq!(got.result.recently_notified, len);
+        }
+    }
+}
+
 /// A hand-written case the generator might take long to reach: one partition with more
 /// runs than the first ordering chunk, where the only session is taken by the last run
 /// in selection order.
