@@ -548,6 +548,33 @@ fn every_run_of_a_band_is_decided_in_selection_order() {
     }
 }
 
+/// A run is matched while its partition has any session left untargeted, however many
+/// sessions starved runs before it fanned out to: of seven sessions, two starved runs
+/// take two and four, and the next run still gets the seventh.
+#[test]
+fn runs_are_matched_while_their_partition_has_a_session_left_after_fan_outs() {
+    let sessions: Vec<SessionSnapshot> = (1..=7)
+        .map(|i| {
+            let caps: &[&str] = match i {
+                1 | 2 => &["x"],
+                3..=6 => &["y"],
+                _ => &[],
+            };
+            SessionSnapshot::active(format!("s{i}")).workspace("w").caps(caps.iter().copied())
+        })
+        .collect();
+    let runs = vec![
+        RunSnapshot::queued("a-starved", "t").workspace("w").caps(["x"]).queued_at(t(0)),
+        RunSnapshot::queued("b-starved", "t").workspace("w").caps(["y"]).queued_at(t(1)),
+        RunSnapshot::queued("c-fresh", "t").workspace("w").queued_at(t(240)),
+    ];
+    let c = Case { runs, sessions, active: Vec::new(), cooling: HashSet::new(), min_age: Duration::from_secs(200) };
+    let got = fast(&mut Selection::new(), &c);
+    assert_eq!(got.result.targets, [(0, 0), (0, 1), (1, 2), (1, 3), (1, 4), (1, 5), (2, 6)]);
+    assert_eq!(got.result.starved, [0, 1]);
+    assert_same(got, reference(&c)).unwrap();
+}
+
 /// A hand-written case the generator might take long to reach: one partition with more
 /// runs than the first ordering chunk, where the only session is taken by the last run
 /// in selection order.
