@@ -461,7 +461,7 @@ proptest! {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 1_500, max_shrink_iters: 2_000, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 600, max_shrink_iters: 2_000, ..ProptestConfig::default() })]
 
     /// A big priority band against few free sessions, mostly in cooldown: the runs past
     /// the first sorted chunk are still walked in selection order, so the same runs are
