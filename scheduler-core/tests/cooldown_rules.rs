@@ -35,3 +35,18 @@ fn a_pair_cools_for_exactly_its_period() {
     assert!(c.is_cooling("workspace-7f3a/run-000001", "workspace-7f3a/session-000124", t(89)));
     assert!(!c.is_cooling("workspace-7f3a/run-000002", "workspace-7f3a/session-000123", t(1)));
 }
+
+/// A cooldown holds no pair until one is recorded, and a disabled one (zero period)
+/// never holds any.
+#[test]
+fn a_cooldown_is_empty_until_a_pair_is_recorded() {
+    let mut c = Cooldown::new(Duration::from_secs(60));
+    assert!(c.is_empty());
+    assert_eq!(c.len(), 0);
+    c.record("run-1", "session-1", t(0));
+    assert!(!c.is_empty());
+    assert_eq!(c.len(), 1);
+    let mut off = Cooldown::new(Duration::ZERO);
+    off.record("run-1", "session-1", t(0));
+    assert!(off.is_empty());
+}
