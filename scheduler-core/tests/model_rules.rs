@@ -1,7 +1,7 @@
 //! The model's small rules, each pinned on its own (mutation testing found them unpinned;
 //! see `MUTATION.md`).
 
-use scheduler_core::model::{Owner, OwnerRef};
+use scheduler_core::model::{Owner, OwnerRef, id};
 
 /// An owner stored as its two columns (kind and ref) reads back as the same owner, for
 /// every kind of owner.
@@ -42,4 +42,13 @@ fn owner_kinds_are_read_leniently() {
     for kind in ["team", "agentsession", "sessions", "nonee", "pools"] {
         assert_eq!(Owner::from_parts(kind, "x"), Owner::Unknown, "{kind:?}");
     }
+}
+
+/// An id is its text without surrounding whitespace (so padded copies of an id are the
+/// same id), and a blank id is empty: no id.
+#[test]
+fn ids_are_trimmed_and_blank_means_none() {
+    assert_eq!(id("  workspace-7f3a/session-000123\t"), "workspace-7f3a/session-000123");
+    assert_eq!(id("run-1"), "run-1");
+    assert_eq!(id(" \n "), "");
 }
