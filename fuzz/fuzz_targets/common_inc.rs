@@ -24,7 +24,26 @@ impl Text {
     }
 }
 
-pub const IDS: &[&str] = &["a", " a ", "b", "c", "d", "e", "", " ", "a\t", "f"];
+/// Short ids, and long ones as production spells them: longer than the sixteen bytes the
+/// selection's interning tables and sort keys hold inline, of equal length and sharing
+/// those sixteen bytes (so equality and order are decided by reading the rows back),
+/// padded, and one of exactly sixteen bytes.
+pub const IDS: &[&str] = &[
+    "a",
+    " a ",
+    "b",
+    "c",
+    "d",
+    "e",
+    "",
+    " ",
+    "a\t",
+    "f",
+    "workspace-7f3a/session-000123",
+    " workspace-7f3a/session-000123",
+    "workspace-7f3a/session-000124",
+    "workspace-7f3a/s",
+];
 pub const RUN_STATUS: &[&str] = &[
     "queued",
     " Queued ",
@@ -55,11 +74,23 @@ pub const TASK_STATUS: &[&str] = &[
 ];
 pub const PRIORITY: &[&str] = &["low", "medium", "high", "urgent", " URGENT ", "", "critical"];
 pub const SCOPE: &[&str] = &["global", "workspace", " Workspace ", "", "galaxy"];
-pub const WORKSPACES: &[&str] = &["", " ", "ws-1", " ws-1", "ws-2"];
-pub const CHANNELS: &[&str] = &["", "ch-1", " ch-1 ", "ch-2"];
+pub const WORKSPACES: &[&str] =
+    &["", " ", "ws-1", " ws-1", "ws-2", "workspace-7f3a/project-01", "workspace-7f3a/project-02 "];
+pub const CHANNELS: &[&str] = &["", "ch-1", " ch-1 ", "ch-2", "coordination/channel-01", " coordination/channel-02"];
 pub const OWNER_KINDS: &[&str] = &["", "none", "pool", " Pool ", "agent_session", "session", "agent-session", "team"];
-pub const AGENTS: &[&str] = &["agent-1", " agent-1 ", "agent-2", "", "a", "b"];
-pub const CAPS: &[&str] = &["rust", " rust ", "go", "sqlite", "", " "];
+pub const AGENTS: &[&str] = &[
+    "agent-1",
+    " agent-1 ",
+    "agent-2",
+    "",
+    "a",
+    "b",
+    "agent-kind/reviewer-01",
+    "agent-kind/reviewer-02 ",
+    "workspace-7f3a/session-000123",
+];
+pub const CAPS: &[&str] =
+    &["rust", " rust ", "go", "sqlite", "", " ", "capability/lang/rust", "capability/lang/java", "capability/lang/rust "];
 pub const STATES: &[&str] = &["active", " ACTIVE ", "inactive", "stopped", "zombie", ""];
 
 #[derive(Arbitrary, Debug)]
@@ -105,9 +136,45 @@ pub struct FCooldown {
     pub at: u16,
 }
 
+/// A big priority band, appended to the runs: `40 + len % 120` runs of one priority,
+/// global, with long distinct ids sharing their first sixteen bytes, and (with a cooldown
+/// period) in cooldown with every session but for the runs picked by `open`. Against few
+/// free sessions, the selection uses up the first sorted chunk of the band and orders
+/// the rest lazily, and what it decides depends on that order.
+#[derive(Arbitrary, Debug)]
+pub struct FBand {
+    pub len: u8,
+    pub priority: Text,
+    pub queued_at: Option<u16>,
+    pub open: Vec<u8>,
+}
+
+impl FBand {
+    /// The band's runs, and the `(run id, session id)` pairs to put in cooldown.
+    pub fn snapshots(&self, sessions: &[SessionSnapshot]) -> (Vec<RunSnapshot>, Vec<(String, String)>) {
+        let len = 40 + usize::from(self.len) % 120;
+        let open: Vec<usize> = self.open.iter().take(4).map(|&k| usize::from(k) % len).collect();
+        let priority = Priority::from_text(&self.priority.get(PRIORITY));
+        let mut runs = Vec::with_capacity(len);
+        let mut cooled = Vec::new();
+        for k in 0..len {
+            // Listed out of selection order (163 is prime, so every id is distinct).
+            let id = format!("workspace-7f3a/run-{:06}", k * 163 % len);
+            let mut r = RunSnapshot::queued(id.clone(), "workspace-7f3a/task-000001").priority(priority);
+            r.queued_at = self.queued_at.map(|at| t(at % 64));
+            if !open.contains(&k) {
+                cooled.extend(sessions.iter().map(|s| (id.clone(), s.session_id.trim().to_owned())));
+            }
+            runs.push(r);
+        }
+        (runs, cooled)
+    }
+}
+
 #[derive(Arbitrary, Debug)]
 pub struct FCycle {
     pub runs: Vec<FRun>,
+    pub band: Option<FBand>,
     pub sessions: Vec<FSession>,
     pub active: Vec<FActive>,
     pub cooldown_secs: u8,

@@ -27,14 +27,19 @@ fn select(
 }
 
 fuzz_target!(|input: FCycle| {
-    let runs: Vec<RunSnapshot> = input.runs.iter().take(24).map(FRun::snapshot).collect();
+    let mut runs: Vec<RunSnapshot> = input.runs.iter().take(24).map(FRun::snapshot).collect();
     let sessions: Vec<SessionSnapshot> = input.sessions.iter().take(24).map(FSession::snapshot).collect();
+    let (band, band_cooled) = input.band.as_ref().map(|b| b.snapshots(&sessions)).unwrap_or_default();
+    runs.extend(band);
     let active: Vec<ActiveRun> = input.active.iter().take(8).map(FActive::snapshot).collect();
     let now = t(input.now);
     let min_age = Duration::from_secs(u64::from(input.min_age % 400));
     let mut cooldown = Cooldown::new(Duration::from_secs(u64::from(input.cooldown_secs)));
     for c in input.cooled.iter().take(16) {
         cooldown.record(c.run_id.get(IDS).trim(), c.session_id.get(IDS).trim(), t(c.at));
+    }
+    for (run_id, session_id) in &band_cooled {
+        cooldown.record(run_id, session_id, now);
     }
 
     let mut fresh = Selection::new();

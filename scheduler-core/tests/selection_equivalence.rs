@@ -9,6 +9,13 @@
 //! owner kinds, duplicate and blank capability names, busy and prompting sessions,
 //! cooldown pairs, starved runs. Some are large enough (up to 120 runs, most in one
 //! partition) that a partition's walk spans several of the selection's ordering chunks.
+//!
+//! Two more generators reach mechanisms the first one cannot (mutation testing showed
+//! it; see `MUTATION.md`): the same workloads over long names (`LONG`: ids, agent names,
+//! channels, workspaces and capabilities longer than the sixteen bytes the interning
+//! tables and sort keys hold inline, sharing those sixteen bytes), and big priority
+//! bands against few free sessions, mostly in cooldown (`lazy_case`), so that the walk
+//! uses up the first sorted chunk and orders the rest of the band lazily.
 
 use std::cell::RefCell;
 use std::collections::HashSet;
@@ -34,14 +41,103 @@ fn pick<T: Clone>(items: &[T], byte: u8) -> T {
     items[byte as usize % items.len()].clone()
 }
 
-const RUN_IDS: &[&str] = &["", " ", "a", " a", "a ", "b", "c", "run-1", "run-10", "run-2", "run-10 ", "d", "e"];
-const TASK_IDS: &[&str] = &["", " ", "t1", "t2", "t3", "t4", "t5", "t6"];
-const WORKSPACES: &[&str] = &["", " ", "w1", " w1", "w2", "w3"];
-const CHANNELS: &[&str] = &["", "", "", " ", "c1", "c1 ", "c2", "c9"];
-const AGENTS: &[&str] = &["", " ", "ag1", " ag1", "ag2", "ag9"];
-const SESSION_IDS: &[&str] = &["", " ", "s1", " s1", "s2", "s3", "s4", "s5", "s6", "s7"];
-const RUN_CAPS: &[&str] = &["", " ", "rust", " rust", "go", "sql", "cobol"];
-const SESSION_CAPS: &[&str] = &["", "rust", "rust ", "go", "sql", "java"];
+/// The strings a generated workload draws its ids and names from.
+struct Names {
+    run_ids: &'static [&'static str],
+    task_ids: &'static [&'static str],
+    workspaces: &'static [&'static str],
+    channels: &'static [&'static str],
+    agents: &'static [&'static str],
+    session_ids: &'static [&'static str],
+    run_caps: &'static [&'static str],
+    session_caps: &'static [&'static str],
+}
+
+/// Short names: ties, padding, blanks and duplicates, all within the sixteen bytes the
+/// selection's interning tables and sort keys hold inline.
+const SHORT: Names = Names {
+    run_ids: &["", " ", "a", " a", "a ", "b", "c", "run-1", "run-10", "run-2", "run-10 ", "d", "e"],
+    task_ids: &["", " ", "t1", "t2", "t3", "t4", "t5", "t6"],
+    workspaces: &["", " ", "w1", " w1", "w2", "w3"],
+    channels: &["", "", "", " ", "c1", "c1 ", "c2", "c9"],
+    agents: &["", " ", "ag1", " ag1", "ag2", "ag9"],
+    session_ids: &["", " ", "s1", " s1", "s2", "s3", "s4", "s5", "s6", "s7"],
+    run_caps: &["", " ", "rust", " rust", "go", "sql", "cobol"],
+    session_caps: &["", "rust", "rust ", "go", "sql", "java"],
+};
+
+/// Long names, as production spells them (`workspace-7f3a/session-000123`): longer than
+/// the sixteen bytes an interning entry or a sort key holds, of equal length and sharing
+/// those sixteen bytes, so equality and order are decided by reading the rows back;
+/// padded copies, one of exactly sixteen bytes, one a byte longer, and short ones
+/// alongside. The blank entries sit where `SHORT` has them (the large cases rely on it).
+const LONG: Names = Names {
+    run_ids: &[
+        "",
+        " ",
+        "workspace-7f3a/run-000001",
+        " workspace-7f3a/run-000001",
+        "workspace-7f3a/run-000001 ",
+        "workspace-7f3a/run-000002",
+        "workspace-7f3a/run-000010",
+        "workspace-7f3a/run-0000010",
+        "workspace-7f3a/r",
+        "workspace-7f3a/ru",
+        "workspace-7f3b/run-000001",
+        "run-1",
+        "workspace-7f3a/run-000003",
+    ],
+    task_ids: &["", " ", "t1", "t2", "workspace-7f3a/task-000001", "workspace-7f3a/task-000002", "t5", "t6"],
+    workspaces: &[
+        "",
+        " ",
+        "workspace-7f3a/project-01",
+        " workspace-7f3a/project-01",
+        "workspace-7f3a/project-02",
+        "w1",
+    ],
+    channels: &[
+        "",
+        "",
+        "",
+        " ",
+        "coordination/channel-01",
+        "coordination/channel-01 ",
+        "coordination/channel-02",
+        "c9",
+    ],
+    agents: &["", " ", "agent-kind/reviewer-01", " agent-kind/reviewer-01", "agent-kind/reviewer-02", "ag9"],
+    session_ids: &[
+        "",
+        " ",
+        "workspace-7f3a/session-000123",
+        " workspace-7f3a/session-000123",
+        "workspace-7f3a/session-000124",
+        "workspace-7f3a/session-000125",
+        "workspace-7f3a/session-000123 ",
+        "s1",
+        "workspace-7f3a/s",
+        "workspace-7f3a/session-0001234",
+    ],
+    run_caps: &[
+        "",
+        " ",
+        "capability/lang/rust",
+        " capability/lang/rust",
+        "capability/lang/java",
+        "capability/lang/rusty",
+        "go",
+    ],
+    session_caps: &[
+        "",
+        "capability/lang/rust",
+        "capability/lang/rust ",
+        "capability/lang/java",
+        "go",
+        "capability/lang/rusty",
+    ],
+};
+
 const RUN_STATUSES: &[RunStatus] = &[
     RunStatus::Queued,
     RunStatus::Queued,
@@ -89,20 +185,20 @@ const ACTIVE_STATUSES: &[RunStatus] = &[
     RunStatus::Unknown,
 ];
 
-fn run(b: [u8; 12]) -> RunSnapshot {
+fn run(n: &Names, b: [u8; 12]) -> RunSnapshot {
     let owner = match b[7] % 10 {
         0..=4 => OwnerRef::None,
-        5 | 6 => OwnerRef::Pool(pick(AGENTS, b[8]).to_owned()),
-        7 | 8 => OwnerRef::AgentSession(pick(SESSION_IDS, b[8]).to_owned()),
+        5 | 6 => OwnerRef::Pool(pick(n.agents, b[8]).to_owned()),
+        7 | 8 => OwnerRef::AgentSession(pick(n.session_ids, b[8]).to_owned()),
         _ => OwnerRef::Unknown,
     };
-    let caps: Vec<&str> = (0..b[9] % 3).map(|k| pick(RUN_CAPS, b[10].rotate_left(3 * u32::from(k)))).collect();
-    let mut r = RunSnapshot::queued(pick(RUN_IDS, b[0]), pick(TASK_IDS, b[1]))
+    let caps: Vec<&str> = (0..b[9] % 3).map(|k| pick(n.run_caps, b[10].rotate_left(3 * u32::from(k)))).collect();
+    let mut r = RunSnapshot::queued(pick(n.run_ids, b[0]), pick(n.task_ids, b[1]))
         .status(pick(RUN_STATUSES, b[2]))
         .task_status(pick(TASK_STATUSES, b[3]))
         .priority(pick(PRIORITIES, b[4]))
-        .scope(pick(SCOPES, b[5]), pick(WORKSPACES, b[5] / 5))
-        .channel(pick(CHANNELS, b[6]))
+        .scope(pick(SCOPES, b[5]), pick(n.workspaces, b[5] / 5))
+        .channel(pick(n.channels, b[6]))
         .owner(owner)
         .caps(caps);
     r.task_paused = b[11] % 10 == 0;
@@ -113,12 +209,12 @@ fn run(b: [u8; 12]) -> RunSnapshot {
     r
 }
 
-fn session(b: [u8; 8]) -> SessionSnapshot {
-    let caps: Vec<&str> = (0..b[6] % 4).map(|k| pick(SESSION_CAPS, b[7].rotate_left(2 * u32::from(k)))).collect();
-    let mut s = SessionSnapshot::active(pick(SESSION_IDS, b[0]))
-        .agent(pick(AGENTS, b[1]))
-        .workspace(pick(WORKSPACES, b[2]))
-        .channel(pick(CHANNELS, b[3]))
+fn session(n: &Names, b: [u8; 8]) -> SessionSnapshot {
+    let caps: Vec<&str> = (0..b[6] % 4).map(|k| pick(n.session_caps, b[7].rotate_left(2 * u32::from(k)))).collect();
+    let mut s = SessionSnapshot::active(pick(n.session_ids, b[0]))
+        .agent(pick(n.agents, b[1]))
+        .workspace(pick(n.workspaces, b[2]))
+        .channel(pick(n.channels, b[3]))
         .state(pick(STATES, b[4]))
         .caps(caps);
     s.prompting = b[5] % 7 == 0;
@@ -126,8 +222,8 @@ fn session(b: [u8; 8]) -> SessionSnapshot {
     s
 }
 
-fn active_run(b: [u8; 2]) -> ActiveRun {
-    ActiveRun::new("held", pick(SESSION_IDS, b[0]), pick(ACTIVE_STATUSES, b[1]))
+fn active_run(n: &Names, b: [u8; 2]) -> ActiveRun {
+    ActiveRun::new("held", pick(n.session_ids, b[0]), pick(ACTIVE_STATUSES, b[1]))
 }
 
 #[derive(Debug, Clone)]
@@ -140,7 +236,7 @@ struct Case {
     min_age: Duration,
 }
 
-fn case() -> impl Strategy<Value = Case> {
+fn case(n: &'static Names) -> impl Strategy<Value = Case> {
     let small = (vec(any::<[u8; 12]>(), 0..12), vec(any::<[u8; 8]>(), 0..8)).boxed();
     // Large cases crowd most runs and sessions into the global partition, so that a
     // partition's walk runs past the selection's first ordering chunks.
@@ -166,14 +262,96 @@ fn case() -> impl Strategy<Value = Case> {
         .boxed();
     (prop_oneof![6 => small, 1 => large], vec(any::<[u8; 2]>(), 0..4), vec(any::<[u8; 2]>(), 0..8), any::<u8>())
         .prop_map(|((runs, sessions), active, cooling, min_age)| Case {
-            runs: runs.into_iter().map(run).collect(),
-            sessions: sessions.into_iter().map(session).collect(),
-            active: active.into_iter().map(active_run).collect(),
+            runs: runs.into_iter().map(|b| run(n, b)).collect(),
+            sessions: sessions.into_iter().map(|b| session(n, b)).collect(),
+            active: active.into_iter().map(|b| active_run(n, b)).collect(),
             cooling: cooling
                 .into_iter()
-                .map(|[r, s]| (pick(RUN_IDS, r).trim().to_owned(), pick(SESSION_IDS, s).trim().to_owned()))
+                .map(|[r, s]| (pick(n.run_ids, r).trim().to_owned(), pick(n.session_ids, s).trim().to_owned()))
                 .collect(),
             min_age: Duration::from_secs(pick(&[0u64, 60, 200, 1000], min_age)),
+        })
+}
+
+/// Workloads for the lazy ordering of a big priority band: one partition with one to
+/// three free sessions and 40 to 160 runs, nearly all of one priority, where most runs
+/// either match nobody or are in cooldown with every session. The walk then uses up the
+/// first sorted chunk of the band (32 runs) without targeting every session, and takes
+/// the rest of the band one run at a time in selection order: which runs it asks about,
+/// and which one gets each session, depend on that order. Run ids are long and share
+/// their first sixteen bytes, and queued-at times tie, so ordering them reads the ids
+/// back.
+fn lazy_case() -> impl Strategy<Value = Case> {
+    (vec(any::<[u8; 4]>(), 40..160), vec(any::<[u8; 3]>(), 1..4), any::<[u8; 2]>()).prop_map(
+        |(run_bytes, session_bytes, knobs)| {
+            // Out of 256: the share of runs not cooling with every session.
+            let open_below = pick(&[3u8, 8, 20], knobs[0]);
+            let sessions: Vec<SessionSnapshot> = session_bytes
+                .iter()
+                .map(|b| {
+                    let mut s = SessionSnapshot::active(format!("workspace-7f3a/session-{:06}", b[0] % 6))
+                        .caps(["capability/lang/rust"])
+                        .created_at(t(u64::from(b[1] % 3)));
+                    s.prompting = b[2] % 8 == 0;
+                    s
+                })
+                .collect();
+            let mut cooling = HashSet::new();
+            let runs = run_bytes
+                .iter()
+                .map(|b| {
+                    let id = match b[0] % 16 {
+                        0 => format!("r{}", b[0] / 16),
+                        _ => format!("workspace-7f3a/run-{:06}", b[0]),
+                    };
+                    let id = if b[1] % 13 == 0 { format!(" {id}") } else { id };
+                    let priority = if b[1] % 10 == 0 { pick(PRIORITIES, b[1] / 10) } else { Priority::High };
+                    let mut r = RunSnapshot::queued(id, "task").priority(priority);
+                    r.queued_at = match b[2] % 4 {
+                        0 => None,
+                        k => Some(t(u64::from(k) * 10)),
+                    };
+                    if b[3] >= open_below && b[3] % 3 == 0 {
+                        r = r.caps(["capability/lang/cobol"]); // nobody offers it
+                    } else {
+                        for (j, s) in sessions.iter().enumerate() {
+                            // An open run cools with some sessions; the others with all.
+                            if b[3] >= open_below || (b[2] >> (2 + j)) & 1 == 1 {
+                                cooling.insert((r.run_id.trim().to_owned(), s.session_id.trim().to_owned()));
+                            }
+                        }
+                    }
+                    r
+                })
+                .collect();
+            let min_age = Duration::from_secs(if knobs[1] % 8 == 0 { 235 } else { 0 });
+            Case { runs, sessions, active: Vec::new(), cooling, min_age }
+        },
+    )
+}
+
+/// Workloads over more capability names than one 64-bit word of a capability set holds
+/// (up to 140 names; sessions offer 30 to 70 each, runs need up to 3), so matching
+/// compares multi-word sets.
+fn wide_caps_case() -> impl Strategy<Value = Case> {
+    let caps = |bytes: Vec<u8>| -> Vec<String> { bytes.into_iter().map(|b| format!("tool-{:03}", b % 140)).collect() };
+    (vec((any::<[u8; 8]>(), vec(any::<u8>(), 30..70)), 1..8), vec((any::<[u8; 12]>(), vec(any::<u8>(), 0..3)), 1..12))
+        .prop_map(move |(sessions, runs)| Case {
+            sessions: sessions
+                .into_iter()
+                .map(|(b, offered)| {
+                    let mut s = session(&SHORT, b).caps(caps(offered));
+                    s.workspace_id = String::new();
+                    s
+                })
+                .collect(),
+            runs: runs
+                .into_iter()
+                .map(|(b, needed)| run(&SHORT, b).scope(Scope::Global, "").owner(OwnerRef::None).caps(caps(needed)))
+                .collect(),
+            active: Vec::new(),
+            cooling: HashSet::new(),
+            min_age: Duration::ZERO,
         })
 }
 
@@ -259,13 +437,142 @@ proptest! {
     #![proptest_config(ProptestConfig { cases: CASES, max_shrink_iters: 2_000, ..ProptestConfig::default() })]
 
     #[test]
-    fn fast_selection_equals_reference(c in case()) {
+    fn fast_selection_equals_reference(c in case(&SHORT)) {
         let expected = reference(&c);
         let got = REUSED.with(|s| fast(&mut s.borrow_mut(), &c));
         assert_same(got, expected)?;
         // A fresh selection agrees too.
         assert_same(fast(&mut Selection::new(), &c), reference(&c))?;
     }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 3_000, max_shrink_iters: 2_000, ..ProptestConfig::default() })]
+
+    /// Ids and names longer than what the interning tables and sort keys hold inline
+    /// (sixteen bytes), equal in length and prefix, are told apart and matched by their
+    /// full text: the same decisions as the reference.
+    #[test]
+    fn long_names_select_like_reference(c in case(&LONG)) {
+        let expected = reference(&c);
+        let got = REUSED.with(|s| fast(&mut s.borrow_mut(), &c));
+        assert_same(got, expected)?;
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 600, max_shrink_iters: 2_000, ..ProptestConfig::default() })]
+
+    /// A big priority band against few free sessions, mostly in cooldown: the runs past
+    /// the first sorted chunk are still walked in selection order, so the same runs are
+    /// asked about and the same ones get sessions as in the reference.
+    #[test]
+    fn big_band_past_first_chunk_selects_like_reference(c in lazy_case()) {
+        let expected = reference(&c);
+        let got = REUSED.with(|s| fast(&mut s.borrow_mut(), &c));
+        assert_same(got, expected)?;
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 1_000, max_shrink_iters: 2_000, ..ProptestConfig::default() })]
+
+    /// A run needs every capability it names, wherever the name falls in a capability
+    /// set wider than one word: the same decisions as the reference.
+    #[test]
+    fn wide_capability_sets_select_like_reference(c in wide_caps_case()) {
+        let expected = reference(&c);
+        let got = REUSED.with(|s| fast(&mut s.borrow_mut(), &c));
+        assert_same(got, expected)?;
+    }
+}
+
+/// One session and 120 runs of one band (long ids sharing their first sixteen bytes,
+/// listed out of order), all in cooldown with the session but three that sit past the
+/// first sorted chunk: the earliest of those three in selection order gets the session,
+/// every run before it is asked about, and no run after it.
+#[test]
+fn big_band_is_walked_in_selection_order_past_first_chunk() {
+    let sessions = vec![SessionSnapshot::active("workspace-7f3a/session-000001")];
+    let ids: Vec<String> = (0..120).map(|i| format!("workspace-7f3a/run-{i:06}")).collect();
+    // Input order: a permutation of selection order (37 is prime to 120).
+    let order: Vec<usize> = (0..120).map(|k| k * 37 % 120).collect();
+    let runs: Vec<RunSnapshot> =
+        order.iter().map(|&i| RunSnapshot::queued(ids[i].clone(), "t").priority(Priority::High)).collect();
+    let open = [90, 61, 75];
+    let cooling = (0..120)
+        .filter(|i| !open.contains(i))
+        .map(|i| (ids[i].clone(), "workspace-7f3a/session-000001".to_owned()))
+        .collect();
+    let c = Case { runs, sessions, active: Vec::new(), cooling, min_age: Duration::ZERO };
+    let got = fast(&mut Selection::new(), &c);
+    let winner = order.iter().position(|&i| i == 61).unwrap() as u32;
+    assert_eq!(got.result.targets, [(winner, 0)]);
+    assert_eq!(got.result.recently_notified, 61);
+    let asked: Vec<&str> = got.asked.iter().map(|(r, _)| r.as_str()).collect();
+    let expected: Vec<&str> = ids[..=61].iter().map(String::as_str).collect();
+    assert_eq!(asked, expected, "asked in selection order, up to the winner");
+    assert_same(got, reference(&c)).unwrap();
+}
+
+/// Runs of one partition are decided one after another in selection order, however big
+/// their band: with every run in cooldown (so none ends the walk), the cooldown questions
+/// come in exactly the selection order, across the first sorted chunk and the rest of
+/// the band, for bands just past the chunk and far past it, listed in any order.
+#[test]
+fn every_run_of_a_band_is_decided_in_selection_order() {
+    for len in [33, 34, 35, 40, 64, 65, 100, 159] {
+        for step in [1, 7, 31, 97] {
+            if (2..=step).any(|d| step % d == 0 && len % d == 0) {
+                continue; // not a permutation
+            }
+            let ids: Vec<String> = (0..len).map(|i| format!("workspace-7f3a/run-{i:06}")).collect();
+            let order: Vec<usize> = (0..len).map(|k| (k * step + len / 2) % len).collect();
+            let runs: Vec<RunSnapshot> =
+                order.iter().map(|&i| RunSnapshot::queued(ids[i].clone(), "t").priority(Priority::Low)).collect();
+            let session = "workspace-7f3a/session-000001";
+            let cooling = ids.iter().map(|id| (id.clone(), session.to_owned())).collect();
+            let c = Case {
+                runs,
+                sessions: vec![SessionSnapshot::active(session)],
+                active: Vec::new(),
+                cooling,
+                min_age: Duration::ZERO,
+            };
+            let got = fast(&mut Selection::new(), &c);
+            let asked: Vec<&str> = got.asked.iter().map(|(r, _)| r.as_str()).collect();
+            let expected: Vec<&str> = ids.iter().map(String::as_str).collect();
+            assert_eq!(asked, expected, "{len} runs listed with step {step}");
+            assert_eq!(got.result.recently_notified, len);
+        }
+    }
+}
+
+/// A run is matched while its partition has any session left untargeted, however many
+/// sessions starved runs before it fanned out to: of seven sessions, two starved runs
+/// take two and four, and the next run still gets the seventh.
+#[test]
+fn runs_are_matched_while_their_partition_has_a_session_left_after_fan_outs() {
+    let sessions: Vec<SessionSnapshot> = (1..=7)
+        .map(|i| {
+            let caps: &[&str] = match i {
+                1 | 2 => &["x"],
+                3..=6 => &["y"],
+                _ => &[],
+            };
+            SessionSnapshot::active(format!("s{i}")).workspace("w").caps(caps.iter().copied())
+        })
+        .collect();
+    let runs = vec![
+        RunSnapshot::queued("a-starved", "t").workspace("w").caps(["x"]).queued_at(t(0)),
+        RunSnapshot::queued("b-starved", "t").workspace("w").caps(["y"]).queued_at(t(1)),
+        RunSnapshot::queued("c-fresh", "t").workspace("w").queued_at(t(240)),
+    ];
+    let c = Case { runs, sessions, active: Vec::new(), cooling: HashSet::new(), min_age: Duration::from_secs(200) };
+    let got = fast(&mut Selection::new(), &c);
+    assert_eq!(got.result.targets, [(0, 0), (0, 1), (1, 2), (1, 3), (1, 4), (1, 5), (2, 6)]);
+    assert_eq!(got.result.starved, [0, 1]);
+    assert_same(got, reference(&c)).unwrap();
 }
 
 /// A hand-written case the generator might take long to reach: one partition with more
