@@ -582,7 +582,7 @@ async fn simulate<B: Backend>(
     progress(&snapshot(&fleet, config, enqueued, true));
     let stats = control.shutdown().await?;
     let leadership = match &control {
-        Control::Daemons(daemons) => Some(postgres::assess(&fleet.world, daemons).await),
+        Control::Daemons(daemons) => Some(postgres::assess(&fleet.world, daemons)),
         Control::Single(_) => None,
     };
     let mut report = report::account(config, &fleet, &jobs, stats).await;

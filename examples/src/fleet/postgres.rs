@@ -196,6 +196,10 @@ pub(crate) struct Daemons {
     db: Handle,
     pacer: Option<AbortHandle>,
     options: PgFleet,
+    /// The leader row's epoch, read at shutdown.
+    terms: Option<u64>,
+    /// Wakes the listeners handed to a mailbox, and could not (no live session).
+    listened: (u64, u64),
 }
 
 impl std::fmt::Debug for Daemons {
@@ -224,7 +228,7 @@ impl Daemons {
         if let Some((task, _)) = daemon.campaign.take() {
             task.abort();
         }
-        drop(daemon.listener.take());
+        self.listened = add(self.listened, daemon.listener.take().as_ref());
         daemon.store.close();
         daemon.alive = false;
         Some(victim)
@@ -235,6 +239,10 @@ impl Daemons {
     pub(crate) async fn shutdown(&mut self) -> Stats {
         if let Some(pacer) = self.pacer.take() {
             pacer.abort();
+        }
+        if let Some(elector) = self.daemons.iter().find(|d| d.alive).map(|d| d.elector.clone()) {
+            let row = blocking(Some(self.db.clone()), async move { elector.current().await }).await;
+            self.terms = row.ok().flatten().map(|row| row.epoch);
         }
         for daemon in &mut self.daemons {
             if let Some(Leading { done, stop, .. }) = daemon.leader.take() {
@@ -249,6 +257,7 @@ impl Daemons {
                 drop(stop);
                 campaigns.push(task);
             }
+            self.listened = add(self.listened, daemon.listener.as_ref());
             listeners.extend(daemon.listener.take());
         }
         blocking(Some(self.db.clone()), async move {
@@ -267,7 +276,7 @@ impl Daemons {
     }
 
     /// What the daemons did, and the failover.
-    fn tally(&self, world: &World, terms: Option<u64>) -> LeadershipTally {
+    fn tally(&self, world: &World) -> LeadershipTally {
         let books = world.books();
         let log = &books.leaders;
         let lease = self.options.leader_lease;
@@ -283,11 +292,20 @@ impl Daemons {
             daemons: self.daemons.iter().map(|d| d.name.clone()).collect(),
             cycles: (0..self.daemons.len()).map(|d| log.cycles.get(&d).copied().unwrap_or(0)).collect(),
             leader_changes: log.changes,
-            terms,
+            terms: self.terms,
+            wakes_listened: self.listened,
             lease,
             pace: self.options.pace,
             failover,
         }
+    }
+}
+
+/// `sum` plus what `listener` delivered and could not.
+fn add((delivered, undeliverable): (u64, u64), listener: Option<&Listener>) -> (u64, u64) {
+    match listener.map(Listener::stats) {
+        Some(s) => (delivered + s.delivered(), undeliverable + s.undeliverable()),
+        None => (delivered, undeliverable),
     }
 }
 
@@ -377,19 +395,25 @@ impl Waker<PgRun, PgSession> for PgFleetWaker {
     }
 }
 
-/// Keeps the simulation's clock at most `pace` simulated seconds per real second
-/// ahead of where it started, by blocking its runtime whenever it runs ahead.
+/// Keeps the simulation's clock at most `pace` simulated seconds per real second:
+/// every [`PACE_STEP`] of simulated time takes at least `PACE_STEP / pace` of real
+/// time (the runtime is blocked for the rest), so a slow stretch (long SQL calls) is
+/// never made up for by a burst later.
 async fn pacer(pace: u32) {
-    const STEP: Duration = Duration::from_millis(250);
-    let (sim_origin, real_origin) = (tokio::time::Instant::now(), Instant::now());
+    let mut last = Instant::now();
     loop {
-        tokio::time::sleep(STEP).await;
-        let due = real_origin + sim_origin.elapsed() / pace;
+        tokio::time::sleep(PACE_STEP).await;
+        let due = last + PACE_STEP / pace;
         if let Some(ahead) = due.checked_duration_since(Instant::now()) {
             std::thread::sleep(ahead);
         }
+        last = Instant::now();
     }
 }
+
+/// The pacer's step, in simulated time: how far the simulation may run ahead of its
+/// pace at most.
+const PACE_STEP: Duration = Duration::from_millis(250);
 
 fn store_error(url: &str) -> impl Fn(Error) -> FleetError + '_ {
     move |e| FleetError::Store(format!("PostgreSQL at {}: {e}", redact(url)))
@@ -475,7 +499,14 @@ fn run_in(
             })
             .collect(),
     };
-    let mut daemons = Daemons { daemons, db: db.handle().clone(), pacer: None, options: options.clone() };
+    let mut daemons = Daemons {
+        daemons,
+        db: db.handle().clone(),
+        pacer: None,
+        options: options.clone(),
+        terms: None,
+        listened: (0, 0),
+    };
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_time()
         .start_paused(true)
@@ -542,15 +573,8 @@ fn start(
 /// After the simulation: the leader row's term, the daemons' tally, and a
 /// [`ViolationKind::SlowFailover`] when a kill was not followed, within two lease
 /// periods (real, and simulated at the pace), by a cycle of another daemon.
-pub(crate) async fn assess(world: &World, daemons: &Daemons) -> LeadershipTally {
-    let elector = daemons.daemons.iter().find(|d| d.alive).map(|d| d.elector.clone());
-    let terms = match elector {
-        Some(e) => blocking(Some(daemons.db.clone()), async move { e.current().await.ok().flatten() })
-            .await
-            .map(|row| row.epoch),
-        None => None,
-    };
-    let tally = daemons.tally(world, terms);
+pub(crate) fn assess(world: &World, daemons: &Daemons) -> LeadershipTally {
+    let tally = daemons.tally(world);
     if let Some(f) = &tally.failover {
         let bound = 2 * tally.lease;
         let detail = match (f.real, f.simulated) {

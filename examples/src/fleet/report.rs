@@ -176,6 +176,9 @@ pub struct LeadershipTally {
     pub leader_changes: u32,
     /// The leader row's epoch at the end (every election adds one), if it could be read.
     pub terms: Option<u64>,
+    /// Wakes the daemons' listeners handed to a session's mailbox, and wakes they could
+    /// not (the session had crashed, or its mailbox was full).
+    pub wakes_listened: (u64, u64),
     /// The leader lease, in real time: the database times it.
     pub lease: Duration,
     /// The simulation ran at most this many simulated seconds per real second.
@@ -422,6 +425,8 @@ fn leadership_rows(t: &mut Table<'_, '_>, l: &LeadershipTally) -> fmt::Result {
     t.row("daemons", l.daemons.len(), &format!("cycles run: {}", cycles.join(", ")))?;
     let terms = l.terms.map_or_else(|| "unknown".to_owned(), |t| t.to_string());
     t.row("leader changes", l.leader_changes, &format!("leader row at term {terms}"))?;
+    let (delivered, undeliverable) = l.wakes_listened;
+    t.row("wakes via NOTIFY", delivered, &format!("handed to mailboxes by the listeners; {undeliverable} undeliverable"))?;
     t.row(
         "leader lease",
         format!("{:.2}s", l.lease.as_secs_f64()),
