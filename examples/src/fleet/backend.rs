@@ -97,7 +97,10 @@ pub(crate) struct Blocking<T>(pub(crate) T, pub(crate) Option<Handle>);
 /// # Panics
 /// When the runtime `on` drops the call without an answer (it panicked, or the
 /// runtime shut down under a running simulation).
-pub(crate) async fn blocking<T: Send + 'static>(on: Option<Handle>, fut: impl Future<Output = T> + Send + 'static) -> T {
+pub(crate) async fn blocking<T: Send + 'static>(
+    on: Option<Handle>,
+    fut: impl Future<Output = T> + Send + 'static,
+) -> T {
     let Some(runtime) = on else { return futures::executor::block_on(fut) };
     let (answer, answered) = std::sync::mpsc::sync_channel(1);
     runtime.spawn(async move {

@@ -178,8 +178,8 @@ impl Args {
     /// The simulation these flags describe, on `store`.
     pub fn config(&self, store: StoreKind) -> FleetConfig {
         let duration = Duration::from_secs(self.minutes * 60);
-        let pause = (self.pause_minutes > 0)
-            .then(|| (duration.mul_f64(0.4), Duration::from_secs(self.pause_minutes * 60)));
+        let pause =
+            (self.pause_minutes > 0).then(|| (duration.mul_f64(0.4), Duration::from_secs(self.pause_minutes * 60)));
         FleetConfig {
             sessions: self.sessions as usize,
             runs: self.runs,

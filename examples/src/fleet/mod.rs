@@ -59,6 +59,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use scheduler_core::Scheduler;
+use scheduler_core::Stats;
 use scheduler_core::ladder::Thresholds;
 use scheduler_core::lease::{LeaseService, PauseControl, SessionRegistry, TaskSpec};
 use scheduler_core::model::{Owner, OwnerRef, Priority, RunStatus, TaskStatus};
@@ -68,7 +69,6 @@ use scheduler_testkit::registry::MemorySessions;
 use scheduler_testkit::service::MemoryTaskService;
 use scheduler_testkit::snapshot::SessionSnapshot;
 use scheduler_testkit::stores::{MemoryPauseStore, MemoryStarvationStore};
-use scheduler_core::Stats;
 use scheduler_tokio::{SchedulerHandle, TokioClock};
 
 use backend::{Backend, Blocking, Memory, Sqlite};

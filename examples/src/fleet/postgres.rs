@@ -494,7 +494,8 @@ fn run_in(
         hosts: daemons
             .iter()
             .map(|d| {
-                let (tasks, sessions) = (Blocking(d.store.tasks(), on.clone()), Blocking(d.store.sessions(), on.clone()));
+                let (tasks, sessions) =
+                    (Blocking(d.store.tasks(), on.clone()), Blocking(d.store.sessions(), on.clone()));
                 Host::new(tasks, sessions, Some(d.mailboxes.clone()))
             })
             .collect(),
@@ -535,16 +536,17 @@ fn start(
         let on = Some(db.clone());
         let store = &daemon.store;
         let waker = PgFleetWaker { fleet: Arc::clone(fleet), inner: PgWaker::new(store), db: db.clone() };
-        let scheduler = Scheduler::builder(Blocking(store.tasks(), on.clone()), Blocking(store.sessions(), on.clone()), waker)
-            .clock(clock)
-            .interval(config.interval)
-            .wake_cooldown(Duration::from_secs(60))
-            .starvation_thresholds(config.thresholds)
-            .pause_store(Blocking(store.pause(), on.clone()))
-            .ladder(Blocking(daemon.elector.budgets(), on.clone()), FleetActor(Arc::clone(fleet)))
-            .observer(FleetObserver(Arc::clone(fleet), index))
-            .build()
-            .map_err(|e| FleetError::Scheduler(e.to_string()))?;
+        let scheduler =
+            Scheduler::builder(Blocking(store.tasks(), on.clone()), Blocking(store.sessions(), on.clone()), waker)
+                .clock(clock)
+                .interval(config.interval)
+                .wake_cooldown(Duration::from_secs(60))
+                .starvation_thresholds(config.thresholds)
+                .pause_store(Blocking(store.pause(), on.clone()))
+                .ladder(Blocking(daemon.elector.budgets(), on.clone()), FleetActor(Arc::clone(fleet)))
+                .observer(FleetObserver(Arc::clone(fleet), index))
+                .build()
+                .map_err(|e| FleetError::Scheduler(e.to_string()))?;
         daemon.stats = Some(scheduler.stats_handle());
         let (stop, stopped) = stop_signal();
         let elector = daemon.elector.clone();
@@ -596,7 +598,6 @@ pub(crate) fn assess(world: &World, daemons: &Daemons) -> LeadershipTally {
     }
     tally
 }
-
 
 #[cfg(test)]
 mod tests {

@@ -426,7 +426,11 @@ fn leadership_rows(t: &mut Table<'_, '_>, l: &LeadershipTally) -> fmt::Result {
     let terms = l.terms.map_or_else(|| "unknown".to_owned(), |t| t.to_string());
     t.row("leader changes", l.leader_changes, &format!("leader row at term {terms}"))?;
     let (delivered, undeliverable) = l.wakes_listened;
-    t.row("wakes via NOTIFY", delivered, &format!("handed to mailboxes by the listeners; {undeliverable} undeliverable"))?;
+    t.row(
+        "wakes via NOTIFY",
+        delivered,
+        &format!("handed to mailboxes by the listeners; {undeliverable} undeliverable"),
+    )?;
     t.row(
         "leader lease",
         format!("{:.2}s", l.lease.as_secs_f64()),

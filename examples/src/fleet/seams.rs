@@ -68,8 +68,7 @@ pub(crate) async fn inspect_wake<B: Backend>(fleet: &Fleet<B>, run_id: &str, ses
     let mut active = Vec::new();
     let _ = fleet.service.active_runs(&mut active).await;
     if let Some(held) = active.iter().find(|a| a.session_id() == session_id) {
-        let detail =
-            format!("{session_id} woken for {run_id} while it holds {} ({})", held.run_id(), held.status());
+        let detail = format!("{session_id} woken for {run_id} while it holds {} ({})", held.run_id(), held.status());
         world.violate(ViolationKind::WakeToBusySession, detail);
     }
     if fleet.registry.session(session_id).await.ok().flatten().is_some_and(|s| s.prompting) {
