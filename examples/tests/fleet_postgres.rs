@@ -41,7 +41,7 @@ fn three_daemons_survive_losing_their_leader() {
     let pg = PgFleet {
         daemons: 3,
         kill_leader_at: Some(Duration::from_secs(8 * MIN)),
-        leader_lease: Duration::from_millis(500),
+        leader_lease: Duration::from_secs(1),
         pace: 480,
         ..PgFleet::default()
     };

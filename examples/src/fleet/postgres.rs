@@ -42,7 +42,7 @@ use super::world::World;
 
 use super::agent::{Fleet, Host};
 use super::backend::{Blocking, Postgres, blocking};
-use super::report::{FailoverTally, LeadershipTally};
+use super::report::{FailoverTally, LeadershipTally, span_text};
 use super::seams::{FleetActor, FleetObserver, inspect_wake};
 use super::world::ViolationKind;
 use super::{FleetConfig, FleetError, FleetReport, Handles, Progress, simulate};
@@ -454,15 +454,11 @@ pub(crate) fn run(
         .enable_all()
         .build()
         .map_err(|e| FleetError::Scheduler(e.to_string()))?;
-    let (schema, _scratch) = match &options.schema {
-        Some(name) => (name.clone(), None),
-        None => {
-            let name = random_schema();
-            let guard = Scratch { url: options.url.clone(), schema: name.clone(), runtime: db.handle().clone() };
-            (name, Some(guard))
-        }
-    };
-    let outcome = run_in(config, options, &schema, &db, progress);
+    let schema = options.schema.clone().unwrap_or_else(random_schema);
+    // Armed once the schema exists (a server that cannot be reached has none to drop).
+    let mut scratch = None;
+    let outcome = run_in(config, options, &schema, &db, &mut scratch, progress);
+    drop(scratch);
     let kept = if options.schema.is_some() { "kept" } else { "dropped at exit" };
     outcome.map(|mut report| {
         report.store = format!("postgres {} schema {schema} ({kept})", redact(&options.url));
@@ -475,10 +471,15 @@ fn run_in(
     options: &PgFleet,
     schema: &str,
     db: &Runtime,
+    scratch: &mut Option<Scratch>,
     progress: &mut dyn FnMut(&Progress),
 ) -> Result<FleetReport, FleetError> {
     let (driver, daemons) = db.block_on(async {
         let driver = connect_daemon(options, schema, "fleet-driver").await?;
+        if options.schema.is_none() {
+            let runtime = db.handle().clone();
+            *scratch = Some(Scratch { url: options.url.clone(), schema: schema.to_owned(), runtime });
+        }
         let mut daemons = Vec::new();
         for d in 0..options.daemons {
             daemons.push(connect_daemon(options, schema, &format!("d{d}")).await?);
@@ -577,31 +578,67 @@ fn start(
 /// periods (real, and simulated at the pace), by a cycle of another daemon.
 pub(crate) fn assess(world: &World, daemons: &Daemons) -> LeadershipTally {
     let tally = daemons.tally(world);
-    if let Some(f) = &tally.failover {
-        let bound = 2 * tally.lease;
-        let detail = match (f.real, f.simulated) {
-            (None, _) | (_, None) => Some(format!("{} was killed and no other daemon ran a cycle after it", f.killed)),
-            (Some(real), Some(sim)) if real > bound || sim > 2 * tally.simulated_lease() => Some(format!(
-                "{} took over {:.2} s (real) / {:?} (simulated) after {} was killed; the bound is {:?} / {:?}",
-                f.new_leader.as_deref().unwrap_or("?"),
-                real.as_secs_f64(),
-                sim,
-                f.killed,
-                bound,
-                2 * tally.simulated_lease()
-            )),
-            _ => None,
-        };
-        if let Some(detail) = detail {
-            world.violate(ViolationKind::SlowFailover, detail);
-        }
+    if let Some(detail) = slow_failover(&tally) {
+        world.violate(ViolationKind::SlowFailover, detail);
     }
     tally
+}
+
+/// Why the failover broke its bound, if it did: after a kill, another daemon must
+/// finish a cycle within two lease periods, in real time and in simulated time (one
+/// real lease at the pace's limit).
+fn slow_failover(tally: &LeadershipTally) -> Option<String> {
+    let f = tally.failover.as_ref()?;
+    let (bound, sim_bound) = (2 * tally.lease, 2 * tally.simulated_lease());
+    match (f.real, f.simulated) {
+        (Some(real), Some(sim)) if real <= bound && sim <= sim_bound => None,
+        (Some(real), Some(sim)) => Some(format!(
+            "{} took over {:.2} s (real) / {} (simulated) after {} was killed; the bound is {:.2} s / {}",
+            f.new_leader.as_deref().unwrap_or("?"),
+            real.as_secs_f64(),
+            span_text(sim),
+            f.killed,
+            bound.as_secs_f64(),
+            span_text(sim_bound)
+        )),
+        _ => Some(format!("{} was killed and no other daemon ran a cycle after it", f.killed)),
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_failover_longer_than_two_leases_in_either_time_is_a_violation() {
+        let s = Duration::from_secs;
+        let failover = |real: Option<Duration>, simulated: Option<Duration>| FailoverTally {
+            killed: "d1".into(),
+            at: s(600),
+            sessions: 3,
+            new_leader: real.map(|_| "d2".into()),
+            simulated,
+            real,
+        };
+        let tally = |f: FailoverTally| LeadershipTally {
+            daemons: vec!["d0".into(), "d1".into(), "d2".into()],
+            cycles: vec![0, 40, 30],
+            leader_changes: 1,
+            terms: Some(2),
+            wakes_listened: (0, 0),
+            lease: s(1),
+            pace: 100,
+            failover: Some(f),
+        };
+        assert_eq!(slow_failover(&tally(failover(Some(s(2)), Some(s(200))))), None, "two leases exactly");
+        let slow_real = slow_failover(&tally(failover(Some(Duration::from_millis(2_001)), Some(s(150)))));
+        assert!(slow_real.is_some_and(|d| d.contains("2.00 s")));
+        assert!(slow_failover(&tally(failover(Some(s(1)), Some(s(201))))).is_some(), "too slow in simulated time");
+        let none = slow_failover(&tally(failover(None, None))).unwrap();
+        assert!(none.contains("no other daemon"), "{none}");
+        let no_kill = LeadershipTally { failover: None, ..tally(failover(None, None)) };
+        assert_eq!(slow_failover(&no_kill), None);
+    }
 
     #[test]
     fn passwords_never_show() {
