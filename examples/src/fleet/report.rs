@@ -419,17 +419,21 @@ fn attention_line(job: &Job, kind: WorkKind, not_woken: Option<WhyNotWoken>, dia
     )
 }
 
-fn leadership_rows(t: &mut Table<'_, '_>, l: &LeadershipTally) -> fmt::Result {
+fn leadership_rows(t: &mut Table<'_, '_>, l: &LeadershipTally, sent: u64) -> fmt::Result {
     t.section("daemons (PostgreSQL)")?;
     let cycles: Vec<String> = l.daemons.iter().zip(&l.cycles).map(|(d, c)| format!("{d} {c}")).collect();
     t.row("daemons", l.daemons.len(), &format!("cycles run: {}", cycles.join(", ")))?;
     let terms = l.terms.map_or_else(|| "unknown".to_owned(), |t| t.to_string());
     t.row("leader changes", l.leader_changes, &format!("leader row at term {terms}"))?;
     let (delivered, undeliverable) = l.wakes_listened;
+    let untaken = sent.saturating_sub(delivered + undeliverable);
     t.row(
         "wakes via NOTIFY",
         delivered,
-        &format!("handed to mailboxes by the listeners; {undeliverable} undeliverable"),
+        &format!(
+            "handed to mailboxes by the listeners; {undeliverable} undeliverable (crashed sessions), {untaken} never \
+             taken (for the killed daemon's sessions, or still in the outbox at the end)"
+        ),
     )?;
     t.row(
         "leader lease",
@@ -582,7 +586,7 @@ impl fmt::Display for FleetReport {
         t.row("spawns requested", s.spawns_requested, "")?;
         t.row("needs attention", s.needs_attention_runs, "")?;
         if let Some(l) = &self.leadership {
-            leadership_rows(&mut t, l)?;
+            leadership_rows(&mut t, l, a.wakes_delivered)?;
         }
         let f = t.0;
         if self.is_clean() {
