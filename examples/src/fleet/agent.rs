@@ -70,7 +70,7 @@ pub(crate) struct Host<B: Backend> {
     /// the fleet's own waker puts wakes straight into the sessions' inboxes.
     pub(crate) mailboxes: Option<Mailboxes>,
     /// False once the daemon was killed: nothing is launched on it any more.
-    pub(crate) alive: AtomicBool,
+    alive: AtomicBool,
 }
 
 impl<B: Backend> Host<B> {
@@ -81,6 +81,11 @@ impl<B: Backend> Host<B> {
 
     pub(crate) fn is_alive(&self) -> bool {
         self.alive.load(Ordering::Acquire)
+    }
+
+    /// The daemon was killed: nothing is launched on it any more.
+    pub(crate) fn die(&self) {
+        self.alive.store(false, Ordering::Release);
     }
 }
 

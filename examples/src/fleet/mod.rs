@@ -348,7 +348,7 @@ fn spawn_one<B: Backend>(fleet: &Arc<Fleet<B>>, budgets: B::Budgets, clock: Toki
 async fn kill_leader<B: Backend>(fleet: &Arc<Fleet<B>>, daemons: &mut Daemons) -> bool {
     let Some(victim) = daemons.kill_leader() else { return false };
     let real = Instant::now();
-    fleet.hosts[victim].alive.store(false, std::sync::atomic::Ordering::Release);
+    fleet.hosts[victim].die();
     let hosted: Vec<String> = {
         let mut books = fleet.world.books();
         books.leaders.kill = Some((victim, fleet.world.elapsed(), real));

@@ -301,7 +301,8 @@ impl Daemons {
     }
 }
 
-/// `sum` plus what `listener` delivered and could not.
+/// The running tally `(delivered, undeliverable)` plus what `listener` delivered and
+/// could not.
 fn add((delivered, undeliverable): (u64, u64), listener: Option<&Listener>) -> (u64, u64) {
     match listener.map(Listener::stats) {
         Some(s) => (delivered + s.delivered(), undeliverable + s.undeliverable()),
