@@ -102,3 +102,46 @@ fn an_unreachable_server_is_a_clear_error_without_the_password() {
     assert!(message.contains("postgres://fleet:***@127.0.0.1:1/nowhere"), "{message}");
     assert!(!error.to_string().contains("hunter2"), "{error}");
 }
+
+/// Drops a schema the test named, also when the test fails.
+struct Named {
+    url: String,
+    schema: String,
+}
+
+impl Drop for Named {
+    fn drop(&mut self) {
+        let (url, schema) = (self.url.clone(), self.schema.clone());
+        let _ = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            runtime.block_on(async move {
+                let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await?;
+                tokio::spawn(connection);
+                client.batch_execute(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE")).await
+            })
+        })
+        .join();
+    }
+}
+
+#[test]
+fn a_named_schema_is_kept_and_a_second_run_resumes_it() {
+    let suffix = std::process::id();
+    let pg = PgFleet { schema: Some(format!("fleet_kept_{suffix}")), pace: 600, ..PgFleet::default() };
+    let named = Named { url: pg.url.clone(), schema: pg.schema.clone().unwrap() };
+    let config = FleetConfig { runs: 24, duration: Duration::from_secs(8 * MIN), ..small(pg) };
+
+    let first = run(&FleetConfig { drain: Duration::ZERO, ..config.clone() }, |_| {}).expect("the local server");
+    assert!(first.store.ends_with(&format!("schema {} (kept)", named.schema)), "{}", first.store);
+    assert!(first.is_clean(), "{first}");
+    assert!(first.runs.open > 0, "no drain: work is left open");
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    assert!(runtime.block_on(schema_exists(&named.url, &named.schema)).unwrap(), "the named schema is kept");
+
+    let second = run(&config, |_| {}).expect("the local server");
+    let resumed = second.resumed.as_ref().expect("the second run resumes the first");
+    assert_eq!(resumed.generation, 2);
+    assert_eq!(second.runs.taken_over, first.runs.open, "every run the first left open is taken over");
+    assert!(second.is_clean(), "{second}");
+    assert_eq!(second.runs.open, 0, "and ended");
+}
