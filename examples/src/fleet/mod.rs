@@ -7,9 +7,13 @@
 //!   ([`StoreKind::Sqlite`], `scheduler-sqlite`; a file an earlier simulation wrote is
 //!   resumed), or the testkit's [`MemoryTaskService`] (real leases, atomic claims, token
 //!   fencing), [`MemorySessions`], [`MemoryPauseStore`] and [`MemoryStarvationStore`]
-//!   ([`StoreKind::Memory`]);
+//!   ([`StoreKind::Memory`]), or a PostgreSQL schema ([`StoreKind::Postgres`],
+//!   `scheduler-postgres`) shared by one or more daemons;
 //! - the real [`Scheduler`], started with [`scheduler_tokio::spawn`] on a
-//!   [`TokioClock`], its loop sweeping, waking and escalating every interval;
+//!   [`TokioClock`], its loop sweeping, waking and escalating every interval (on
+//!   PostgreSQL: one per daemon, each run with `spawn_as_leader`, so that only the
+//!   elected leader cycles; the leader may be killed part-way, and the report then
+//!   has the failover, [`FleetReport::leadership`]);
 //! - agent sessions, one tokio task each, in several workspaces and on a few
 //!   coordination channels, of different agent kinds (capability sets). A woken
 //!   session claims through the task service (it is not handed the run), heartbeats
