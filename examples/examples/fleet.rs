@@ -13,7 +13,14 @@
 //! cargo run --release -p scheduler-examples --example fleet -- --backend memory
 //! cargo run --release -p scheduler-examples --example fleet -- --db /tmp/fleet.db --drain-minutes 0
 //! cargo run --release -p scheduler-examples --example fleet -- --db /tmp/fleet.db
+//! cargo run --release -p scheduler-examples --example fleet -- --backend postgres --daemons 3
 //! ```
+//!
+//! With `--backend postgres` (`--database-url`, default `DATABASE_URL`, else
+//! `postgres://postgres@127.0.0.1:5432/test`) the fleet runs in a fresh schema dropped
+//! at exit (or `--schema NAME`, kept), over `--daemons N` daemons that elect a leader;
+//! with two or more, the leader is killed half-way (`--kill-leader-at-minute M`) and
+//! the summary reports the failover. Exits 2 on a usage error or an unreachable store.
 
 use std::io::IsTerminal as _;
 use std::process::ExitCode;
@@ -21,118 +28,32 @@ use std::time::{Duration, Instant};
 
 use clap::Parser;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use scheduler_core::ladder::Thresholds;
-use scheduler_examples::fleet::{FleetConfig, Progress, StoreKind, run};
-
-/// Simulate an agent fleet under the scheduler.
-#[derive(Debug, Parser)]
-#[command(version, about)]
-struct Args {
-    /// Sessions in the initial fleet.
-    #[arg(long, default_value_t = 48, value_parser = clap::value_parser!(u32).range(1..=10_000))]
-    sessions: u32,
-    /// Runs that arrive over the simulated duration.
-    #[arg(long, default_value_t = 600)]
-    runs: usize,
-    /// Seed for every random choice; the same seed replays the same run.
-    #[arg(long, default_value_t = 42)]
-    seed: u64,
-    /// Simulated minutes during which work arrives (the drain comes after).
-    #[arg(long, default_value_t = 120, value_parser = clap::value_parser!(u64).range(1..))]
-    minutes: u64,
-    /// The scheduler's interval, in simulated seconds.
-    #[arg(long, default_value_t = 15, value_parser = clap::value_parser!(u64).range(1..))]
-    interval: u64,
-    /// Workspaces the fleet and the work are spread over (besides global).
-    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=1_000))]
-    workspaces: u32,
-    /// Probability that the first session to claim a run crashes mid-run.
-    #[arg(long, default_value_t = 0.03)]
-    crash_rate: f64,
-    /// Share of work only a spawned (gpu) session can take.
-    #[arg(long, default_value_t = 0.03)]
-    gpu_rate: f64,
-    /// Share of work no agent can ever take (ends as needs-attention).
-    #[arg(long, default_value_t = 0.01)]
-    impossible_rate: f64,
-    /// At most this many spawned sessions alive at once.
-    #[arg(long, default_value_t = 16)]
-    max_spawned: usize,
-    /// Length of the pause at 40 % of the duration, in simulated minutes (0: no pause).
-    #[arg(long, default_value_t = 3)]
-    pause_minutes: u64,
-    /// Starved cycles before a run is marked needs-attention (the ladder's last rung).
-    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..))]
-    needs_attention_after: u32,
-    /// List every run that ended needs-attention, with why it was last not woken and the
-    /// scheduler's diagnostic.
-    #[arg(long)]
-    list_attention: bool,
-    /// The task service: `sqlite` (durable, `scheduler-sqlite`) or `memory` (the testkit's).
-    #[arg(long, value_enum, default_value_t = BackendArg::Sqlite)]
-    backend: BackendArg,
-    /// The SQLite database file (default: a fresh temporary file, removed at exit). A
-    /// file an earlier run wrote is resumed: its open runs are taken over, leases held
-    /// by its sessions are recovered, its ladder budgets are kept.
-    #[arg(long, value_name = "PATH")]
-    db: Option<std::path::PathBuf>,
-    /// Simulated minutes to wait after arrivals end for every run to end (0: stop
-    /// at once, leaving runs open, e.g. for a later run on the same `--db` to resume).
-    #[arg(long, default_value_t = 60)]
-    drain_minutes: u64,
-    /// No progress bar.
-    #[arg(long, short)]
-    quiet: bool,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-enum BackendArg {
-    Sqlite,
-    Memory,
-}
+use scheduler_examples::fleet::cli::{Args, BackendArg};
+use scheduler_examples::fleet::{Progress, run};
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    if args.backend == BackendArg::Memory && args.db.is_some() {
-        eprintln!("fleet: --db names a SQLite file; it cannot be used with --backend memory");
+    if let Err(usage) = args.check() {
+        eprintln!("fleet: {usage}");
         return ExitCode::from(2);
     }
-    // A fresh temporary database unless --db names one; removed when `_scratch` drops.
+    // A fresh temporary SQLite database unless --db names one; removed when `_scratch` drops.
     let mut _scratch = None;
-    let store = match (args.backend, args.db.clone()) {
-        (BackendArg::Memory, _) => StoreKind::Memory,
-        (BackendArg::Sqlite, Some(path)) => StoreKind::Sqlite(path),
-        (BackendArg::Sqlite, None) => match tempfile::tempdir() {
+    let mut sqlite_file = None;
+    if args.backend == BackendArg::Sqlite && args.db.is_none() {
+        match tempfile::tempdir() {
             Ok(dir) => {
-                let path = dir.path().join("fleet.db");
+                sqlite_file = Some(dir.path().join("fleet.db"));
                 _scratch = Some(dir);
-                StoreKind::Sqlite(path)
             }
             Err(e) => {
                 eprintln!("fleet: cannot create a temporary directory for the database: {e}");
                 return ExitCode::from(2);
             }
-        },
-    };
-    let duration = Duration::from_secs(args.minutes * 60);
-    let config = FleetConfig {
-        sessions: args.sessions as usize,
-        runs: args.runs,
-        seed: args.seed,
-        interval: Duration::from_secs(args.interval),
-        workspaces: args.workspaces as usize,
-        crash_rate: args.crash_rate,
-        gpu_rate: args.gpu_rate,
-        impossible_rate: args.impossible_rate,
-        max_spawned: args.max_spawned,
-        pause: (args.pause_minutes > 0).then(|| (duration.mul_f64(0.4), Duration::from_secs(args.pause_minutes * 60))),
-        thresholds: Thresholds { needs_attention_after: args.needs_attention_after, ..Thresholds::DEFAULT }
-            .normalized(),
-        drain: Duration::from_secs(args.drain_minutes * 60),
-        store,
-        ..FleetConfig::default()
+        }
     }
-    .with_duration(duration);
+    let config = args.config(args.store(sqlite_file));
+    let duration: Duration = config.duration;
 
     let bar = if args.quiet || !std::io::stdout().is_terminal() {
         ProgressBar::hidden()

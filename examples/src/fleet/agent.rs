@@ -4,14 +4,17 @@
 //! lingers in the registry for a while, as real ones do) and restarts the seat.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use scheduler_core::lease::{ClaimRequest, ErrorKind, Lease, LeaseService, ServiceError, SessionRegistry, SessionSpec};
 use scheduler_testkit::snapshot::SessionSnapshot;
-use tokio::sync::mpsc::{self, UnboundedReceiver};
+use scheduler_tokio::mailbox::Mailboxes;
+use tokio::sync::mpsc::{self, UnboundedReceiver, UnboundedSender};
 
+use super::FleetConfig;
 use super::backend::Backend;
 use super::world::{AgentSlot, Release, ViolationKind, World};
 
@@ -57,13 +60,48 @@ impl Default for Timing {
     }
 }
 
+/// A daemon hosting sessions: the handles its sessions register and claim through
+/// (on PostgreSQL, its own connection pool, so that sessions register as its own).
+#[derive(Debug)]
+pub(crate) struct Host<B: Backend> {
+    pub(crate) service: B::Tasks,
+    pub(crate) registry: B::Sessions,
+    /// Where the daemon's listener hands its sessions' wakes (PostgreSQL); `None`:
+    /// the fleet's own waker puts wakes straight into the sessions' inboxes.
+    pub(crate) mailboxes: Option<Mailboxes>,
+    /// False once the daemon was killed: nothing is launched on it any more.
+    alive: AtomicBool,
+}
+
+impl<B: Backend> Host<B> {
+    /// A live host over these handles.
+    pub(crate) fn new(service: B::Tasks, registry: B::Sessions, mailboxes: Option<Mailboxes>) -> Self {
+        Host { service, registry, mailboxes, alive: AtomicBool::new(true) }
+    }
+
+    pub(crate) fn is_alive(&self) -> bool {
+        self.alive.load(Ordering::Acquire)
+    }
+
+    /// The daemon was killed: nothing is launched on it any more.
+    pub(crate) fn die(&self) {
+        self.alive.store(false, Ordering::Release);
+    }
+}
+
 /// Everything the agents, the seams and the driver share.
 #[derive(Debug)]
 pub(crate) struct Fleet<B: Backend> {
     pub(crate) world: World,
+    /// The driver's handles: arrivals, the pause, the supervisor, the checks.
     pub(crate) service: B::Tasks,
     pub(crate) registry: B::Sessions,
     pub(crate) pause: B::Pause,
+    /// The daemons hosting sessions (one, sharing the driver's handles, but on
+    /// PostgreSQL with `--daemons N`).
+    pub(crate) hosts: Vec<Host<B>>,
+    /// What is simulated.
+    pub(crate) config: FleetConfig,
     pub(crate) timing: Timing,
     pub(crate) seed: u64,
     pub(crate) max_spawned: usize,
@@ -89,13 +127,28 @@ fn between(rng: &mut SmallRng, (lo, hi): (u64, u64)) -> u64 {
     if hi > lo { rng.random_range(lo..hi) } else { lo }
 }
 
-/// Starts a session: books its slot now, registers it once booted, and runs it.
-pub(crate) fn launch<B: Backend>(fleet: &Arc<Fleet<B>>, session: SessionSnapshot, role: Role) {
+/// Where a new session goes: on `preferred` if that daemon is alive, else on the live
+/// daemon hosting the fewest live sessions (the first such).
+pub(crate) fn pick_host<B: Backend>(fleet: &Fleet<B>, preferred: Option<usize>) -> usize {
+    if let Some(host) = preferred.filter(|&h| fleet.hosts.get(h).is_some_and(Host::is_alive)) {
+        return host;
+    }
+    let books = fleet.world.books();
+    let load = |h: usize| books.agents.values().filter(|a| a.alive && a.host == h).count();
+    (0..fleet.hosts.len()).filter(|&h| fleet.hosts[h].is_alive()).min_by_key(|&h| load(h)).unwrap_or(0)
+}
+
+/// Starts a session on daemon `host`: books its slot now, registers it once booted,
+/// and runs it.
+pub(crate) fn launch<B: Backend>(fleet: &Arc<Fleet<B>>, session: SessionSnapshot, role: Role, host: usize) {
     let (tx, rx) = mpsc::unbounded_channel();
     let id = session.session_id.clone();
+    if let Some(mailboxes) = &fleet.hosts[host].mailboxes {
+        forward(mailboxes, &id, tx.clone());
+    }
     fleet.world.books().agents.insert(
         id.clone(),
-        AgentSlot { inbox: tx, alive: true, working: None, spawned: role == Role::Spawned, abort: None },
+        AgentSlot { inbox: tx, alive: true, working: None, spawned: role == Role::Spawned, abort: None, host },
     );
     let agent = Agent {
         rng: SmallRng::seed_from_u64(fleet.seed ^ fnv1a(&id)),
@@ -103,11 +156,25 @@ pub(crate) fn launch<B: Backend>(fleet: &Arc<Fleet<B>>, session: SessionSnapshot
         fleet: Arc::clone(fleet),
         session,
         role,
+        host,
     };
     let task = tokio::spawn(agent.live(rx));
     if let Some(slot) = fleet.world.books().agents.get_mut(&id) {
         slot.abort = Some(task.abort_handle());
     }
+}
+
+/// Opens the session's mailbox with its daemon's listener and hands every wake it gets
+/// to the session's inbox, until the session is gone.
+fn forward(mailboxes: &Mailboxes, session_id: &str, inbox: UnboundedSender<String>) {
+    let mut mailbox = mailboxes.register(session_id);
+    tokio::spawn(async move {
+        while let Some(wake) = mailbox.recv().await {
+            if inbox.send(wake.run_id).is_err() {
+                break;
+            }
+        }
+    });
 }
 
 /// Kills a session from outside (as an operator's mistake would), if it is alive.
@@ -122,27 +189,29 @@ pub(crate) async fn kill<B: Backend>(fleet: &Arc<Fleet<B>>, session_id: &str) ->
 
 /// Books a crash and hands the seat to the supervisor.
 fn crashed<B: Backend>(fleet: &Arc<Fleet<B>>, session_id: &str, template: Option<SessionSnapshot>) {
-    let spawned = {
+    let (spawned, host) = {
         let mut books = fleet.world.books();
         books.counters.crashes += 1;
         match books.agents.get_mut(session_id) {
             Some(slot) => {
                 slot.alive = false;
                 slot.working = None;
-                slot.spawned
+                (slot.spawned, slot.host)
             }
-            None => false,
+            None => (false, 0),
         }
     };
-    tokio::spawn(supervise(Arc::clone(fleet), session_id.to_owned(), template.filter(|_| !spawned)));
+    let restart = template.filter(|_| !spawned).map(|t| (t, host));
+    tokio::spawn(supervise(Arc::clone(fleet), session_id.to_owned(), restart));
 }
 
 /// Notices a crashed session late, removes it from the registry, and restarts an
-/// initial seat under a new id (spawned sessions are not restarted).
-async fn supervise<B: Backend>(fleet: Arc<Fleet<B>>, session_id: String, restart: Option<SessionSnapshot>) {
+/// initial seat under a new id (spawned sessions are not restarted), on the same
+/// daemon if that one is still alive.
+async fn supervise<B: Backend>(fleet: Arc<Fleet<B>>, session_id: String, restart: Option<(SessionSnapshot, usize)>) {
     tokio::time::sleep(fleet.timing.detect).await;
     let _ = fleet.registry.remove(&session_id).await;
-    let Some(mut session) = restart else { return };
+    let Some((mut session, host)) = restart else { return };
     tokio::time::sleep(fleet.timing.restart).await;
     let (base, generation) = match session.session_id.rsplit_once("-r") {
         Some((base, n)) if n.parse::<u32>().is_ok() => (base.to_owned(), n.parse::<u32>().unwrap_or(0) + 1),
@@ -151,7 +220,8 @@ async fn supervise<B: Backend>(fleet: Arc<Fleet<B>>, session_id: String, restart
     session.session_id = format!("{base}-r{generation}");
     session.prompting = false;
     fleet.world.count(|c| c.restarts += 1);
-    launch(&fleet, session, Role::Seat);
+    let host = pick_host(&fleet, Some(host));
+    launch(&fleet, session, Role::Seat, host);
 }
 
 /// What came of a try at working.
@@ -171,11 +241,23 @@ struct Agent<B: Backend> {
     criteria: ClaimRequest,
     role: Role,
     rng: SmallRng,
+    /// The daemon hosting it.
+    host: usize,
 }
 
 impl<B: Backend> Agent<B> {
     fn id(&self) -> &str {
         &self.session.session_id
+    }
+
+    /// Its daemon's task service.
+    fn service(&self) -> &B::Tasks {
+        &self.fleet.hosts[self.host].service
+    }
+
+    /// Its daemon's session registry.
+    fn registry(&self) -> &B::Sessions {
+        &self.fleet.hosts[self.host].registry
     }
 
     async fn sleep_ms(&mut self, range: (u64, u64)) {
@@ -190,7 +272,7 @@ impl<B: Backend> Agent<B> {
             tokio::time::sleep(Duration::from_secs(boot)).await;
         }
         let now = self.fleet.world.now();
-        if self.fleet.registry.register(&SessionSpec::from(self.session.clone()), now).await.is_err() {
+        if self.registry().register(&SessionSpec::from(self.session.clone()), now).await.is_err() {
             return;
         }
         // A spawned worker claims by itself as soon as it is up.
@@ -230,17 +312,17 @@ impl<B: Backend> Agent<B> {
     /// A human talks to the session for a while: it is not idle meanwhile.
     async fn prompt(&mut self, timing: &Timing) {
         let id = self.id().to_owned();
-        if self.fleet.registry.set_prompting(&id, true, self.fleet.world.now()).await.is_err() {
+        if self.registry().set_prompting(&id, true, self.fleet.world.now()).await.is_err() {
             return;
         }
         self.fleet.world.count(|c| c.prompts += 1);
         let secs = between(&mut self.rng, timing.prompt_s);
         tokio::time::sleep(Duration::from_secs(secs)).await;
-        let _ = self.fleet.registry.set_prompting(&id, false, self.fleet.world.now()).await;
+        let _ = self.registry().set_prompting(&id, false, self.fleet.world.now()).await;
     }
 
     async fn retire(&self) {
-        let _ = self.fleet.registry.remove(self.id()).await;
+        let _ = self.registry().remove(self.id()).await;
         let mut books = self.fleet.world.books();
         books.counters.retired += 1;
         if let Some(slot) = books.agents.get_mut(self.id()) {
@@ -251,7 +333,7 @@ impl<B: Backend> Agent<B> {
     async fn try_work(&mut self) -> Tried {
         let fleet = Arc::clone(&self.fleet);
         let now = fleet.world.now();
-        match fleet.service.claim(&self.criteria, fleet.timing.lease, now).await {
+        match self.service().claim(&self.criteria, fleet.timing.lease, now).await {
             Ok(Some(claim)) => {
                 let at = fleet.world.elapsed();
                 fleet.world.books().on_claim(&claim.run_id, self.id(), now, at);
@@ -287,7 +369,7 @@ impl<B: Backend> Agent<B> {
             (entry.plan, entry.claims == 1)
         };
         self.sleep_ms(timing.start_ms).await;
-        if fleet.service.start(run_id, &claim.token, fleet.world.now()).await.is_err() {
+        if self.service().start(run_id, &claim.token, fleet.world.now()).await.is_err() {
             return self.lost(run_id);
         }
         let crash_after = plan.crash_at.filter(|_| first_attempt).map(|f| plan.work.mul_f64(f));
@@ -303,16 +385,16 @@ impl<B: Backend> Agent<B> {
             tokio::time::sleep(step).await;
             done += step;
             if done < plan.work
-                && fleet.service.heartbeat(run_id, &claim.token, timing.lease, fleet.world.now()).await.is_err()
+                && self.service().heartbeat(run_id, &claim.token, timing.lease, fleet.world.now()).await.is_err()
             {
                 return self.lost(run_id);
             }
         }
         let now = fleet.world.now();
         let (ended, outcome) = if plan.fails {
-            (fleet.service.fail(run_id, &claim.token, "tests failed", now).await, Release::Failed)
+            (self.service().fail(run_id, &claim.token, "tests failed", now).await, Release::Failed)
         } else {
-            (fleet.service.complete(run_id, &claim.token, now).await, Release::Completed)
+            (self.service().complete(run_id, &claim.token, now).await, Release::Completed)
         };
         if ended.is_err() {
             return self.lost(run_id);

@@ -1,10 +1,13 @@
 //! The stores the fleet runs on: a bundle of the core's contract traits
-//! ([`Backend`]), the in-memory testkit service and the SQLite store behind it, and
-//! [`Blocking`], which drives a store's futures on tokio's blocking pool so that the
-//! paused clock does not move while a SQLite call is in flight.
+//! ([`Backend`]), the in-memory testkit service, the SQLite and the PostgreSQL stores
+//! behind it, and [`Blocking`], which drives each store call to completion while the
+//! simulation waits, so that the paused clock does not move while a SQL call is in
+//! flight.
 
 use std::future::Future;
 use std::time::{Duration, SystemTime};
+
+use tokio::runtime::Handle;
 
 use scheduler_core::ladder::Budget;
 use scheduler_core::lease::{
@@ -51,6 +54,18 @@ impl Backend for Sqlite {
     type Budgets = Blocking<scheduler_sqlite::Budgets>;
 }
 
+/// The PostgreSQL store, each call driven on the database runtime while the
+/// simulation waits.
+#[derive(Debug)]
+pub(crate) struct Postgres;
+
+impl Backend for Postgres {
+    type Tasks = Blocking<scheduler_postgres::Tasks>;
+    type Sessions = Blocking<scheduler_postgres::Sessions>;
+    type Pause = Blocking<scheduler_postgres::Pause>;
+    type Budgets = Blocking<scheduler_postgres::Budgets>;
+}
+
 /// A store handle whose every call runs to completion before the simulation goes on:
 /// the store's future is driven with `futures::executor::block_on` on the simulation's
 /// (current-thread) runtime thread, while the SQL itself runs on the store's own
@@ -66,12 +81,32 @@ impl Backend for Sqlite {
 /// of a cycle: the cycle then wakes a session for a run that session claimed a moment
 /// earlier, which the fleet's invariants count as a wake to a busy session, and the
 /// outcome depends on thread timing.
+///
+/// With a runtime handle (`Blocking(handle, Some(runtime))`, the PostgreSQL store), the
+/// call runs as a task on that runtime instead (a real-time, multi-thread one, which
+/// owns the store's connections and timeouts), and this thread waits for its answer:
+/// the same rule, simulated time stands still and nothing else of the simulation runs
+/// meanwhile. (Driving a `tokio-postgres` future on this thread instead would spawn its
+/// connection onto the simulation's own, blocked runtime, and time its timeouts by the
+/// paused clock.)
 #[derive(Debug, Clone)]
-pub(crate) struct Blocking<T>(pub(crate) T);
+pub(crate) struct Blocking<T>(pub(crate) T, pub(crate) Option<Handle>);
 
-/// Runs `fut` to completion on this thread.
-async fn blocking<T: Send + 'static>(fut: impl Future<Output = T> + Send + 'static) -> T {
-    futures::executor::block_on(fut)
+/// Runs `fut` to completion while this thread waits: on this thread, or on `on`.
+///
+/// # Panics
+/// When the runtime `on` drops the call without an answer (it panicked, or the
+/// runtime shut down under a running simulation).
+pub(crate) async fn blocking<T: Send + 'static>(
+    on: Option<Handle>,
+    fut: impl Future<Output = T> + Send + 'static,
+) -> T {
+    let Some(runtime) = on else { return futures::executor::block_on(fut) };
+    let (answer, answered) = std::sync::mpsc::sync_channel(1);
+    runtime.spawn(async move {
+        let _ = answer.send(fut.await);
+    });
+    answered.recv().expect("the database runtime dropped a store call (it panicked or shut down)")
 }
 
 impl<T> TaskSource for Blocking<T>
@@ -90,7 +125,7 @@ where
     ) -> Result<(), Self::Error> {
         let (inner, now, limit) = (self.0.clone(), request.now, request.limit);
         let (reason, actor) = (request.reason.to_owned(), request.actor.to_owned());
-        let (got, rows) = blocking(async move {
+        let (got, rows) = blocking(self.1.clone(), async move {
             let mut rows = Vec::new();
             let got =
                 inner.recover_expired_leases(Recovery { now, reason: &reason, limit, actor: &actor }, &mut rows).await;
@@ -103,7 +138,7 @@ where
 
     async fn pending_runs(&self, out: &mut Vec<Self::Run>) -> Result<(), Self::Error> {
         let inner = self.0.clone();
-        let (got, rows) = blocking(async move {
+        let (got, rows) = blocking(self.1.clone(), async move {
             let mut rows = Vec::new();
             (inner.pending_runs(&mut rows).await, rows)
         })
@@ -114,7 +149,7 @@ where
 
     async fn active_runs(&self, out: &mut Vec<Self::ActiveRun>) -> Result<(), Self::Error> {
         let inner = self.0.clone();
-        let (got, rows) = blocking(async move {
+        let (got, rows) = blocking(self.1.clone(), async move {
             let mut rows = Vec::new();
             (inner.active_runs(&mut rows).await, rows)
         })
@@ -125,7 +160,7 @@ where
 
     async fn run_status(&self, run_id: &str) -> Result<Option<RunStatus>, Self::Error> {
         let (inner, run_id) = (self.0.clone(), run_id.to_owned());
-        blocking(async move { inner.run_status(&run_id).await }).await
+        blocking(self.1.clone(), async move { inner.run_status(&run_id).await }).await
     }
 
     fn run_statuses<'a, I>(
@@ -138,7 +173,7 @@ where
     {
         let (inner, ids) = (self.0.clone(), run_ids.map(str::to_owned).collect::<Vec<_>>());
         async move {
-            let (got, rows) = blocking(async move {
+            let (got, rows) = blocking(self.1.clone(), async move {
                 let mut rows = Vec::new();
                 (inner.run_statuses(ids.iter().map(String::as_str), &mut rows).await, rows)
             })
@@ -155,12 +190,12 @@ where
 {
     async fn enqueue(&self, task: &TaskSpec, run: &RunSpec, now: SystemTime) -> Result<(), Self::Error> {
         let (inner, task, run) = (self.0.clone(), task.clone(), run.clone());
-        blocking(async move { inner.enqueue(&task, &run, now).await }).await
+        blocking(self.1.clone(), async move { inner.enqueue(&task, &run, now).await }).await
     }
 
     async fn update_task(&self, task: &TaskSpec, now: SystemTime) -> Result<(), Self::Error> {
         let (inner, task) = (self.0.clone(), task.clone());
-        blocking(async move { inner.update_task(&task, now).await }).await
+        blocking(self.1.clone(), async move { inner.update_task(&task, now).await }).await
     }
 
     async fn claim(
@@ -170,12 +205,12 @@ where
         now: SystemTime,
     ) -> Result<Option<Lease>, Self::Error> {
         let (inner, request) = (self.0.clone(), request.clone());
-        blocking(async move { inner.claim(&request, lease, now).await }).await
+        blocking(self.1.clone(), async move { inner.claim(&request, lease, now).await }).await
     }
 
     async fn start(&self, run_id: &str, token: &ClaimToken, now: SystemTime) -> Result<(), Self::Error> {
         let (inner, run_id, token) = (self.0.clone(), run_id.to_owned(), token.clone());
-        blocking(async move { inner.start(&run_id, &token, now).await }).await
+        blocking(self.1.clone(), async move { inner.start(&run_id, &token, now).await }).await
     }
 
     async fn heartbeat(
@@ -186,32 +221,32 @@ where
         now: SystemTime,
     ) -> Result<SystemTime, Self::Error> {
         let (inner, run_id, token) = (self.0.clone(), run_id.to_owned(), token.clone());
-        blocking(async move { inner.heartbeat(&run_id, &token, lease, now).await }).await
+        blocking(self.1.clone(), async move { inner.heartbeat(&run_id, &token, lease, now).await }).await
     }
 
     async fn complete(&self, run_id: &str, token: &ClaimToken, now: SystemTime) -> Result<(), Self::Error> {
         let (inner, run_id, token) = (self.0.clone(), run_id.to_owned(), token.clone());
-        blocking(async move { inner.complete(&run_id, &token, now).await }).await
+        blocking(self.1.clone(), async move { inner.complete(&run_id, &token, now).await }).await
     }
 
     async fn fail(&self, run_id: &str, token: &ClaimToken, reason: &str, now: SystemTime) -> Result<(), Self::Error> {
         let (inner, run_id, token, reason) = (self.0.clone(), run_id.to_owned(), token.clone(), reason.to_owned());
-        blocking(async move { inner.fail(&run_id, &token, &reason, now).await }).await
+        blocking(self.1.clone(), async move { inner.fail(&run_id, &token, &reason, now).await }).await
     }
 
     async fn release(&self, run_id: &str, token: &ClaimToken, now: SystemTime) -> Result<(), Self::Error> {
         let (inner, run_id, token) = (self.0.clone(), run_id.to_owned(), token.clone());
-        blocking(async move { inner.release(&run_id, &token, now).await }).await
+        blocking(self.1.clone(), async move { inner.release(&run_id, &token, now).await }).await
     }
 
     async fn mark_needs_attention(&self, run_id: &str, diagnostic: &str, now: SystemTime) -> Result<(), Self::Error> {
         let (inner, run_id, diagnostic) = (self.0.clone(), run_id.to_owned(), diagnostic.to_owned());
-        blocking(async move { inner.mark_needs_attention(&run_id, &diagnostic, now).await }).await
+        blocking(self.1.clone(), async move { inner.mark_needs_attention(&run_id, &diagnostic, now).await }).await
     }
 
     async fn record(&self, run_id: &str) -> Result<Option<RunRecord>, Self::Error> {
         let (inner, run_id) = (self.0.clone(), run_id.to_owned());
-        blocking(async move { inner.record(&run_id).await }).await
+        blocking(self.1.clone(), async move { inner.record(&run_id).await }).await
     }
 }
 
@@ -224,7 +259,7 @@ where
 
     async fn sessions(&self, out: &mut Vec<Self::Session>) -> Result<(), Self::Error> {
         let inner = self.0.clone();
-        let (got, rows) = blocking(async move {
+        let (got, rows) = blocking(self.1.clone(), async move {
             let mut rows = Vec::new();
             (inner.sessions(&mut rows).await, rows)
         })
@@ -240,17 +275,17 @@ where
 {
     async fn register(&self, session: &SessionSpec, now: SystemTime) -> Result<(), Self::Error> {
         let (inner, session) = (self.0.clone(), session.clone());
-        blocking(async move { inner.register(&session, now).await }).await
+        blocking(self.1.clone(), async move { inner.register(&session, now).await }).await
     }
 
     async fn set_state(&self, session_id: &str, state: SessionState, now: SystemTime) -> Result<(), Self::Error> {
         let (inner, id) = (self.0.clone(), session_id.to_owned());
-        blocking(async move { inner.set_state(&id, state, now).await }).await
+        blocking(self.1.clone(), async move { inner.set_state(&id, state, now).await }).await
     }
 
     async fn set_prompting(&self, session_id: &str, prompting: bool, now: SystemTime) -> Result<(), Self::Error> {
         let (inner, id) = (self.0.clone(), session_id.to_owned());
-        blocking(async move { inner.set_prompting(&id, prompting, now).await }).await
+        blocking(self.1.clone(), async move { inner.set_prompting(&id, prompting, now).await }).await
     }
 
     async fn set_capabilities(
@@ -260,27 +295,27 @@ where
         now: SystemTime,
     ) -> Result<(), Self::Error> {
         let (inner, id, caps) = (self.0.clone(), session_id.to_owned(), capabilities.to_vec());
-        blocking(async move { inner.set_capabilities(&id, &caps, now).await }).await
+        blocking(self.1.clone(), async move { inner.set_capabilities(&id, &caps, now).await }).await
     }
 
     async fn touch(&self, session_id: &str, now: SystemTime) -> Result<(), Self::Error> {
         let (inner, id) = (self.0.clone(), session_id.to_owned());
-        blocking(async move { inner.touch(&id, now).await }).await
+        blocking(self.1.clone(), async move { inner.touch(&id, now).await }).await
     }
 
     async fn remove(&self, session_id: &str) -> Result<(), Self::Error> {
         let (inner, id) = (self.0.clone(), session_id.to_owned());
-        blocking(async move { inner.remove(&id).await }).await
+        blocking(self.1.clone(), async move { inner.remove(&id).await }).await
     }
 
     async fn mark_stale(&self, not_seen_since: SystemTime, now: SystemTime) -> Result<u64, Self::Error> {
         let inner = self.0.clone();
-        blocking(async move { inner.mark_stale(not_seen_since, now).await }).await
+        blocking(self.1.clone(), async move { inner.mark_stale(not_seen_since, now).await }).await
     }
 
     async fn session(&self, session_id: &str) -> Result<Option<SessionSpec>, Self::Error> {
         let (inner, id) = (self.0.clone(), session_id.to_owned());
-        blocking(async move { inner.session(&id).await }).await
+        blocking(self.1.clone(), async move { inner.session(&id).await }).await
     }
 }
 
@@ -289,24 +324,24 @@ impl<T: PauseStore + Clone + 'static> PauseStore for Blocking<T> {
 
     async fn is_paused(&self) -> Result<bool, Self::Error> {
         let inner = self.0.clone();
-        blocking(async move { inner.is_paused().await }).await
+        blocking(self.1.clone(), async move { inner.is_paused().await }).await
     }
 }
 
 impl<T: PauseControl + Clone + 'static> PauseControl for Blocking<T> {
     async fn pause(&self, paused_by: &str, paused_at: SystemTime, reason: &str) -> Result<(), Self::Error> {
         let (inner, by, reason) = (self.0.clone(), paused_by.to_owned(), reason.to_owned());
-        blocking(async move { inner.pause(&by, paused_at, &reason).await }).await
+        blocking(self.1.clone(), async move { inner.pause(&by, paused_at, &reason).await }).await
     }
 
     async fn resume(&self) -> Result<(), Self::Error> {
         let inner = self.0.clone();
-        blocking(async move { inner.resume().await }).await
+        blocking(self.1.clone(), async move { inner.resume().await }).await
     }
 
     async fn pause_state(&self) -> Result<Option<PauseState>, Self::Error> {
         let inner = self.0.clone();
-        blocking(async move { inner.pause_state().await }).await
+        blocking(self.1.clone(), async move { inner.pause_state().await }).await
     }
 }
 
@@ -319,22 +354,22 @@ where
 
     async fn load(&self, run_id: &str) -> Result<Option<Budget>, Self::Error> {
         let (inner, id) = (self.0.clone(), run_id.to_owned());
-        blocking(async move { inner.load(&id).await }).await
+        blocking(self.1.clone(), async move { inner.load(&id).await }).await
     }
 
     async fn upsert(&self, run_id: &str, budget: &Budget) -> Result<(), Self::Error> {
         let (inner, id, budget) = (self.0.clone(), run_id.to_owned(), *budget);
-        blocking(async move { inner.upsert(&id, &budget).await }).await
+        blocking(self.1.clone(), async move { inner.upsert(&id, &budget).await }).await
     }
 
     async fn clear(&self, run_id: &str) -> Result<(), Self::Error> {
         let (inner, id) = (self.0.clone(), run_id.to_owned());
-        blocking(async move { inner.clear(&id).await }).await
+        blocking(self.1.clone(), async move { inner.clear(&id).await }).await
     }
 
     async fn list(&self, out: &mut Vec<(Self::Key, Budget)>) -> Result<(), Self::Error> {
         let inner = self.0.clone();
-        let (got, rows) = blocking(async move {
+        let (got, rows) = blocking(self.1.clone(), async move {
             let mut rows = Vec::new();
             (inner.list(&mut rows).await, rows)
         })
@@ -353,7 +388,7 @@ where
     {
         let (inner, ids) = (self.0.clone(), run_ids.map(str::to_owned).collect::<Vec<_>>());
         async move {
-            let (got, rows) = blocking(async move {
+            let (got, rows) = blocking(self.1.clone(), async move {
                 let mut rows = Vec::new();
                 (inner.load_many(ids.iter().map(String::as_str), &mut rows).await, rows)
             })
@@ -374,7 +409,7 @@ where
         let (inner, owned) =
             (self.0.clone(), rows.map(|(id, b)| (id.to_owned(), *b)).collect::<Vec<(String, Budget)>>());
         async move {
-            let (got, results) = blocking(async move {
+            let (got, results) = blocking(self.1.clone(), async move {
                 let mut results = Vec::new();
                 (inner.upsert_many(owned.iter().map(|(id, b)| (id.as_str(), b)), &mut results).await, results)
             })
@@ -394,7 +429,7 @@ where
     {
         let (inner, ids) = (self.0.clone(), run_ids.map(str::to_owned).collect::<Vec<_>>());
         async move {
-            let (got, rows) = blocking(async move {
+            let (got, rows) = blocking(self.1.clone(), async move {
                 let mut rows = Vec::new();
                 (inner.clear_many(ids.iter().map(String::as_str), &mut rows).await, rows)
             })

@@ -7,9 +7,13 @@
 //!   ([`StoreKind::Sqlite`], `scheduler-sqlite`; a file an earlier simulation wrote is
 //!   resumed), or the testkit's [`MemoryTaskService`] (real leases, atomic claims, token
 //!   fencing), [`MemorySessions`], [`MemoryPauseStore`] and [`MemoryStarvationStore`]
-//!   ([`StoreKind::Memory`]);
+//!   ([`StoreKind::Memory`]), or a PostgreSQL schema ([`StoreKind::Postgres`],
+//!   `scheduler-postgres`) shared by one or more daemons;
 //! - the real [`Scheduler`], started with [`scheduler_tokio::spawn`] on a
-//!   [`TokioClock`], its loop sweeping, waking and escalating every interval;
+//!   [`TokioClock`], its loop sweeping, waking and escalating every interval (on
+//!   PostgreSQL: one per daemon, each run with `spawn_as_leader`, so that only the
+//!   elected leader cycles; the leader may be killed part-way, and the report then
+//!   has the failover, [`FleetReport::leadership`]);
 //! - agent sessions, one tokio task each, in several workspaces and on a few
 //!   coordination channels, of different agent kinds (capability sets). A woken
 //!   session claims through the task service (it is not handed the run), heartbeats
@@ -46,6 +50,8 @@
 
 mod agent;
 mod backend;
+pub mod cli;
+mod postgres;
 mod report;
 mod seams;
 mod workload;
@@ -54,9 +60,10 @@ mod world;
 use std::fmt;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use scheduler_core::Scheduler;
+use scheduler_core::Stats;
 use scheduler_core::ladder::Thresholds;
 use scheduler_core::lease::{LeaseService, PauseControl, SessionRegistry, TaskSpec};
 use scheduler_core::model::{Owner, OwnerRef, Priority, RunStatus, TaskStatus};
@@ -70,12 +77,14 @@ use scheduler_tokio::{SchedulerHandle, TokioClock};
 
 use backend::{Backend, Blocking, Memory, Sqlite};
 
-use agent::{Fleet, Role, Timing, kill, launch};
+use agent::{Fleet, Host, Role, Timing, kill, launch};
+use postgres::Daemons;
 use seams::{FleetActor, FleetObserver, FleetWaker};
 use workload::{Job, PROFILES, Plan, WorkKind, covers, jobs, seats};
 use world::{RunEntry, World};
 
-pub use report::{Activity, FleetReport, Latency, PauseTally, Resumed, RunTally};
+pub use postgres::{DEFAULT_DATABASE_URL, PgFleet, redact, schema_exists};
+pub use report::{Activity, FailoverTally, FleetReport, Latency, LeadershipTally, PauseTally, Resumed, RunTally};
 pub use world::{Violation, ViolationKind};
 
 /// 2026-01-01T00:00:00Z: the simulated wall time the run starts at.
@@ -124,6 +133,10 @@ pub enum StoreKind {
     /// wrote is resumed: its open runs are taken over, leases held by its (gone)
     /// sessions are recovered by the sweep, its ladder budgets are kept.
     Sqlite(PathBuf),
+    /// A PostgreSQL schema (`scheduler-postgres`), shared by one or more daemons, with
+    /// a leader elected among them and, optionally, killed part-way. A named schema an
+    /// earlier simulation wrote is resumed like a SQLite file.
+    Postgres(PgFleet),
 }
 
 impl fmt::Display for StoreKind {
@@ -131,6 +144,10 @@ impl fmt::Display for StoreKind {
         match self {
             StoreKind::Memory => f.write_str("memory"),
             StoreKind::Sqlite(path) => write!(f, "sqlite {}", path.display()),
+            StoreKind::Postgres(pg) => match &pg.schema {
+                Some(schema) => write!(f, "postgres {} schema {schema}", redact(&pg.url)),
+                None => write!(f, "postgres {} (a fresh schema)", redact(&pg.url)),
+            },
         }
     }
 }
@@ -245,6 +262,9 @@ pub struct Progress {
 /// are in the report ([`FleetReport::is_clean`]).
 pub fn run(config: &FleetConfig, mut progress: impl FnMut(&Progress)) -> Result<FleetReport, FleetError> {
     config.validate()?;
+    if let StoreKind::Postgres(options) = &config.store {
+        return postgres::run(config, options, &mut progress);
+    }
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_time()
         .start_paused(true)
@@ -253,25 +273,96 @@ pub fn run(config: &FleetConfig, mut progress: impl FnMut(&Progress)) -> Result<
     match &config.store {
         StoreKind::Memory => {
             let pause = MemoryPauseStore::new();
+            let (tasks, sessions) = (MemoryTaskService::with_pause(pause.clone()), MemorySessions::new());
             let handles = Handles::<Memory> {
-                tasks: MemoryTaskService::with_pause(pause.clone()),
-                sessions: MemorySessions::new(),
+                hosts: vec![Host::new(tasks.clone(), sessions.clone(), None)],
+                tasks,
+                sessions,
                 pause,
                 budgets: MemoryStarvationStore::new(),
             };
-            runtime.block_on(simulate(config, handles, &mut progress))
+            runtime.block_on(simulate(config, handles, &mut progress, spawn_one))
         }
         StoreKind::Sqlite(path) => {
             let store = scheduler_sqlite::Store::open(path).map_err(|e| FleetError::Store(e.to_string()))?;
+            let (tasks, sessions) = (Blocking(store.tasks(), None), Blocking(store.sessions(), None));
             let handles = Handles::<Sqlite> {
-                tasks: Blocking(store.tasks()),
-                sessions: Blocking(store.sessions()),
-                pause: Blocking(store.pause()),
-                budgets: Blocking(store.budgets()),
+                hosts: vec![Host::new(tasks.clone(), sessions.clone(), None)],
+                tasks,
+                sessions,
+                pause: Blocking(store.pause(), None),
+                budgets: Blocking(store.budgets(), None),
             };
-            runtime.block_on(simulate(config, handles, &mut progress))
+            runtime.block_on(simulate(config, handles, &mut progress, spawn_one))
+        }
+        StoreKind::Postgres(_) => unreachable!("handled above"),
+    }
+}
+
+/// How the scheduler runs in a simulation.
+enum Control {
+    /// One scheduler, spawned with `scheduler-tokio`.
+    Single(SchedulerHandle),
+    /// PostgreSQL daemons, each cycling only while it leads.
+    Daemons(Daemons),
+}
+
+impl Control {
+    /// Asks for a cycle now; whether that was possible (`run_as_leader` has no trigger).
+    fn run_now(&self) -> bool {
+        match self {
+            Control::Single(handle) => handle.run_now(),
+            Control::Daemons(_) => false,
         }
     }
+
+    /// Stops the scheduler(s); their statistics (summed over daemons).
+    async fn shutdown(&mut self) -> Result<Stats, FleetError> {
+        match self {
+            Control::Single(handle) => {
+                let stats = handle.stats();
+                let shutdown = handle.shutdown_within(Duration::from_secs(60)).await;
+                shutdown.map_err(|e| FleetError::Scheduler(format!("shutdown failed: {e}")))?;
+                Ok(stats)
+            }
+            Control::Daemons(daemons) => Ok(daemons.shutdown().await),
+        }
+    }
+}
+
+/// Builds the fleet's scheduler and spawns it with `scheduler-tokio`.
+fn spawn_one<B: Backend>(fleet: &Arc<Fleet<B>>, budgets: B::Budgets, clock: TokioClock) -> Result<Control, FleetError> {
+    let config = &fleet.config;
+    let scheduler = Scheduler::builder(fleet.service.clone(), fleet.registry.clone(), FleetWaker(Arc::clone(fleet)))
+        .clock(clock)
+        .interval(config.interval)
+        .wake_cooldown(Duration::from_secs(60))
+        .starvation_thresholds(config.thresholds)
+        .pause_store(fleet.pause.clone())
+        .ladder(budgets, FleetActor(Arc::clone(fleet)))
+        .observer(FleetObserver(Arc::clone(fleet), 0))
+        .build()
+        .map_err(|e| FleetError::Scheduler(e.to_string()))?;
+    let handle = scheduler_tokio::spawn(scheduler).map_err(|e| FleetError::Scheduler(e.to_string()))?;
+    Ok(Control::Single(handle))
+}
+
+/// Kills the daemon leading now and the sessions it hosts; `false` when no daemon led
+/// at this moment (the driver tries again at the next tick).
+async fn kill_leader<B: Backend>(fleet: &Arc<Fleet<B>>, daemons: &mut Daemons) -> bool {
+    let Some(victim) = daemons.kill_leader() else { return false };
+    let real = Instant::now();
+    fleet.hosts[victim].die();
+    let hosted: Vec<String> = {
+        let mut books = fleet.world.books();
+        books.leaders.kill = Some((victim, fleet.world.elapsed(), real));
+        books.agents.iter().filter(|(_, a)| a.alive && a.host == victim).map(|(id, _)| id.clone()).collect()
+    };
+    fleet.world.books().leaders.killed_sessions = hosted.len();
+    for session in &hosted {
+        kill(fleet, session).await;
+    }
+    true
 }
 
 /// The store handles a simulation runs on.
@@ -280,6 +371,7 @@ struct Handles<B: Backend> {
     sessions: B::Sessions,
     pause: B::Pause,
     budgets: B::Budgets,
+    hosts: Vec<Host<B>>,
 }
 
 /// Each resumed generation starts this much later in simulated time, so that the
@@ -385,14 +477,16 @@ enum Event {
     Unblock(usize),
     PauseStart,
     PauseEnd,
+    KillLeader,
 }
 
 const TICK: Duration = Duration::from_secs(30);
 
-async fn simulate<B: Backend, F: FnMut(&Progress)>(
+async fn simulate<B: Backend>(
     config: &FleetConfig,
     handles: Handles<B>,
-    progress: &mut F,
+    progress: &mut dyn FnMut(&Progress),
+    start_scheduler: impl FnOnce(&Arc<Fleet<B>>, B::Budgets, TokioClock) -> Result<Control, FleetError>,
 ) -> Result<FleetReport, FleetError> {
     let mut jobs = jobs(config);
     let generation = match jobs.first() {
@@ -406,12 +500,14 @@ async fn simulate<B: Backend, F: FnMut(&Progress)>(
     }
     let start = SystemTime::UNIX_EPOCH + Duration::from_secs(START_UNIX_SECS) + GENERATION_GAP * (generation - 1);
     let clock = TokioClock::anchored_at(start);
-    let Handles { tasks, sessions, pause, budgets } = handles;
+    let Handles { tasks, sessions, pause, budgets, hosts } = handles;
     let fleet = Arc::new(Fleet::<B> {
         world: World::new(clock),
         service: tasks,
         registry: sessions,
         pause,
+        hosts,
+        config: config.clone(),
         timing: Timing::default(),
         seed: config.seed,
         max_spawned: config.max_spawned,
@@ -419,27 +515,16 @@ async fn simulate<B: Backend, F: FnMut(&Progress)>(
     });
     let resumed = if generation > 1 { Some(adopt(&fleet, &budgets, generation).await?) } else { None };
 
-    for seat in seats(config) {
+    for (i, seat) in seats(config).into_iter().enumerate() {
         let profile = &PROFILES[seat.profile];
         let session = SessionSnapshot::active(format!("{prefix}{}", seat.id))
             .agent(profile.agent)
             .caps(profile.caps.iter().copied())
             .workspace(seat.workspace)
             .channel(seat.channel);
-        launch(&fleet, session, Role::Seat);
+        launch(&fleet, session, Role::Seat, i % fleet.hosts.len());
     }
-
-    let scheduler = Scheduler::builder(fleet.service.clone(), fleet.registry.clone(), FleetWaker(Arc::clone(&fleet)))
-        .clock(clock)
-        .interval(config.interval)
-        .wake_cooldown(Duration::from_secs(60))
-        .starvation_thresholds(config.thresholds)
-        .pause_store(fleet.pause.clone())
-        .ladder(budgets, FleetActor(Arc::clone(&fleet)))
-        .observer(FleetObserver(Arc::clone(&fleet)))
-        .build()
-        .map_err(|e| FleetError::Scheduler(e.to_string()))?;
-    let handle = scheduler_tokio::spawn(scheduler).map_err(|e| FleetError::Scheduler(e.to_string()))?;
+    let mut control = start_scheduler(&fleet, budgets, clock)?;
 
     let mut timeline: Vec<(Duration, Event)> = Vec::new();
     for (i, job) in jobs.iter().enumerate() {
@@ -452,6 +537,9 @@ async fn simulate<B: Backend, F: FnMut(&Progress)>(
         timeline.push((at, Event::PauseStart));
         timeline.push((at + length, Event::PauseEnd));
     }
+    if let StoreKind::Postgres(PgFleet { kill_leader_at: Some(at), .. }) = &config.store {
+        timeline.push((*at, Event::KillLeader));
+    }
     let ticks = config.duration.as_secs() / TICK.as_secs();
     timeline.extend((0..=ticks).map(|k| (TICK * k as u32, Event::Tick)));
     // Stable: same-time events keep the order above (arrivals before their unblocks).
@@ -459,12 +547,23 @@ async fn simulate<B: Backend, F: FnMut(&Progress)>(
 
     let origin = tokio::time::Instant::now();
     let mut enqueued = 0;
+    let mut kill_pending = false;
     for (at, event) in timeline {
         tokio::time::sleep_until(origin + at).await;
         match event {
-            Event::Tick => progress(&snapshot(&fleet, config, enqueued, false)),
+            Event::Tick => {
+                if let (true, Control::Daemons(daemons)) = (kill_pending, &mut control) {
+                    kill_pending = !kill_leader(&fleet, daemons).await;
+                }
+                progress(&snapshot(&fleet, config, enqueued, false));
+            }
+            Event::KillLeader => {
+                if let Control::Daemons(daemons) = &mut control {
+                    kill_pending = !kill_leader(&fleet, daemons).await;
+                }
+            }
             Event::Arrive(i) => {
-                arrive(&fleet, &handle, &jobs[i]).await?;
+                arrive(&fleet, &control, &jobs[i]).await?;
                 enqueued += 1;
             }
             Event::Unblock(i) => unblock(&fleet, &jobs[i]).await,
@@ -472,7 +571,7 @@ async fn simulate<B: Backend, F: FnMut(&Progress)>(
             Event::PauseEnd => {
                 let _ = fleet.pause.resume().await;
                 fleet.world.books().paused = false;
-                handle.run_now();
+                control.run_now();
             }
         }
     }
@@ -485,14 +584,15 @@ async fn simulate<B: Backend, F: FnMut(&Progress)>(
         tokio::time::sleep(TICK).await;
     }
     progress(&snapshot(&fleet, config, enqueued, true));
-    let stats = handle.stats();
-    let shutdown = handle.shutdown_within(Duration::from_secs(60)).await;
-    if let Err(e) = shutdown {
-        return Err(FleetError::Scheduler(format!("shutdown failed: {e}")));
-    }
+    let stats = control.shutdown().await?;
+    let leadership = match &control {
+        Control::Daemons(daemons) => Some(postgres::assess(&fleet.world, daemons)),
+        Control::Single(_) => None,
+    };
     let mut report = report::account(config, &fleet, &jobs, stats).await;
     report.store = config.store.to_string();
     report.resumed = resumed;
+    report.leadership = leadership;
     Ok(report)
 }
 
@@ -510,7 +610,7 @@ fn snapshot<B: Backend>(fleet: &Fleet<B>, config: &FleetConfig, enqueued: usize,
     }
 }
 
-async fn arrive<B: Backend>(fleet: &Fleet<B>, handle: &SchedulerHandle, job: &Job) -> Result<(), FleetError> {
+async fn arrive<B: Backend>(fleet: &Fleet<B>, control: &Control, job: &Job) -> Result<(), FleetError> {
     let now = fleet.world.now();
     fleet.world.books().runs.insert(
         job.spec.run_id.clone(),
@@ -532,9 +632,8 @@ async fn arrive<B: Backend>(fleet: &Fleet<B>, handle: &SchedulerHandle, job: &Jo
         .enqueue(&job.spec.task_spec(), &job.spec.run_spec(), now)
         .await
         .map_err(|e| FleetError::Scheduler(format!("enqueue failed: {e}")))?;
-    if job.spec.priority == Priority::Urgent {
+    if job.spec.priority == Priority::Urgent && control.run_now() {
         // The daemon kicks the scheduler when urgent work arrives.
-        handle.run_now();
         fleet.world.count(|c| c.run_now += 1);
     }
     Ok(())

@@ -160,6 +160,55 @@ pub struct FleetReport {
     pub violations: Vec<Violation>,
     /// How many invariants were broken in all.
     pub violation_count: usize,
+    /// The daemons, their leader and the failover (PostgreSQL fleets only).
+    pub leadership: Option<LeadershipTally>,
+}
+
+/// The daemons of a PostgreSQL fleet: which ran the cycles, how often the leader
+/// changed, and the failover after the leader was killed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LeadershipTally {
+    /// The daemons' names (`d0`, `d1`, ...).
+    pub daemons: Vec<String>,
+    /// Cycles each daemon finished (while it led).
+    pub cycles: Vec<u64>,
+    /// Times the daemon running the cycles changed.
+    pub leader_changes: u32,
+    /// The leader row's epoch at the end (every election adds one), if it could be read.
+    pub terms: Option<u64>,
+    /// Wakes the daemons' listeners handed to a session's mailbox, and wakes they could
+    /// not (the session had crashed, or its mailbox was full).
+    pub wakes_listened: (u64, u64),
+    /// The leader lease, in real time: the database times it.
+    pub lease: Duration,
+    /// The simulation ran at most this many simulated seconds per real second.
+    pub pace: u32,
+    /// The leader kill and what followed, if a daemon was killed.
+    pub failover: Option<FailoverTally>,
+}
+
+impl LeadershipTally {
+    /// One lease period in simulated time, at the pace's limit.
+    pub fn simulated_lease(&self) -> Duration {
+        self.lease * self.pace
+    }
+}
+
+/// A leader kill and the failover after it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FailoverTally {
+    /// The daemon killed.
+    pub killed: String,
+    /// When (simulated time since the start).
+    pub at: Duration,
+    /// Sessions it hosted (they crashed with it).
+    pub sessions: usize,
+    /// The daemon that ran the first cycle after the kill, if any did.
+    pub new_leader: Option<String>,
+    /// From the kill to the end of that cycle, in simulated time.
+    pub simulated: Option<Duration>,
+    /// The same, in real time.
+    pub real: Option<Duration>,
 }
 
 /// What a simulation found in a store an earlier one wrote.
@@ -342,6 +391,7 @@ pub(crate) async fn account<B: Backend>(
         last_cycle_error: books.last_cycle_error.clone(),
         violations: books.violations.clone(),
         violation_count: books.violation_count,
+        leadership: None,
     }
 }
 
@@ -367,6 +417,49 @@ fn attention_line(job: &Job, kind: WorkKind, not_woken: Option<WhyNotWoken>, dia
         owner,
         spec.required_capabilities.join(", "),
     )
+}
+
+fn leadership_rows(t: &mut Table<'_, '_>, l: &LeadershipTally, sent: u64) -> fmt::Result {
+    t.section("daemons (PostgreSQL)")?;
+    let cycles: Vec<String> = l.daemons.iter().zip(&l.cycles).map(|(d, c)| format!("{d} {c}")).collect();
+    t.row("daemons", l.daemons.len(), &format!("cycles run: {}", cycles.join(", ")))?;
+    let terms = l.terms.map_or_else(|| "unknown".to_owned(), |t| t.to_string());
+    t.row("leader changes", l.leader_changes, &format!("leader row at term {terms}"))?;
+    let (delivered, undeliverable) = l.wakes_listened;
+    let untaken = sent.saturating_sub(delivered + undeliverable);
+    t.row(
+        "wakes via NOTIFY",
+        delivered,
+        &format!(
+            "handed to mailboxes by the listeners; {undeliverable} undeliverable (crashed sessions), {untaken} never \
+             taken (for the killed daemon's sessions, or still in the outbox at the end)"
+        ),
+    )?;
+    t.row(
+        "leader lease",
+        format!("{:.2}s", l.lease.as_secs_f64()),
+        &format!(
+            "real time (the database times it); the simulation ran at most {} simulated s per real s, \
+             so one lease is at most {} simulated",
+            l.pace,
+            span_text(l.simulated_lease())
+        ),
+    )?;
+    let Some(f) = &l.failover else { return t.row("leader killed", "no", "") };
+    t.row("leader killed", clock_text(f.at), &format!("{}, with the {} sessions it hosted", f.killed, f.sessions))?;
+    match (f.simulated, f.real, &f.new_leader) {
+        (Some(sim), Some(real), Some(new)) => t.row(
+            "failover",
+            span_text(sim),
+            &format!(
+                "simulated = {:.2} lease periods; {:.2} s real = {:.2} lease periods (kill to the first cycle of {new})",
+                sim.as_secs_f64() / l.simulated_lease().as_secs_f64(),
+                real.as_secs_f64(),
+                real.as_secs_f64() / l.lease.as_secs_f64(),
+            ),
+        ),
+        _ => t.row("failover", "none", "no other daemon ran a cycle after the kill"),
+    }
 }
 
 /// A simulated duration, compactly: `42.0s`, `3m05s`, `1h02m`.
@@ -492,6 +585,9 @@ impl fmt::Display for FleetReport {
         t.row("starved runs", s.starved_runs, "summed over cycles")?;
         t.row("spawns requested", s.spawns_requested, "")?;
         t.row("needs attention", s.needs_attention_runs, "")?;
+        if let Some(l) = &self.leadership {
+            leadership_rows(&mut t, l, a.wakes_delivered)?;
+        }
         let f = t.0;
         if self.is_clean() {
             writeln!(
@@ -520,7 +616,7 @@ mod tests {
     use scheduler_tokio::TokioClock;
 
     use super::*;
-    use crate::fleet::agent::Timing;
+    use crate::fleet::agent::{Host, Timing};
     use crate::fleet::backend::Memory;
     use crate::fleet::workload::Plan;
     use crate::fleet::world::{RunEntry, World};
@@ -528,11 +624,14 @@ mod tests {
     /// A fleet whose books and service both hold `run` (queued), and the job for it.
     fn booked(run: &str) -> (Arc<Fleet<Memory>>, Vec<Job>) {
         let pause = MemoryPauseStore::new();
+        let (service, registry) = (MemoryTaskService::with_pause(pause.clone()), MemorySessions::new());
         let fleet = Arc::new(Fleet::<Memory> {
             world: World::new(TokioClock::anchored_at(SystemTime::UNIX_EPOCH + Duration::from_secs(1_000))),
-            service: MemoryTaskService::with_pause(pause.clone()),
-            registry: MemorySessions::new(),
+            service: service.clone(),
+            registry: registry.clone(),
             pause,
+            hosts: vec![Host::new(service, registry, None)],
+            config: crate::fleet::FleetConfig::default(),
             timing: Timing::default(),
             seed: 1,
             max_spawned: 1,

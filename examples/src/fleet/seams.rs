@@ -15,7 +15,7 @@ use scheduler_core::view::{ActiveRunView, RunView, SessionView};
 use scheduler_core::why::WhyNotWoken;
 use scheduler_testkit::snapshot::SessionSnapshot;
 
-use super::agent::{Fleet, Role, launch};
+use super::agent::{Fleet, Role, launch, pick_host};
 use super::backend::Backend;
 use super::workload::{PROFILES, covers};
 use super::world::ViolationKind;
@@ -45,34 +45,9 @@ impl<B: Backend, R: RunView + Sync, S: SessionView + Sync> Waker<R, S> for Fleet
     type Error = Unreachable;
 
     async fn wake(&self, target: WakeTarget<'_, R, S>) -> Result<(), Unreachable> {
-        let fleet = &self.0;
         let (run_id, session_id) = (target.run.run_id(), target.session.session_id());
-        let world = &fleet.world;
-        let mut active = Vec::new();
-        let _ = fleet.service.active_runs(&mut active).await;
-        if let Some(held) = active.iter().find(|a| a.session_id() == session_id) {
-            let detail =
-                format!("{session_id} woken for {run_id} while it holds {} ({})", held.run_id(), held.status());
-            world.violate(ViolationKind::WakeToBusySession, detail);
-        }
-        if fleet.registry.session(session_id).await.ok().flatten().is_some_and(|s| s.prompting) {
-            world.violate(ViolationKind::WakeToPromptingSession, format!("{session_id} woken for {run_id}"));
-        }
-        if fleet.pause.pause_state().await.ok().flatten().is_some() {
-            world.count(|c| c.wakes_while_paused += 1);
-            world.violate(ViolationKind::WakeWhilePaused, format!("{session_id} woken for {run_id}"));
-        }
-        let status = fleet.service.run_status(run_id).await.ok().flatten();
-        if status != Some(RunStatus::Queued) {
-            world.violate(ViolationKind::WakeForUnqueuedRun, format!("{session_id} woken for {run_id} ({status:?})"));
-        }
-        let at = world.elapsed();
-        let mut books = world.books();
-        let working = books.agents.get(session_id).and_then(|s| s.working.clone());
-        if let Some(working) = working {
-            let detail = format!("{session_id} woken for {run_id} while working on {working} (by its own account)");
-            books.violate(ViolationKind::WakeToBusySession, at, detail);
-        }
+        inspect_wake(&self.0, run_id, session_id).await;
+        let mut books = self.0.world.books();
         let delivered =
             books.agents.get(session_id).is_some_and(|s| s.alive && s.inbox.send(run_id.to_owned()).is_ok());
         if delivered {
@@ -82,6 +57,37 @@ impl<B: Backend, R: RunView + Sync, S: SessionView + Sync> Waker<R, S> for Fleet
             books.counters.wakes_unreachable += 1;
             Err(Unreachable { session_id: session_id.to_owned() })
         }
+    }
+}
+
+/// Checks a wake the scheduler decided on against the task service's active runs (a
+/// busy session), the registry (prompting), the pause store, the run's status and the
+/// session's own account of its work, recording every broken rule.
+pub(crate) async fn inspect_wake<B: Backend>(fleet: &Fleet<B>, run_id: &str, session_id: &str) {
+    let world = &fleet.world;
+    let mut active = Vec::new();
+    let _ = fleet.service.active_runs(&mut active).await;
+    if let Some(held) = active.iter().find(|a| a.session_id() == session_id) {
+        let detail = format!("{session_id} woken for {run_id} while it holds {} ({})", held.run_id(), held.status());
+        world.violate(ViolationKind::WakeToBusySession, detail);
+    }
+    if fleet.registry.session(session_id).await.ok().flatten().is_some_and(|s| s.prompting) {
+        world.violate(ViolationKind::WakeToPromptingSession, format!("{session_id} woken for {run_id}"));
+    }
+    if fleet.pause.pause_state().await.ok().flatten().is_some() {
+        world.count(|c| c.wakes_while_paused += 1);
+        world.violate(ViolationKind::WakeWhilePaused, format!("{session_id} woken for {run_id}"));
+    }
+    let status = fleet.service.run_status(run_id).await.ok().flatten();
+    if status != Some(RunStatus::Queued) {
+        world.violate(ViolationKind::WakeForUnqueuedRun, format!("{session_id} woken for {run_id} ({status:?})"));
+    }
+    let at = world.elapsed();
+    let mut books = world.books();
+    let working = books.agents.get(session_id).and_then(|s| s.working.clone());
+    if let Some(working) = working {
+        let detail = format!("{session_id} woken for {run_id} while working on {working} (by its own account)");
+        books.violate(ViolationKind::WakeToBusySession, at, detail);
     }
 }
 
@@ -128,7 +134,8 @@ impl<B: Backend, R: RunView + Sync> EscalationActor<R> for FleetActor<B> {
                 .workspace(workspace)
                 .channel(run.channel())
         };
-        launch(fleet, session, Role::Spawned);
+        let host = pick_host(fleet, None);
+        launch(fleet, session, Role::Spawned, host);
         Ok(SpawnOutcome::Requested)
     }
 
@@ -160,10 +167,11 @@ impl<B: Backend, R: RunView + Sync> EscalationActor<R> for FleetActor<B> {
     }
 }
 
-/// Keeps the books in step with what the scheduler did: recovered leases, paused
-/// cycles, errors, and why each run was last not woken.
+/// Keeps the books in step with what the scheduler of daemon `.1` did: recovered
+/// leases, paused cycles, errors, why each run was last not woken, and which daemon
+/// ran the cycles.
 #[derive(Debug)]
-pub(crate) struct FleetObserver<B: Backend>(pub(crate) Arc<Fleet<B>>);
+pub(crate) struct FleetObserver<B: Backend>(pub(crate) Arc<Fleet<B>>, pub(crate) usize);
 
 impl<B: Backend> Observer for FleetObserver<B> {
     fn lease_recovered(&self, run_id: &str, previous_session_id: &str) {
@@ -185,7 +193,9 @@ impl<B: Backend> Observer for FleetObserver<B> {
     }
 
     fn cycle_finished(&self, counts: &CycleCounts) {
+        let at = self.0.world.elapsed();
         let mut books = self.0.world.books();
+        books.leaders.on_cycle(self.1, at, std::time::Instant::now());
         books.counters.cycles += 1;
         if counts.paused {
             books.counters.paused_cycles += 1;
@@ -206,17 +216,20 @@ mod tests {
     use tokio::sync::mpsc;
 
     use super::*;
-    use crate::fleet::agent::Timing;
+    use crate::fleet::agent::{Host, Timing};
     use crate::fleet::backend::Memory;
     use crate::fleet::world::{AgentSlot, World};
 
     fn fleet() -> Arc<Fleet<Memory>> {
         let pause = MemoryPauseStore::new();
+        let (service, registry) = (MemoryTaskService::with_pause(pause.clone()), MemorySessions::new());
         Arc::new(Fleet {
             world: World::new(TokioClock::anchored_at(SystemTime::UNIX_EPOCH + Duration::from_secs(1_000))),
-            service: MemoryTaskService::with_pause(pause.clone()),
-            registry: MemorySessions::new(),
+            service: service.clone(),
+            registry: registry.clone(),
             pause,
+            hosts: vec![Host::new(service, registry, None)],
+            config: crate::fleet::FleetConfig::default(),
             timing: Timing::default(),
             seed: 1,
             max_spawned: 1,
@@ -228,7 +241,7 @@ mod tests {
     fn session(fleet: &Fleet<Memory>, id: &str) -> (Arc<SessionSnapshot>, mpsc::UnboundedReceiver<String>) {
         fleet.registry.register(SessionSnapshot::active(id)).unwrap();
         let (tx, rx) = mpsc::unbounded_channel();
-        let slot = AgentSlot { inbox: tx, alive: true, working: None, spawned: false, abort: None };
+        let slot = AgentSlot { inbox: tx, alive: true, working: None, spawned: false, abort: None, host: 0 };
         fleet.world.books().agents.insert(id.to_owned(), slot);
         (fleet.registry.get(id).unwrap(), rx)
     }

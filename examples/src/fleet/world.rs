@@ -9,7 +9,7 @@ use scheduler_core::why::WhyNotWoken;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::{Mutex, MutexGuard};
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use scheduler_core::clock::Clock;
 use scheduler_tokio::TokioClock;
@@ -40,6 +40,9 @@ pub enum ViolationKind {
     WakeForUnqueuedRun,
     /// The scheduler's statistics disagree with what the simulation saw.
     StatsMismatch,
+    /// After the leader daemon was killed, no other daemon ran a cycle within two
+    /// leader-lease periods (PostgreSQL fleets).
+    SlowFailover,
 }
 
 impl fmt::Display for ViolationKind {
@@ -54,6 +57,7 @@ impl fmt::Display for ViolationKind {
             ViolationKind::WakeWhilePaused => "wake while paused",
             ViolationKind::WakeForUnqueuedRun => "wake for a run that is not queued",
             ViolationKind::StatsMismatch => "statistics mismatch",
+            ViolationKind::SlowFailover => "failover slower than two leader-lease periods",
         })
     }
 }
@@ -105,6 +109,8 @@ pub(crate) struct AgentSlot {
     pub(crate) working: Option<String>,
     pub(crate) spawned: bool,
     pub(crate) abort: Option<AbortHandle>,
+    /// The daemon hosting it (an index into the fleet's hosts).
+    pub(crate) host: usize,
 }
 
 /// Counters the summary reports.
@@ -155,6 +161,44 @@ pub(crate) struct Books {
     /// run -> why the last cycle that did not wake it did not
     /// ([`Scheduler::not_woken`](scheduler_core::Scheduler::not_woken), through the observer).
     pub(crate) not_woken: BTreeMap<String, WhyNotWoken>,
+    /// Which daemon ran the cycles, and the leader kill.
+    pub(crate) leaders: LeaderLog,
+}
+
+/// Which daemon ran the scheduler's cycles, and what followed a leader kill.
+#[derive(Debug, Default)]
+pub(crate) struct LeaderLog {
+    /// The daemon that ran the last cycle.
+    pub(crate) last: Option<usize>,
+    /// Times the daemon running the cycles changed.
+    pub(crate) changes: u32,
+    /// Cycles run, per daemon.
+    pub(crate) cycles: BTreeMap<usize, u64>,
+    /// The kill: the daemon, when (simulated time since the start), and the real instant.
+    pub(crate) kill: Option<(usize, Duration, Instant)>,
+    /// Sessions the killed daemon hosted (they crashed with it).
+    pub(crate) killed_sessions: usize,
+    /// The first cycle another daemon finished after the kill: that daemon, and how
+    /// long after the kill, in simulated and in real time.
+    pub(crate) taken_over: Option<(usize, Duration, Duration)>,
+}
+
+impl LeaderLog {
+    /// Daemon `daemon` finished a cycle at `at` (simulated time since the start), `now`
+    /// in real time.
+    pub(crate) fn on_cycle(&mut self, daemon: usize, at: Duration, now: Instant) {
+        if self.last.is_some_and(|last| last != daemon) {
+            self.changes += 1;
+        }
+        self.last = Some(daemon);
+        *self.cycles.entry(daemon).or_default() += 1;
+        if let Some((killed, when, real)) = self.kill
+            && killed != daemon
+            && self.taken_over.is_none()
+        {
+            self.taken_over = Some((daemon, at.saturating_sub(when), now.saturating_duration_since(real)));
+        }
+    }
 }
 
 /// The shared books and the simulation's clock.
@@ -319,6 +363,23 @@ mod tests {
     }
 
     const T: SystemTime = SystemTime::UNIX_EPOCH;
+
+    #[test]
+    fn the_first_cycle_of_another_daemon_after_the_kill_ends_the_failover() {
+        let (t0, s) = (Instant::now(), Duration::from_secs);
+        let mut log = LeaderLog::default();
+        log.on_cycle(1, s(10), t0);
+        log.on_cycle(1, s(25), t0);
+        assert_eq!((log.changes, log.taken_over), (0, None));
+        log.kill = Some((1, s(30), t0));
+        log.on_cycle(1, s(31), t0 + s(1)); // the dying leader's cycle does not count
+        assert_eq!(log.taken_over, None);
+        log.on_cycle(2, s(100), t0 + s(2));
+        log.on_cycle(0, s(115), t0 + s(3));
+        assert_eq!(log.taken_over, Some((2, s(70), s(2))), "the first one only");
+        assert_eq!((log.changes, log.last), (2, Some(0)));
+        assert_eq!(log.cycles.values().sum::<u64>(), 5);
+    }
 
     #[test]
     fn a_second_claim_on_a_held_run_is_a_double_claim() {
