@@ -223,5 +223,5 @@ pub use error::{BatchStep, BuildError, Call, Concern, Error, Stopped};
 pub use report::{CycleCounts, CycleKind, CycleReport, CycleResult, Outcome, RebuildReport};
 pub use run_loop::Runnable;
 pub use scheduler::{LadderScheduler, Scheduler, SchedulerError, SchedulerReport};
-pub use settings::{Builder, Settings};
+pub use settings::{Builder, SelectionPolicy, Settings, UnknownPolicy};
 pub use stats::{Stats, StatsHandle};

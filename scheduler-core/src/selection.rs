@@ -90,12 +90,14 @@
 //! the two agree on many thousands of generated workloads.
 
 mod key;
+mod matching;
 pub(crate) mod table;
 
 use std::mem;
 use std::time::{Duration, SystemTime};
 
 use crate::model::{Owner, RunStatus, Scope, SessionState};
+pub use crate::settings::SelectionPolicy;
 use crate::view::{ActiveRunView, RunView, SessionView};
 
 pub(crate) use key::trim;
@@ -260,12 +262,26 @@ pub struct Selection {
     candidates: Vec<u32>,
     target_runs: Vec<TargetRun>,
     target_sessions: Vec<u32>,
+    // The policy, and the maximum-matching policy's own buffers (`selection/matching.rs`).
+    policy: SelectionPolicy,
+    matching: matching::Matching,
 }
 
 impl Selection {
     /// An empty selection; buffers grow on first use and are reused afterwards.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// An empty selection deciding under `policy` (see [`SelectionPolicy`] and the
+    /// [module docs](self#the-maximum-matching-policy)).
+    pub fn with_policy(policy: SelectionPolicy) -> Self {
+        Selection { policy, ..Self::default() }
+    }
+
+    /// The policy this selection decides under.
+    pub fn policy(&self) -> SelectionPolicy {
+        self.policy
     }
 
     /// Selects targets for `input`. `in_cooldown(run, session)` says whether the pair
@@ -294,7 +310,14 @@ impl Selection {
         let starve_before = if min_queued_age.is_zero() { None } else { now.checked_sub(min_queued_age) };
         self.index_sessions(active, sessions);
         self.key_runs(runs, sessions, starve_before);
+        let maximum = self.policy == SelectionPolicy::Maximum;
+        if maximum {
+            self.matching_start();
+        }
         self.walk(runs, sessions, starve_before, &mut in_cooldown);
+        if maximum {
+            self.matching_finish();
+        }
         self.emit(runs);
     }
 
@@ -648,7 +671,11 @@ impl Selection {
             let bucket = &mut bucket[..];
             let mut decide = |sel: &mut Self, key: RunKey| {
                 let run = &runs[key.idx as usize];
-                sel.decide(key, run, is_starved(run, starve_before), sessions, in_cooldown);
+                let starved = is_starved(run, starve_before);
+                match sel.policy {
+                    SelectionPolicy::Greedy => sel.decide(key, run, starved, sessions, in_cooldown),
+                    SelectionPolicy::Maximum => sel.decide_maximum(key, runs, starved, sessions, in_cooldown),
+                }
             };
             if self.part_left[p] == 0 {
                 // Every session of the partition is targeted: no-matches, in any order.
@@ -806,8 +833,10 @@ impl Selection {
         let need = &self.probe[CLASS_HEAD..];
         let (lo, hi) = (self.part_start[part as usize] as usize, self.part_start[part as usize + 1] as usize);
         let start = self.candidates.len() as u32;
+        // (The maximum policy keeps targeted sessions: their runs may move.)
+        let skip_targeted = self.policy == SelectionPolicy::Greedy;
         for g in lo..hi {
-            if self.targeted[g]
+            if (skip_targeted && self.targeted[g])
                 || (channel != ANY && self.g_channel[g] != channel)
                 || (owner_kind == OWNER_POOL && self.g_agent[g] != owner)
                 || (owner_kind == OWNER_SESSION && self.g_sid[g] != owner)
