@@ -418,3 +418,39 @@ fn a_session_on_an_applied_path_is_searched_again() {
     assert_eq!(max.targets(), [(0, 2), (1, 3), (2, 1), (3, 0)]);
     check(&c).unwrap();
 }
+
+/// Through the scheduler: the builder's policy reaches the selection, and the cycle's
+/// counts agree with why each run was not woken.
+#[test]
+fn the_builder_policy_reaches_the_cycle() {
+    use scheduler_core::Scheduler;
+    use scheduler_core::why::WhyNotWoken;
+    use scheduler_testkit::scripted::{ScriptedSessions, ScriptedTasks};
+    use scheduler_testkit::waker::RecordingWaker;
+
+    let cycle = |policy: SelectionPolicy| {
+        let (tasks, sessions, waker) = (ScriptedTasks::new(), ScriptedSessions::new(), RecordingWaker::single());
+        tasks.push_pending(RunSnapshot::queued("a-any", "t1").queued_at(t(1)));
+        tasks.push_pending(RunSnapshot::queued("b-rust", "t2").caps(["rust"]).queued_at(t(2)));
+        tasks.push_pending(RunSnapshot::queued("c-rust", "t3").caps(["rust"]).queued_at(t(3)));
+        sessions.push(SessionSnapshot::active("s-rust").caps(["rust"]).created_at(t(0)));
+        sessions.push(SessionSnapshot::active("s-plain").created_at(t(1)));
+        let mut scheduler = Scheduler::builder(tasks, sessions, waker)
+            .starvation_age(std::time::Duration::ZERO)
+            .selection_policy(policy)
+            .build()
+            .unwrap();
+        let report = futures::executor::block_on(scheduler.run_once());
+        let woken: Vec<String> = report.selected_run_ids().map(str::to_owned).collect();
+        let why = report.why_not_woken("c-rust");
+        (woken, why, *report.counts())
+    };
+    let (woken, why, counts) = cycle(SelectionPolicy::Greedy);
+    assert_eq!(woken, ["a-any"]);
+    assert_eq!(why, Some(WhyNotWoken::CandidatesTaken));
+    assert_eq!(counts.no_match_runs, 2);
+    let (woken, why, counts) = cycle(SelectionPolicy::Maximum);
+    assert_eq!(woken, ["a-any", "b-rust"]);
+    assert_eq!(why, Some(WhyNotWoken::CandidatesTaken));
+    assert_eq!((counts.no_match_runs, counts.recently_notified_runs), (1, 0));
+}
