@@ -21,6 +21,7 @@ use std::time::{Duration, Instant};
 
 use clap::Parser;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use scheduler_core::SelectionPolicy;
 use scheduler_core::ladder::Thresholds;
 use scheduler_examples::fleet::{FleetConfig, Progress, StoreKind, run};
 
@@ -80,9 +81,17 @@ struct Args {
     /// at once, leaving runs open, e.g. for a later run on the same `--db` to resume).
     #[arg(long, default_value_t = 60)]
     drain_minutes: u64,
+    /// How the scheduler gives sessions to runs: `greedy` (the contract as written) or
+    /// `maximum` (moves earlier runs to other sessions so that more runs are woken).
+    #[arg(long, default_value_t = SelectionPolicy::Greedy, value_parser = parse_policy)]
+    policy: SelectionPolicy,
     /// No progress bar.
     #[arg(long, short)]
     quiet: bool,
+}
+
+fn parse_policy(s: &str) -> Result<SelectionPolicy, String> {
+    s.parse().map_err(|e: scheduler_core::UnknownPolicy| e.to_string())
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -130,6 +139,7 @@ fn main() -> ExitCode {
             .normalized(),
         drain: Duration::from_secs(args.drain_minutes * 60),
         store,
+        policy: args.policy,
         ..FleetConfig::default()
     }
     .with_duration(duration);
@@ -168,6 +178,7 @@ fn main() -> ExitCode {
     bar.finish_and_clear();
 
     print!("{report}");
+    println!("selection policy: {}", args.policy);
     if args.list_attention {
         println!("runs that need attention:");
         for line in &report.attention {
