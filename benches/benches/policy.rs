@@ -208,6 +208,68 @@ fn policy(c: &mut Criterion) {
     for (n, m) in TIMED {
         ratio(&format!("W_flex({n},{m})"), &flexible_first(Workload::steady(n, m)), Variant::Steady);
     }
+    for m in [1_000, 10_000] {
+        moves_ratio(m);
+    }
+}
+
+/// A shape built to make the maximum policy move runs: one partition of `m` sessions,
+/// the even ones offering `a`, the odd ones `a` and `b`; `m / 2` urgent runs needing
+/// `a`, then `m / 2` high runs needing `a` and `b`. Greedy gives the urgent runs the
+/// first half of the sessions (half of them odd) and wakes only `m / 4` of the others;
+/// the maximum policy moves urgent runs to even sessions and wakes all `m` runs
+/// (`m / 4` augmenting paths). Selection alone, interleaved as in [`ratio`].
+fn moves_ratio(m: usize) {
+    use scheduler_testkit::snapshot::{ActiveRun, SessionSnapshot};
+    let sessions: Vec<SessionSnapshot> = (0..m)
+        .map(|j| {
+            let caps: &[&str] = if j % 2 == 0 { &["a"] } else { &["a", "b"] };
+            SessionSnapshot::active(format!("sess-{j}"))
+                .caps(caps.iter().copied())
+                .created_at(clock_start() + Duration::from_millis(j as u64))
+        })
+        .collect();
+    let runs: Vec<RunSnapshot> = (0..m)
+        .map(|i| {
+            let (priority, caps): (Priority, &[&str]) =
+                if i < m / 2 { (Priority::Urgent, &["a"]) } else { (Priority::High, &["a", "b"]) };
+            RunSnapshot::queued(format!("run-{i}"), format!("task-{i}")).priority(priority).caps(caps.iter().copied())
+        })
+        .collect();
+    let active: Vec<ActiveRun> = Vec::new();
+    let mut sels = POLICIES.map(Selection::with_policy);
+    let mut samples = [Vec::new(), Vec::new()];
+    for round in 0..RATIO_CYCLES + 3 {
+        for (k, sel) in sels.iter_mut().enumerate() {
+            let started = Instant::now();
+            sel.select(
+                SelectionInput {
+                    runs: &runs,
+                    active: &active,
+                    sessions: &sessions,
+                    now: clock_start(),
+                    min_queued_age: Duration::ZERO,
+                },
+                |_, _| false,
+            );
+            if round >= 3 {
+                samples[k].push(started.elapsed());
+            }
+        }
+    }
+    let (g, x) = (median(&mut samples[0]), median(&mut samples[1]));
+    eprintln!(
+        "policy/moves/M_moves({m}): greedy {} targets, median {:?} [{:?} .. {:?}]; maximum {} targets, median {:?} [{:?} .. {:?}]; maximum / greedy = {:.2}",
+        sels[0].targets().len(),
+        g,
+        samples[0][0],
+        samples[0][samples[0].len() - 1],
+        sels[1].targets().len(),
+        x,
+        samples[1][0],
+        samples[1][samples[1].len() - 1],
+        x.as_secs_f64() / g.as_secs_f64(),
+    );
 }
 
 criterion_group!(benches, policy);
