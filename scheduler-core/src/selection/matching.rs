@@ -79,6 +79,9 @@ pub(super) struct Matching {
     visited: Vec<u32>,
     /// By class: the epoch a search of one of its runs failed completely in.
     class_failed: Vec<u32>,
+    /// By class: `(epoch, position)`: in that epoch, every candidate before the
+    /// position is dead (reached already, or a fan-out's), so scans start there.
+    scan: Vec<(u32, u32)>,
     /// Successful augmentations so far this cycle, plus one.
     epoch: u32,
     stack: Vec<Frame>,
@@ -99,6 +102,7 @@ impl Selection {
         m.tr_class.clear();
         m.tr_session.clear();
         m.class_failed.clear();
+        m.scan.clear();
         m.rejected.clear();
         m.epoch = 1;
     }
@@ -121,6 +125,7 @@ impl Selection {
         };
         if self.matching.class_failed.len() < self.classes.len() {
             self.matching.class_failed.resize(self.classes.len(), 0);
+            self.matching.scan.resize(self.classes.len(), (0, 0));
         }
         if starved {
             self.fan_out(key, c);
@@ -265,28 +270,48 @@ impl Selection {
     /// The next candidate of `f`'s class, from `f.pos` in session order, that is held by
     /// a non-starved run, not reached yet in this epoch, and not in cooldown for `f`'s
     /// run. Returns it, the position after it, and whether a cooling one was skipped.
+    /// Dead candidates at the start of the class are skipped once per epoch, not once
+    /// per frame (long paths through one class would otherwise scan them again and
+    /// again).
     fn next_held<R: RunView, S: SessionView>(
-        &self,
+        &mut self,
         f: Frame,
         runs: &[R],
         sessions: &[S],
         in_cooldown: &mut impl FnMut(&R, &S) -> bool,
     ) -> (Option<u32>, u32, bool) {
-        let (m, end) = (&self.matching, self.classes[f.class as usize].end);
-        let mut skipped = false;
-        for pos in f.pos..end {
+        let c = f.class as usize;
+        let class_start = self.class_start(f.class) as u32;
+        let (m, end) = (&mut self.matching, self.classes[c].end);
+        let scan = match m.scan[c] {
+            (epoch, pos) if epoch == m.epoch => pos,
+            _ => class_start,
+        };
+        let start = f.pos.max(scan);
+        let (mut prefix, mut dead_to) = (start == scan, scan);
+        let mut found = (None, end, false);
+        for pos in start..end {
             let g = self.candidates[pos as usize];
             let h = m.holder[g as usize];
-            if h == NONE || m.visited[g as usize] == m.epoch || m.tr_class[h as usize] == FAN_OUT {
+            if h != NONE && (m.visited[g as usize] == m.epoch || m.tr_class[h as usize] == FAN_OUT) {
+                if prefix {
+                    dead_to = pos + 1;
+                }
+                continue;
+            }
+            prefix = false;
+            if h == NONE {
                 continue;
             }
             if in_cooldown(&runs[f.run as usize], &sessions[self.g_session[g as usize] as usize]) {
-                skipped = true;
+                found.2 = true;
                 continue;
             }
-            return (Some(g), pos + 1, skipped);
+            found = (Some(g), pos + 1, found.2);
+            break;
         }
-        (None, end, skipped)
+        m.scan[c] = (m.epoch, dead_to);
+        found
     }
 
     /// Applies the path on `stack`: `h` (holder of the top frame's `via`) takes the
