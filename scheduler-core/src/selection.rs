@@ -140,7 +140,11 @@
 //!   sessions it reached dead until the next path is applied, a requirement class whose
 //!   search failed without a cooldown answer fails at once for its later runs until
 //!   then, and the walk stops once a partition has no free session. All buffers belong
-//!   to the selection: a steady cycle allocates nothing.
+//!   to the selection: a steady cycle allocates nothing. Where greedy's choices are
+//!   already right (the `W(N, M)` benchmark workloads), the two policies cost the same;
+//!   where many runs must be moved, paths grow long (a depth-first search in session
+//!   order), up to moves x path length: the `policy` bench's `M_moves` shape, built for
+//!   that, shows it.
 
 mod key;
 mod matching;
