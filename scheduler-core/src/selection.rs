@@ -106,13 +106,15 @@
 //!   while the set stays matchable is the greedy algorithm of a transversal matroid.)
 //! - **Which sessions (the tie rule).** A run first tries, in session order, the first
 //!   eligible session that is free and not in cooldown for it: greedy's choice. Only
-//!   when there is none does it search a path, depth first: it tries the sessions it
-//!   could take that are held by other non-starved runs, in session order; a holder
-//!   reached tries a free session of its own first (its first in session order not in
-//!   cooldown for it), else, in turn, the held sessions it could take, in session order,
-//!   skipping sessions already reached since the last path was applied. The first path
-//!   found is applied: each holder on it moves one step, the run takes the first session
-//!   of the path. Given the same rows and cooldown answers, the same targets come out.
+//!   when there is none does it search a path, depth first over the sessions held by
+//!   other non-starved runs. Each run on the search (the new run, then each holder
+//!   reached) first tries the sessions it could take, in session order, whose holder
+//!   can move straight to a free session (the holder's first, in session order, not in
+//!   cooldown for it); if none, it goes deeper through the held sessions it could take,
+//!   in session order, skipping sessions already reached since the last path was
+//!   applied. The first path found is applied: each holder on it moves one step, the run
+//!   takes the first session of the path. Given the same rows and cooldown answers, the
+//!   same targets come out.
 //! - **Equal to greedy when greedy is enough.** While every run finds a free session
 //!   (or fails as greedy fails), nothing moves: when greedy wakes every run the maximum
 //!   policy wakes, both give the same targets, in the same order, with the same counts.

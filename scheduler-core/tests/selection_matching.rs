@@ -454,3 +454,26 @@ fn the_builder_policy_reaches_the_cycle() {
     assert_eq!(why, Some(WhyNotWoken::CandidatesTaken));
     assert_eq!((counts.no_match_runs, counts.recently_notified_runs), (1, 0));
 }
+
+/// The same through a path of length two: r's search goes x1 -> h1 -> x2 -> h2 -> f1
+/// (no holder of r's sessions can move at once); q, which can only take x1, then needs
+/// x1 -> r -> z -> k -> w -> l -> f3. Sessions x1, x2, f1, z, w, f3 are s0..s5; runs
+/// h1, h2, k, l, r, q are r0..r5 in selection order. All six are woken.
+#[test]
+fn a_session_on_an_applied_long_path_is_searched_again() {
+    let offers: [&[&str]; 6] = [&["h1", "r", "q"], &["h1", "h2"], &["h2"], &["k", "r"], &["k", "l"], &["l"]];
+    let sessions: Vec<SessionSnapshot> = offers
+        .iter()
+        .enumerate()
+        .map(|(j, caps)| SessionSnapshot::active(format!("s{j}")).caps(caps.iter().copied()).created_at(t(j as u64)))
+        .collect();
+    let runs: Vec<RunSnapshot> = ["h1", "h2", "k", "l", "r", "q"]
+        .iter()
+        .enumerate()
+        .map(|(i, cap)| RunSnapshot::queued(format!("r{i}"), "t").caps([*cap]).queued_at(t(i as u64)))
+        .collect();
+    let c = Case { runs, sessions, active: Vec::new(), cooling: HashSet::new(), min_age: Duration::ZERO };
+    let max = select(SelectionPolicy::Maximum, &c).sel;
+    assert_eq!(max.targets(), [(0, 1), (1, 2), (2, 4), (3, 5), (4, 3), (5, 0)]);
+    check(&c).unwrap();
+}

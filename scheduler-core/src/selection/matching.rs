@@ -14,10 +14,13 @@
 //!    cooldown for the run: the greedy choice. When every run finds one, the result is
 //!    the greedy result.
 //! 2. **Augmenting path**, only when no free session fits: a depth-first search from
-//!    the run over the sessions it could take that are held by non-starved runs; each
-//!    holder reached tries a free session of its own first (direct, as above), else the
-//!    held sessions it could take, in session order. The first path found moves every
-//!    holder on it one step, and the run takes the first session of the path.
+//!    the run over the sessions it could take that are held by non-starved runs. Each
+//!    run on the search (the new one, then each holder reached) first looks for *one
+//!    move*: the first session it could take, in session order, whose holder can move
+//!    straight to a free session (the holder's direct choice, as above); only when there
+//!    is none does it go deeper, through the held sessions it could take, in session
+//!    order. The first path found moves every holder on it one step, and the run takes
+//!    the first session of the path.
 //!
 //! Costs are bounded as in Kuhn's algorithm: a session reached by a search that failed
 //! stays dead until the next successful augmentation (the matching has not changed, so
@@ -46,8 +49,8 @@ use crate::view::{RunView, SessionView};
 const FAN_OUT: u32 = u32::MAX;
 
 /// One run on the search path: `tr` (a target run, or `NONE` for the run being
-/// decided), the run's row, its class, the next candidate position to try, and the
-/// session the path went on through (`via`).
+/// decided), the run's row, its class, the next candidate position to try, the
+/// session the path went on through (`via`), and whether the one-move look was made.
 #[derive(Debug, Clone, Copy)]
 struct Frame {
     tr: u32,
@@ -55,6 +58,7 @@ struct Frame {
     class: u32,
     pos: u32,
     via: u32,
+    looked: bool,
 }
 
 /// A run not accepted: counted once the walk is over. `seq` is the number of target
@@ -237,9 +241,18 @@ impl Selection {
         let epoch = self.matching.epoch;
         let mut stack = std::mem::take(&mut self.matching.stack);
         stack.clear();
-        stack.push(Frame { tr: NONE, run: key.idx, class: c, pos: self.class_start(c) as u32, via: NONE });
+        let pos = self.class_start(c) as u32;
+        stack.push(Frame { tr: NONE, run: key.idx, class: c, pos, via: NONE, looked: false });
         let found = loop {
             let Some(top) = stack.last().copied() else { break false };
+            if !top.looked {
+                stack.last_mut().expect("a frame").looked = true;
+                if let Some((g, h, free)) = self.one_move(top, runs, sessions, in_cooldown) {
+                    stack.last_mut().expect("a frame").via = g;
+                    self.apply_path(key, c, h, free, &stack);
+                    break true;
+                }
+            }
             let (next, pos, skipped) = self.next_held(top, runs, sessions, in_cooldown);
             cooled |= skipped && stack.len() == 1;
             stack.last_mut().expect("a frame").pos = pos;
@@ -249,14 +262,12 @@ impl Selection {
             };
             self.matching.visited[g as usize] = epoch;
             stack.last_mut().expect("a frame").via = g;
+            // The holder has no free session to move to (the one-move look saw to that):
+            // go deeper.
             let h = self.matching.holder[g as usize];
             let (h_class, h_run) = (self.matching.tr_class[h as usize], self.target_runs[h as usize].key.idx);
-            if let (Some(free), _) = self.first_free(h_class, &runs[h_run as usize], sessions, in_cooldown) {
-                self.apply_path(key, c, h, free, &stack);
-                break true;
-            }
             let pos = self.class_start(h_class) as u32;
-            stack.push(Frame { tr: h, run: h_run, class: h_class, pos, via: NONE });
+            stack.push(Frame { tr: h, run: h_run, class: h_class, pos, via: NONE, looked: false });
         };
         if found {
             self.matching.epoch += 1;
@@ -265,6 +276,41 @@ impl Selection {
         }
         self.matching.stack = stack;
         found
+    }
+
+    /// The one-move look of frame `f`: the first candidate of its class, in session
+    /// order, held by a non-starved run not reached yet in this epoch, whose holder has
+    /// a free session to move to (its first, in session order, not in cooldown for it),
+    /// and not in cooldown for `f`'s run. Returns the session, its holder and the
+    /// holder's free session.
+    fn one_move<R: RunView, S: SessionView>(
+        &mut self,
+        f: Frame,
+        runs: &[R],
+        sessions: &[S],
+        in_cooldown: &mut impl FnMut(&R, &S) -> bool,
+    ) -> Option<(u32, u32, u32)> {
+        let scan = match self.matching.scan[f.class as usize] {
+            (epoch, pos) if epoch == self.matching.epoch => pos,
+            _ => 0,
+        };
+        let end = self.classes[f.class as usize].end;
+        for pos in f.pos.max(scan)..end {
+            let g = self.candidates[pos as usize];
+            let m = &self.matching;
+            let h = m.holder[g as usize];
+            if h == NONE || m.visited[g as usize] == m.epoch || m.tr_class[h as usize] == FAN_OUT {
+                continue;
+            }
+            let (h_class, h_run) = (m.tr_class[h as usize], self.target_runs[h as usize].key.idx);
+            let (Some(free), _) = self.first_free(h_class, &runs[h_run as usize], sessions, in_cooldown) else {
+                continue;
+            };
+            if !in_cooldown(&runs[f.run as usize], &sessions[self.g_session[g as usize] as usize]) {
+                return Some((g, h, free));
+            }
+        }
+        None
     }
 
     /// The next candidate of `f`'s class, from `f.pos` in session order, that is held by
