@@ -89,6 +89,7 @@ fn main() -> ExitCode {
     bar.finish_and_clear();
 
     print!("{report}");
+    println!("selection policy: {}", args.policy);
     if args.list_attention {
         println!("runs that need attention:");
         for line in &report.attention {

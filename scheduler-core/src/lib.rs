@@ -33,6 +33,13 @@
 //! It never claims work itself: a woken session claims through the task service, which
 //! decides atomically who wins.
 //!
+//! Step 4 follows the contract's greedy rule by default: each run, in priority order,
+//! takes the first free session that fits. [`SelectionPolicy::Maximum`] (opt in with
+//! [`Builder::selection_policy`]) may move an earlier run to another session that fits
+//! it, so that a later run that only fits the first one is woken too: it wakes as many
+//! distinct runs as any assignment can, earliest runs first, with the same fan-out,
+//! cooldown and counting rules (the [`selection`] module docs say precisely how).
+//!
 //! # Shape
 //!
 //! - [`model`]: statuses, priority, scope, owner, session state, parsed from text.
@@ -223,5 +230,5 @@ pub use error::{BatchStep, BuildError, Call, Concern, Error, Stopped};
 pub use report::{CycleCounts, CycleKind, CycleReport, CycleResult, Outcome, RebuildReport};
 pub use run_loop::Runnable;
 pub use scheduler::{LadderScheduler, Scheduler, SchedulerError, SchedulerReport};
-pub use settings::{Builder, Settings};
+pub use settings::{Builder, SelectionPolicy, Settings, UnknownPolicy};
 pub use stats::{Stats, StatsHandle};

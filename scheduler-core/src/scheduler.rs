@@ -285,6 +285,7 @@ where
         settings: Settings,
         stats: StatsHandle,
     ) -> Self {
+        let policy = settings.selection_policy;
         Scheduler {
             tasks,
             sessions,
@@ -297,7 +298,7 @@ where
             settings,
             cooldown,
             stats,
-            buf: Buffers::default(),
+            buf: Buffers { selection: Selection::with_policy(policy), ..Buffers::default() },
             selected: false,
         }
     }

@@ -88,14 +88,75 @@
 //! with equal created-at and session id), the input order decides. A plain reference
 //! implementation lives in `scheduler_testkit::reference`, and a property test checks
 //! the two agree on many thousands of generated workloads.
+//!
+//! # The maximum-matching policy
+//!
+//! [`SelectionPolicy::Greedy`] (the default, [`Selection::new`]) is behaviour step 4 as
+//! written, described above. [`SelectionPolicy::Maximum`] ([`Selection::with_policy`],
+//! [`Builder::selection_policy`](crate::Builder::selection_policy)) changes one thing:
+//! a non-starved run is **accepted** when the runs accepted before it *and it* can be
+//! given distinct sessions, each eligible for its run and not in cooldown for that pair;
+//! accepted runs may be moved to other sessions to make room (an augmenting path). The
+//! walk is the same (partitions, runs in selection order, a partition ends once all its
+//! sessions are targeted), and so is everything else:
+//!
+//! - **Which runs.** The woken non-starved runs are as many as any assignment can wake
+//!   (given the starved fan-outs), and of all such sets the earliest in selection order:
+//!   no run is left unwoken so that a later one is woken instead. (Accepting in order
+//!   while the set stays matchable is the greedy algorithm of a transversal matroid.)
+//! - **Which sessions (the tie rule).** A run first tries, in session order, the first
+//!   eligible session that is free and not in cooldown for it: greedy's choice. Only
+//!   when there is none does it search a path, depth first over the sessions held by
+//!   other non-starved runs. Each run on the search (the new run, then each holder
+//!   reached) first tries the sessions it could take, in session order, whose holder
+//!   can move straight to a free session (the holder's first, in session order, not in
+//!   cooldown for it); if none, it goes deeper through the held sessions it could take,
+//!   in session order, skipping sessions already reached since the last path was
+//!   applied. The first path found is applied: each holder on it moves one step, the run
+//!   takes the first session of the path. Given the same rows and cooldown answers, the
+//!   same targets come out.
+//! - **Equal to greedy when greedy is enough.** While every run finds a free session
+//!   (or fails as greedy fails), nothing moves: when greedy wakes every run the maximum
+//!   policy wakes, both give the same targets, in the same order, with the same counts.
+//! - **Starved fan-out** is unchanged in meaning: at its place in selection order, a
+//!   starved run targets every eligible session not held at that moment (cooldown
+//!   ignored), is reported starved, and those sessions are fixed for the rest of the
+//!   cycle (no path moves a fan-out). A starved run whose eligible sessions are all held
+//!   is a no-match, as in greedy.
+//! - **Cooldown** is unchanged: no non-starved run is ever given a session in cooldown
+//!   for that pair, and a run is not moved onto one either. `in_cooldown` is asked only
+//!   about eligible pairs of non-starved runs, but may be asked about a pair more than
+//!   once and in another order than greedy's (a run on a path is asked again).
+//! - **No-match and recently notified** are behaviour step 4's definitions read against
+//!   the cycle's *final* targets (runs may have moved after a run was turned down): a
+//!   claimable, non-starved run that is not woken is **recently notified** when some
+//!   session eligible for it is not targeted by an earlier run in selection order (every
+//!   such session is then in cooldown for it: otherwise it would have been accepted),
+//!   and a **no-match** when every eligible session is targeted by earlier runs, or it
+//!   has none. That is exactly what [`why`](crate::why) reports
+//!   ([`CandidatesInCooldown`](crate::why::WhyNotWoken::CandidatesInCooldown), or a
+//!   no-match reason such as
+//!   [`CandidatesTaken`](crate::why::WhyNotWoken::CandidatesTaken)). Unclaimable runs,
+//!   duplicates and starved runs are counted as in greedy.
+//! - **Cost.** Kuhn's algorithm with its usual bounds: a search that fails leaves the
+//!   sessions it reached dead until the next path is applied, a requirement class whose
+//!   search failed without a cooldown answer fails at once for its later runs until
+//!   then, and the walk stops once a partition has no free session. All buffers belong
+//!   to the selection: a steady cycle allocates nothing. Where greedy's choices are
+//!   already right (the `W(N, M)` benchmark workloads), the two policies cost the same;
+//!   where many runs must be moved, paths grow long (a depth-first search in session
+//!   order), up to moves x path length: the `policy` bench's `M_moves` shape, built for
+//!   that, shows it.
 
 mod key;
+mod matching;
 pub(crate) mod table;
 
 use std::mem;
 use std::time::{Duration, SystemTime};
 
 use crate::model::{Owner, RunStatus, Scope, SessionState};
+pub use crate::settings::SelectionPolicy;
 use crate::view::{ActiveRunView, RunView, SessionView};
 
 pub(crate) use key::trim;
@@ -260,6 +321,9 @@ pub struct Selection {
     candidates: Vec<u32>,
     target_runs: Vec<TargetRun>,
     target_sessions: Vec<u32>,
+    // The policy, and the maximum-matching policy's own buffers (`selection/matching.rs`).
+    policy: SelectionPolicy,
+    matching: matching::Matching,
 }
 
 impl Selection {
@@ -268,9 +332,22 @@ impl Selection {
         Self::default()
     }
 
+    /// An empty selection deciding under `policy` (see [`SelectionPolicy`] and the
+    /// [module docs](self#the-maximum-matching-policy)).
+    pub fn with_policy(policy: SelectionPolicy) -> Self {
+        Selection { policy, ..Self::default() }
+    }
+
+    /// The policy this selection decides under.
+    pub fn policy(&self) -> SelectionPolicy {
+        self.policy
+    }
+
     /// Selects targets for `input`. `in_cooldown(run, session)` says whether the pair
     /// was woken too recently; it is asked only for eligible pairs of runs that are not
-    /// starved, in session order for each run, until one is not cooling.
+    /// starved, in session order for each run, until one is not cooling. (Under
+    /// [`SelectionPolicy::Maximum`] a run on an augmenting path may be asked again: see
+    /// the [module docs](self#the-maximum-matching-policy).)
     ///
     /// # Panics
     /// When there are more than `u32::MAX - 2` runs or sessions.
@@ -294,7 +371,14 @@ impl Selection {
         let starve_before = if min_queued_age.is_zero() { None } else { now.checked_sub(min_queued_age) };
         self.index_sessions(active, sessions);
         self.key_runs(runs, sessions, starve_before);
+        let maximum = self.policy == SelectionPolicy::Maximum;
+        if maximum {
+            self.matching_start();
+        }
         self.walk(runs, sessions, starve_before, &mut in_cooldown);
+        if maximum {
+            self.matching_finish();
+        }
         self.emit(runs);
     }
 
@@ -648,7 +732,11 @@ impl Selection {
             let bucket = &mut bucket[..];
             let mut decide = |sel: &mut Self, key: RunKey| {
                 let run = &runs[key.idx as usize];
-                sel.decide(key, run, is_starved(run, starve_before), sessions, in_cooldown);
+                let starved = is_starved(run, starve_before);
+                match sel.policy {
+                    SelectionPolicy::Greedy => sel.decide(key, run, starved, sessions, in_cooldown),
+                    SelectionPolicy::Maximum => sel.decide_maximum(key, runs, starved, sessions, in_cooldown),
+                }
             };
             if self.part_left[p] == 0 {
                 // Every session of the partition is targeted: no-matches, in any order.
@@ -806,8 +894,10 @@ impl Selection {
         let need = &self.probe[CLASS_HEAD..];
         let (lo, hi) = (self.part_start[part as usize] as usize, self.part_start[part as usize + 1] as usize);
         let start = self.candidates.len() as u32;
+        // (The maximum policy keeps targeted sessions: their runs may move.)
+        let skip_targeted = self.policy == SelectionPolicy::Greedy;
         for g in lo..hi {
-            if self.targeted[g]
+            if (skip_targeted && self.targeted[g])
                 || (channel != ANY && self.g_channel[g] != channel)
                 || (owner_kind == OWNER_POOL && self.g_agent[g] != owner)
                 || (owner_kind == OWNER_SESSION && self.g_sid[g] != owner)

@@ -25,6 +25,84 @@ pub struct Settings {
     pub(crate) actor: String,
     pub(crate) thresholds: Thresholds,
     pub(crate) seam_timeout: Duration,
+    pub(crate) selection_policy: SelectionPolicy,
+}
+
+/// How the non-starved runs of a cycle are given sessions (behaviour step 4).
+///
+/// Both policies walk the runs in selection order, fan starved runs out exactly as the
+/// contract says, and never target a session twice. They differ only in what a
+/// non-starved run may take:
+///
+/// - [`Greedy`](Self::Greedy) (the default, the contract as written): each run takes
+///   the first eligible session, in session order, that is free and not in cooldown for
+///   it, and keeps it. A run whose only sessions were taken by earlier runs is not
+///   woken, even when an earlier run could have taken another session instead.
+/// - [`Maximum`](Self::Maximum) (opt-in): a run is accepted when the runs accepted so
+///   far *and it* can still be given distinct eligible sessions, none in cooldown for
+///   its run; earlier runs may be moved to other sessions to make room (augmenting
+///   paths). This wakes as many distinct runs as any assignment can, never leaves a run
+///   unwoken to wake a later one instead, and keeps the selection order among equals.
+///
+/// When the greedy choice already wakes every run the maximum policy wakes, the two
+/// decide exactly the same targets, in the same order, with the same counts. What each
+/// count means under [`Maximum`](Self::Maximum), and the rule that picks the sessions,
+/// are in the [`selection`](crate::selection#the-maximum-matching-policy) module docs.
+///
+/// ```
+/// use scheduler_core::{SelectionPolicy, Settings};
+/// assert_eq!(Settings::default().selection_policy(), SelectionPolicy::Greedy);
+/// assert_eq!(SelectionPolicy::Maximum.as_str(), "maximum");
+/// assert_eq!("greedy".parse::<SelectionPolicy>(), Ok(SelectionPolicy::Greedy));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum SelectionPolicy {
+    /// Behaviour step 4 as written: first free, non-cooling eligible session, kept.
+    #[default]
+    Greedy,
+    /// As many runs woken as any assignment allows, earliest runs first.
+    Maximum,
+}
+
+impl SelectionPolicy {
+    /// The policy's name: `greedy` or `maximum`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            SelectionPolicy::Greedy => "greedy",
+            SelectionPolicy::Maximum => "maximum",
+        }
+    }
+}
+
+impl std::fmt::Display for SelectionPolicy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The text was neither `greedy` nor `maximum`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnknownPolicy(pub String);
+
+impl std::fmt::Display for UnknownPolicy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "unknown selection policy {:?} (expected `greedy` or `maximum`)", self.0)
+    }
+}
+
+impl std::error::Error for UnknownPolicy {}
+
+impl std::str::FromStr for SelectionPolicy {
+    type Err = UnknownPolicy;
+
+    /// `greedy` or `maximum`, surrounding spaces and case ignored.
+    fn from_str(s: &str) -> Result<Self, UnknownPolicy> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "greedy" => Ok(SelectionPolicy::Greedy),
+            "maximum" => Ok(SelectionPolicy::Maximum),
+            _ => Err(UnknownPolicy(s.to_owned())),
+        }
+    }
 }
 
 impl Settings {
@@ -88,6 +166,10 @@ impl Settings {
     pub fn seam_timeout(&self) -> Duration {
         self.seam_timeout
     }
+    /// How non-starved runs are given sessions (default [`SelectionPolicy::Greedy`]).
+    pub fn selection_policy(&self) -> SelectionPolicy {
+        self.selection_policy
+    }
 }
 
 impl Default for Settings {
@@ -101,6 +183,7 @@ impl Default for Settings {
             actor: Self::DEFAULT_ACTOR.to_owned(),
             thresholds: Thresholds::DEFAULT,
             seam_timeout: Self::DEFAULT_SEAM_TIMEOUT,
+            selection_policy: SelectionPolicy::Greedy,
         }
     }
 }
@@ -122,6 +205,7 @@ impl Default for Settings {
 /// | [`seam_timeout`](Self::seam_timeout) | 10 s | zero: default |
 /// | [`starvation_age`](Self::starvation_age) | 2 min | taken as is; zero disables starvation |
 /// | [`starvation_thresholds`](Self::starvation_thresholds) | 2, 4, 6, 10 | zero: default, then clamped monotonic; also sets the minimum queued age (zero: default) |
+/// | [`selection_policy`](Self::selection_policy) | greedy | taken as is |
 ///
 /// Later calls override earlier ones, so `starvation_thresholds` then `starvation_age`
 /// ends with the age given last.
@@ -218,6 +302,22 @@ impl<T, S, W, C, P, B, A, O> Builder<T, S, W, C, P, B, A, O> {
     /// session, and the cycle goes on as for any other failure of that call.
     pub fn seam_timeout(mut self, timeout: Duration) -> Self {
         self.settings.seam_timeout = if timeout.is_zero() { Settings::DEFAULT_SEAM_TIMEOUT } else { timeout };
+        self
+    }
+
+    /// How non-starved runs are given sessions (default [`SelectionPolicy::Greedy`],
+    /// the contract as written; [`SelectionPolicy::Maximum`] wakes as many runs as any
+    /// assignment can).
+    ///
+    /// ```
+    /// # use scheduler_core::{Scheduler, SelectionPolicy, seam::*};
+    /// # fn wire<T: TaskSource, S: SessionSource, W: Waker<T::Run, S::Session>>(tasks: T, sessions: S, waker: W) {
+    /// let builder = Scheduler::builder(tasks, sessions, waker).selection_policy(SelectionPolicy::Maximum);
+    /// assert_eq!(builder.settings().selection_policy(), SelectionPolicy::Maximum);
+    /// # }
+    /// ```
+    pub fn selection_policy(mut self, policy: SelectionPolicy) -> Self {
+        self.settings.selection_policy = policy;
         self
     }
 

@@ -212,3 +212,60 @@ fn a_cold_cycle_is_seen_allocating() {
     assert!(counts.wake_succeeded > 0);
     assert!(stats.allocations() > 0, "{stats}");
 }
+
+/// The maximum-matching policy: selection alone reused over the same rows, both
+/// variants, and whole steady cycles (with the cooldown cooling, so runs are moved,
+/// recently notified and rejected), allocate nothing once the buffers have grown.
+#[test]
+fn maximum_policy_allocates_nothing_in_steady_cycles() {
+    use scheduler_core::SelectionPolicy;
+    for variant in [Variant::Steady, Variant::Starved] {
+        let w = Workload::new(3000, 300, variant);
+        let min_queued_age = if variant == Variant::Steady { Duration::ZERO } else { Duration::from_secs(120) };
+        let input = || SelectionInput {
+            runs: &w.runs[..],
+            active: &w.active[..],
+            sessions: &w.sessions[..],
+            now: clock_start() + CYCLE_STEP,
+            min_queued_age,
+        };
+        let mut selection = Selection::with_policy(SelectionPolicy::Maximum);
+        // Some pairs in cooldown, so searches skip edges and fail partway.
+        let cooling = |r: &Arc<RunSnapshot>, s: &Arc<scheduler_testkit::snapshot::SessionSnapshot>| {
+            (r.run_id.len() + s.session_id.len()) % 5 == 0
+        };
+        selection.select(input(), cooling);
+        let targets = selection.targets().len();
+        assert!(targets > 0);
+        let ((), stats) = measure(|| selection.select(input(), cooling));
+        assert_none(&format!("{variant:?} maximum selection"), stats);
+        assert_eq!(selection.targets().len(), targets);
+    }
+
+    let w = Workload::steady(1000, 100);
+    let clock = Workload::clock();
+    let mut scheduler = Scheduler::builder(w.tasks(), w.session_source(), NoopWaker)
+        .clock(clock.clone())
+        .wake_cooldown(Duration::from_secs(60))
+        .starvation_age(Duration::ZERO)
+        .selection_policy(SelectionPolicy::Maximum)
+        .build()
+        .unwrap();
+    let mut step = 0u32;
+    let mut run = || {
+        step += 1;
+        clock.advance(Duration::from_secs(if step % 4 == 0 { 70 } else { 10 }));
+        block_on_ready(async { *scheduler.run_once().await.counts() })
+    };
+    for _ in 0..12 {
+        run();
+    }
+    let mut total = CycleCounts::default();
+    for k in 0..12 {
+        let (counts, stats) = measure(&mut run);
+        assert_none(&format!("maximum policy cycle {k}"), stats);
+        total.wake_succeeded += counts.wake_succeeded;
+        total.recently_notified_runs += counts.recently_notified_runs;
+    }
+    assert!(total.wake_succeeded > 0 && total.recently_notified_runs > 0, "{total:?}");
+}

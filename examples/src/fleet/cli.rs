@@ -15,6 +15,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Parser;
+use scheduler_core::SelectionPolicy;
 use scheduler_core::ladder::Thresholds;
 
 use super::{FleetConfig, PgFleet, StoreKind};
@@ -102,6 +103,10 @@ pub struct Args {
     /// at once, leaving runs open, e.g. for a later run on the same `--db` to resume).
     #[arg(long, default_value_t = 60)]
     pub drain_minutes: u64,
+    /// How the scheduler gives sessions to runs: `greedy` (the contract as written) or
+    /// `maximum` (moves earlier runs to other sessions so that more runs are woken).
+    #[arg(long, default_value_t = SelectionPolicy::Greedy, value_parser = parse_policy)]
+    pub policy: SelectionPolicy,
     /// No progress bar.
     #[arg(long, short)]
     pub quiet: bool,
@@ -195,10 +200,15 @@ impl Args {
                 .normalized(),
             drain: Duration::from_secs(self.drain_minutes * 60),
             store,
+            policy: self.policy,
             ..FleetConfig::default()
         }
         .with_duration(duration)
     }
+}
+
+fn parse_policy(s: &str) -> Result<SelectionPolicy, String> {
+    s.parse().map_err(|e: scheduler_core::UnknownPolicy| e.to_string())
 }
 
 #[cfg(test)]

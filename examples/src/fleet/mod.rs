@@ -122,6 +122,8 @@ pub struct FleetConfig {
     pub thresholds: Thresholds,
     /// The store the simulation runs on.
     pub store: StoreKind,
+    /// How the scheduler gives sessions to non-starved runs (default greedy).
+    pub policy: scheduler_core::SelectionPolicy,
 }
 
 /// Which task service a simulation runs on.
@@ -173,6 +175,7 @@ impl Default for FleetConfig {
             pause: Some((duration.mul_f64(0.4), Duration::from_secs(180))),
             thresholds: Thresholds::DEFAULT,
             store: StoreKind::Memory,
+            policy: scheduler_core::SelectionPolicy::Greedy,
         }
     }
 }
@@ -338,6 +341,7 @@ fn spawn_one<B: Backend>(fleet: &Arc<Fleet<B>>, budgets: B::Budgets, clock: Toki
         .interval(config.interval)
         .wake_cooldown(Duration::from_secs(60))
         .starvation_thresholds(config.thresholds)
+        .selection_policy(config.policy)
         .pause_store(fleet.pause.clone())
         .ladder(budgets, FleetActor(Arc::clone(fleet)))
         .observer(FleetObserver(Arc::clone(fleet), 0))

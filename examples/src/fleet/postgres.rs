@@ -544,6 +544,7 @@ fn start(
                 .interval(config.interval)
                 .wake_cooldown(Duration::from_secs(60))
                 .starvation_thresholds(config.thresholds)
+                .selection_policy(config.policy)
                 .pause_store(Blocking(store.pause(), on.clone()))
                 .ladder(Blocking(daemon.elector.budgets(), on.clone()), FleetActor(Arc::clone(fleet)))
                 .observer(FleetObserver(Arc::clone(fleet), index))
