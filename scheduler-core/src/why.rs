@@ -41,12 +41,13 @@
 //! ```
 
 use std::cmp::Ordering;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 
 use crate::eligibility::{
     capabilities_cover, channel_matches, is_potentially_claimable, owner_matches, scope_matches, session_has_capability,
 };
-use crate::model::SessionState;
+use crate::model::{Owner, Scope, SessionState};
 use crate::ordering::compare_runs;
 use crate::selection::{Selection, trim};
 use crate::view::{ActiveRunView, RunView, SessionView};
@@ -155,13 +156,18 @@ impl<'a, R: RunView, A: ActiveRunView, S: SessionView> Explainer<'a, R, A, S> {
     }
 
     /// Every claimable run without a target, and why, in input order.
+    ///
+    /// Gives what [`why`](Self::why) gives for each row, but builds an [`Index`] of the
+    /// cycle first, so the whole list costs one pass over the sessions per requirement
+    /// class (not per run, and not a scan of the active runs and targets per pair).
     pub(crate) fn all(self) -> impl Iterator<Item = (&'a str, WhyNotWoken)> + 'a
     where
         R: 'a,
         A: 'a,
         S: 'a,
     {
-        (0..self.runs.len()).filter_map(move |i| Some((trim(self.runs[i].run_id()), self.why(i)?)))
+        let mut index = Index::build(&self);
+        (0..self.runs.len()).filter_map(move |i| Some((trim(self.runs[i].run_id()), index.why(&self, i)?)))
     }
 
     /// Why row `ri` was not woken; `None` when it was targeted, is not claimable, or
@@ -226,5 +232,134 @@ impl<'a, R: RunView, A: ActiveRunView, S: SessionView> Explainer<'a, R, A, S> {
     /// Selection order: priority, queued-at, run id, then input order.
     fn precedes(&self, a: usize, b: usize) -> bool {
         compare_runs(&self.runs[a], &self.runs[b]).then(a.cmp(&b)) == Ordering::Less
+    }
+}
+
+/// The index of filter 8 (taken by an earlier run) in [`WhyNotWoken::ALL`]; a session
+/// that passes filters 1-7 for a run "reaches" it.
+const TAKEN: u8 = 7;
+
+/// What a run's reason depends on besides its place in the selection order: runs with
+/// equal requirements have the same candidates, so filters 1-7 are decided once per
+/// class.
+#[derive(PartialEq, Eq, Hash)]
+struct Class<'a> {
+    scope: Scope,
+    workspace: &'a str,
+    channel: &'a str,
+    owner: Owner<'a>,
+    caps: Vec<&'a str>,
+}
+
+/// Filters 1-7 decided for one class.
+#[derive(Clone, Copy)]
+struct Verdict {
+    /// The deepest filter index any session reaches (the first it fails; [`TAKEN`] when
+    /// it passes 1-7). With no session it is 0.
+    reached: u8,
+    /// Some session passing 1-7 was targeted by no run at all.
+    untaken: bool,
+    /// Of the sessions passing 1-7, each taken by some run: the latest, in selection
+    /// order, of the earliest runs that took them. A run after it finds them all taken.
+    last_taker: Option<usize>,
+}
+
+/// One cycle's per-row facts, computed once for [`Explainer::all`] (it allocates, which
+/// only a caller asking for reasons pays).
+struct Index<'a> {
+    /// Per session row: `None` when it is not a session, else the first of filters 5-7
+    /// (inactive, prompting, busy) it fails, or [`TAKEN`].
+    state: Vec<Option<u8>>,
+    /// Per session row: the earliest run in selection order that targeted it.
+    first_taker: Vec<Option<usize>>,
+    /// Per run row: targeted this cycle.
+    targeted: Vec<bool>,
+    /// Per run row: an ignored duplicate.
+    ignored: Vec<bool>,
+    classes: HashMap<Class<'a>, Verdict>,
+}
+
+impl<'a> Index<'a> {
+    fn build<R: RunView, A: ActiveRunView, S: SessionView>(e: &Explainer<'a, R, A, S>) -> Self {
+        let busy: HashSet<&str> =
+            e.active.iter().filter(|a| a.status().holds_session()).map(|a| trim(a.session_id())).collect();
+        let mut targeted = vec![false; e.runs.len()];
+        let mut first_taker: Vec<Option<usize>> = vec![None; e.sessions.len()];
+        for &(r, s) in e.selection.targets() {
+            let (r, s) = (r as usize, s as usize);
+            targeted[r] = true;
+            if first_taker[s].is_none_or(|t| e.precedes(r, t)) {
+                first_taker[s] = Some(r);
+            }
+        }
+        let mut ignored = vec![false; e.runs.len()];
+        for &r in e.selection.duplicate_runs() {
+            ignored[r as usize] = true;
+        }
+        let mut state = vec![None; e.sessions.len()];
+        for (si, slot) in state.iter_mut().enumerate() {
+            if e.is_session(si) {
+                let s = &e.sessions[si];
+                let failed = [s.state() == SessionState::Active, !s.prompting(), !busy.contains(trim(s.session_id()))]
+                    .iter()
+                    .position(|passes| !passes);
+                *slot = Some(failed.map_or(TAKEN, |k| 4 + k as u8));
+            }
+        }
+        Index { state, first_taker, targeted, ignored, classes: HashMap::new() }
+    }
+
+    fn why<R: RunView, A: ActiveRunView, S: SessionView>(
+        &mut self,
+        e: &Explainer<'a, R, A, S>,
+        ri: usize,
+    ) -> Option<WhyNotWoken> {
+        let run = &e.runs[ri];
+        if !is_potentially_claimable(run) || self.ignored[ri] || self.targeted[ri] {
+            return None;
+        }
+        let class = Class {
+            scope: run.scope(),
+            workspace: run.workspace_id(),
+            channel: run.channel(),
+            owner: run.owner(),
+            caps: run.required_capabilities().collect(),
+        };
+        let verdict = match self.classes.get(&class) {
+            Some(v) => *v,
+            None => {
+                let v = self.verdict(e, ri);
+                self.classes.insert(class, v);
+                v
+            }
+        };
+        Some(if verdict.reached < TAKEN {
+            WhyNotWoken::ALL[verdict.reached as usize]
+        } else if !verdict.untaken && verdict.last_taker.is_some_and(|t| e.precedes(t, ri)) {
+            WhyNotWoken::CandidatesTaken
+        } else {
+            WhyNotWoken::CandidatesInCooldown
+        })
+    }
+
+    /// Filters 1-7 for run `ri`'s class: one pass over the sessions.
+    fn verdict<R: RunView, A: ActiveRunView, S: SessionView>(&self, e: &Explainer<'a, R, A, S>, ri: usize) -> Verdict {
+        let mut v = Verdict { reached: 0, untaken: false, last_taker: None };
+        for (si, state) in self.state.iter().enumerate() {
+            let Some(state) = *state else { continue };
+            let reached = (0..4).find(|&f| !e.passes(f, ri, si)).map_or(state, |f| f as u8);
+            v.reached = v.reached.max(reached);
+            if reached == TAKEN {
+                match self.first_taker[si] {
+                    None => v.untaken = true,
+                    Some(t) => {
+                        if v.last_taker.is_none_or(|l| e.precedes(l, t)) {
+                            v.last_taker = Some(t);
+                        }
+                    }
+                }
+            }
+        }
+        v
     }
 }

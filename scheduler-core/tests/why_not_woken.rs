@@ -217,3 +217,105 @@ fn every_run_not_woken_has_a_reason_that_agrees_with_the_counts() {
     assert!(kinds.contains(&WhyNotWoken::CandidatesInCooldown), "{kinds:?}");
     assert!(kinds.len() >= 4, "the workload exercises several reasons: {kinds:?}");
 }
+
+mod listing_agrees_with_each_answer {
+    //! `not_woken` (which indexes the cycle once and decides each requirement class once)
+    //! must say, for every run, exactly what `why_not_woken` (which asks the funnel for
+    //! that one run) says, on small random worlds where every reason can occur: several
+    //! workspaces, channels, owners and capabilities, inactive, prompting and busy
+    //! sessions, runs of equal requirements at different places in the order, and later
+    //! cycles with the wake cooldown holding some pairs.
+
+    use super::*;
+    use proptest::prelude::*;
+    use scheduler_core::model::Scope;
+
+    fn arb_run(i: usize) -> impl Strategy<Value = RunSnapshot> {
+        (0..3u8, 0..3u8, 0..3u8, 0..4u8, 0..3u8, 0..5u8).prop_map(move |(ws, ch, owner, caps, prio, age)| {
+            // Ages 0-3: queued during the test; 4: long before it (starved: fanned out).
+            let queued_at = if age == 4 { common::at(mins(0)) - mins(60) } else { common::at(mins(u64::from(age))) };
+            let mut r = run(&format!("run-{i}")).queued_at(queued_at);
+            r = match ws {
+                0 => r.scope(Scope::Global, ""),
+                w => r.workspace(format!("ws-{w}")),
+            };
+            if ch > 0 {
+                r = r.channel(format!("ch-{ch}"));
+            }
+            r = match owner {
+                1 => r.pool_owner("coder"),
+                2 => r.session_owner("sess-1"),
+                _ => r,
+            };
+            r = r.caps(["rust", "gpu", "go"].iter().take(usize::from(caps)).copied());
+            r.priority([Priority::Low, Priority::Medium, Priority::High][usize::from(prio)])
+        })
+    }
+
+    fn arb_session(i: usize) -> impl Strategy<Value = SessionSnapshot> {
+        (0..3u8, 0..3u8, any::<bool>(), 0..4u8, 0..6u8).prop_map(move |(ws, ch, coder, caps, mood)| {
+            let mut s =
+                session(&format!("sess-{i}")).caps(["rust", "gpu", "go"].iter().take(usize::from(caps)).copied());
+            if ws > 0 {
+                s = s.workspace(format!("ws-{ws}"));
+            }
+            if ch > 0 {
+                s = s.channel(format!("ch-{ch}"));
+            }
+            if coder {
+                s = s.agent("coder");
+            }
+            match mood {
+                0 => s.state(SessionState::Inactive),
+                1 => s.prompting(),
+                _ => s,
+            }
+        })
+    }
+
+    /// Runs, sessions, the sessions holding a run, and which sessions (and runs) the
+    /// first cycle sees: later cycles see them all, so some pairs are cooling then.
+    type World = (Vec<RunSnapshot>, Vec<SessionSnapshot>, Vec<usize>, Vec<bool>);
+
+    fn arb_world() -> impl Strategy<Value = World> {
+        (0..10usize, 0..7usize).prop_flat_map(|(runs, sessions)| {
+            (
+                (0..runs).map(arb_run).collect::<Vec<_>>(),
+                (0..sessions).map(arb_session).collect::<Vec<_>>(),
+                proptest::collection::vec(0..7usize, 0..3),
+                proptest::collection::vec(any::<bool>(), runs + sessions),
+            )
+        })
+    }
+
+    fn seen<T: Clone>(rows: &[T], mask: &[bool]) -> Vec<T> {
+        rows.iter().zip(mask).filter(|(_, seen)| **seen).map(|(row, _)| row.clone()).collect()
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 1000, ..ProptestConfig::default() })]
+        #[test]
+        fn every_listed_reason_is_the_single_answer((runs, sessions, busy, first) in arb_world()) {
+            let rig = Rig::new();
+            let active: Vec<ActiveRun> = busy
+                .iter()
+                .map(|&s| ActiveRun::new(format!("held-{s}"), format!("sess-{s}"), RunStatus::Running))
+                .collect();
+            let ids: Vec<String> = runs.iter().map(|r| r.run_id.clone()).collect();
+            rig.tasks.set_active(active);
+            let mut s = rig.builder().wake_cooldown(mins(5)).build().unwrap();
+            for cycle in 0..3 {
+                let everything = cycle > 0;
+                let (run_mask, session_mask) = first.split_at(runs.len());
+                rig.tasks.set_pending(if everything { runs.clone() } else { seen(&runs, run_mask) });
+                rig.sessions.set(if everything { sessions.clone() } else { seen(&sessions, session_mask) });
+                rig.clock.advance(mins(1));
+                block_on(s.run_once());
+                let listed: Vec<(String, WhyNotWoken)> = s.not_woken().map(|(id, w)| (id.to_owned(), w)).collect();
+                let asked: Vec<(String, WhyNotWoken)> =
+                    ids.iter().filter_map(|id| Some((id.clone(), s.why_not_woken(id)?))).collect();
+                prop_assert_eq!(listed, asked);
+            }
+        }
+    }
+}
