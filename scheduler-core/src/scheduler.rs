@@ -10,7 +10,7 @@ use crate::deadline::{Failure, Limit, Unbounded, guarded};
 use crate::error::{BatchStep, Call, Concern, Error};
 use crate::ladder::{
     Budget, BudgetFate, StatusAction, Step, Tier, after_mark, candidate_action, listed_action, queued_age,
-    write_diagnostic,
+    reconcile_page, write_diagnostic,
 };
 use crate::model::RunStatus;
 use crate::observer::{NoopObserver, Observer};
@@ -141,8 +141,13 @@ struct Buffers<T: TaskSource, S: SessionSource, W: Waker<T::Run, S::Session>, B:
     needs_attention: Vec<u32>,
     clears: Vec<ClearItem>,
     listed: Vec<(B::Key, Budget)>,
-    /// Whether `listed` holds this cycle's list (the list call succeeded).
+    /// Whether `listed` holds this cycle's page (the list call succeeded).
     listed_ok: bool,
+    /// Whether this cycle's page was full: the walk over the store goes on after it.
+    page_full: bool,
+    /// Where the next cycle's page starts: after this key (from the start when
+    /// `None`). Kept from cycle to cycle.
+    cursor: Option<B::Key>,
     /// The listed rows by trimmed key; `listed_rep` maps an entry to its first row.
     listed_ids: StrTable,
     listed_rep: Vec<u32>,
@@ -198,6 +203,8 @@ impl<T: TaskSource, S: SessionSource, W: Waker<T::Run, S::Session>, B: Starvatio
             clears: Vec::new(),
             listed: Vec::new(),
             listed_ok: false,
+            page_full: false,
+            cursor: None,
             listed_ids: StrTable::default(),
             listed_rep: Vec::new(),
             listed_first: Vec::new(),
@@ -212,6 +219,16 @@ impl<T: TaskSource, S: SessionSource, W: Waker<T::Run, S::Session>, B: Starvatio
 }
 
 impl<T: TaskSource, S: SessionSource, W: Waker<T::Run, S::Session>, B: StarvationStore, E> Buffers<T, S, W, B, E> {
+    /// Moves the reconcile cursor past this cycle's page: to its last key when the
+    /// page was full, back to the start when the walk reached the end. A failed list
+    /// leaves it where it was, so the same page is tried again.
+    fn advance_cursor(&mut self) {
+        if !self.listed_ok {
+            return;
+        }
+        self.cursor = if self.page_full { self.listed.pop().map(|(key, _)| key) } else { None };
+    }
+
     fn reset(&mut self) {
         self.runs.clear();
         self.active.clear();
@@ -229,6 +246,7 @@ impl<T: TaskSource, S: SessionSource, W: Waker<T::Run, S::Session>, B: Starvatio
         self.clears.clear();
         self.listed.clear();
         self.listed_ok = false;
+        self.page_full = false;
         self.listed_rep.clear();
         self.listed_first.clear();
         self.reconcile.clear();
@@ -769,21 +787,25 @@ where
         self.pick_reconcile();
         self.reconcile::<L>().await;
         self.clear_budgets::<L>().await;
+        self.buf.advance_cursor();
     }
 
-    /// Lists every stored budget and indexes the rows by trimmed key (the first row
-    /// listed under a key is the run's).
+    /// Lists this cycle's page of stored budgets (see [`reconcile_page`]) and indexes
+    /// the rows by trimmed key (the first row listed under a key is the run's).
     async fn list_budgets<L: Limit<C>>(&mut self) {
         let Some(store) = &self.store else { return };
         let guard = Guard::<L, C, O>::new(&self.clock, self.settings.seam_timeout, &self.observer);
         let b = &mut self.buf;
-        let listed = guard.call(Call::ListBudgets, store.list(&mut b.listed)).await;
+        let limit = reconcile_page(b.runs.len());
+        let after = b.cursor.as_ref().map(AsRef::as_ref);
+        let listed = guard.call(Call::ListBudgets, store.list_page(after, limit, &mut b.listed)).await;
         if let Err(e) = flatten(listed, Error::ListBudgets, Call::ListBudgets, || Concern::Cycle) {
             b.listed.clear();
             b.errors.push(e);
             return;
         }
         b.listed_ok = true;
+        b.page_full = b.listed.len() >= limit;
         b.listed_ids.reset(b.listed.len().max(b.selection.starved().len()));
         for (j, (key, _)) in b.listed.iter().enumerate() {
             let (key, rep, listed) = (trim(key.as_ref()), &b.listed_rep, &b.listed);

@@ -90,6 +90,7 @@
 //! the two agree on many thousands of generated workloads.
 
 mod key;
+mod postings;
 pub(crate) mod table;
 
 use std::mem;
@@ -100,6 +101,7 @@ use crate::view::{ActiveRunView, RunView, SessionView};
 
 pub(crate) use key::trim;
 use key::{RunKey, SessionKey};
+use postings::Postings;
 use table::{Seed, StrTable, Table};
 
 /// What one selection looks at.
@@ -239,6 +241,7 @@ pub struct Selection {
     g_caps: Vec<u32>,
     cap_ids: Vec<u32>,
     g_mask: Vec<u64>,
+    postings: Postings,
     targeted: Vec<bool>,
     words: usize,
     chan_table: StrTable,
@@ -498,6 +501,7 @@ impl Selection {
                 self.g_mask[g * words + c as usize / 64] |= 1 << (c % 64);
             }
         }
+        self.postings.build(&self.g_mask, words, self.cap_table.len());
         self.targeted.clear();
         self.targeted.resize(available, false);
     }
@@ -802,11 +806,14 @@ impl Selection {
         self.class_keys.extend_from_slice(&self.probe);
 
         // Candidates: the partition's untargeted sessions that meet the requirements,
-        // in session order.
+        // in session order. Only the holders of the rarest required capability can
+        // (all of the partition when none is required).
         let need = &self.probe[CLASS_HEAD..];
         let (lo, hi) = (self.part_start[part as usize] as usize, self.part_start[part as usize + 1] as usize);
         let start = self.candidates.len() as u32;
-        for g in lo..hi {
+        let rarest = self.postings.rarest_in(need, lo, hi);
+        let scan = rarest.map_or(Either::Range(lo..hi), |holders| Either::Holders(holders.iter()));
+        for g in scan {
             if self.targeted[g]
                 || (channel != ANY && self.g_channel[g] != channel)
                 || (owner_kind == OWNER_POOL && self.g_agent[g] != owner)
@@ -832,5 +839,23 @@ impl Selection {
         }
         self.starved_keys.sort_unstable_by(|a, b| a.cmp(b, runs));
         self.starved.extend(self.starved_keys.iter().map(|k| k.idx));
+    }
+}
+
+/// The positions a new class scans: a whole partition, or some holders in it.
+enum Either<'a> {
+    Range(std::ops::Range<usize>),
+    Holders(std::slice::Iter<'a, u32>),
+}
+
+impl Iterator for Either<'_> {
+    type Item = usize;
+
+    #[inline]
+    fn next(&mut self) -> Option<usize> {
+        match self {
+            Either::Range(r) => r.next(),
+            Either::Holders(h) => h.next().map(|&g| g as usize),
+        }
     }
 }

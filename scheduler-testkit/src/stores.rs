@@ -85,14 +85,74 @@ impl PauseStore for MemoryPauseStore {
     }
 }
 
+/// The rows of a [`MemoryStarvationStore`], by run id.
+///
+/// A cleared row is not removed: its slot is emptied and kept, with its key, so that a
+/// run starved again (the next ladder episode after needs-attention clears every
+/// budget, say) reuses it and the store allocates nothing. Empty slots are bounded:
+/// once there are more of them than the most rows ever held at once, they are all
+/// dropped, so a store whose runs keep changing stays at most twice its peak size.
+#[derive(Debug, Default)]
+struct Rows {
+    slots: BTreeMap<Arc<str>, Option<Budget>>,
+    /// Slots holding a budget.
+    live: usize,
+    /// The most slots ever holding a budget at once.
+    peak: usize,
+}
+
+impl Rows {
+    fn get(&self, run_id: &str) -> Option<Budget> {
+        self.slots.get(run_id).copied().flatten()
+    }
+
+    fn put(&mut self, run_id: &str, budget: &Budget) {
+        let slot = match self.slots.get_mut(run_id) {
+            Some(slot) => slot,
+            None => self.slots.entry(Arc::from(run_id)).or_default(),
+        };
+        if slot.replace(*budget).is_none() {
+            self.live += 1;
+            self.peak = self.peak.max(self.live);
+        }
+    }
+
+    fn remove(&mut self, run_id: &str) {
+        if self.slots.get_mut(run_id).and_then(Option::take).is_some() {
+            self.live -= 1;
+            if self.slots.len() - self.live > self.peak {
+                self.slots.retain(|_, slot| slot.is_some());
+            }
+        }
+    }
+
+    /// The rows holding a budget, in key order.
+    fn iter(&self) -> impl Iterator<Item = (&Arc<str>, &Budget)> {
+        self.slots.iter().filter_map(|(k, v)| v.as_ref().map(|b| (k, b)))
+    }
+
+    /// The rows holding a budget whose key comes after `after`, in key order.
+    fn after<'a>(&'a self, after: Option<&str>) -> impl Iterator<Item = (&'a Arc<str>, &'a Budget)> {
+        use std::ops::Bound;
+        let lower = after.map_or(Bound::Unbounded, Bound::Excluded);
+        self.slots.range::<str, _>((lower, Bound::Unbounded)).filter_map(|(k, v)| v.as_ref().map(|b| (k, b)))
+    }
+}
+
 #[derive(Debug, Default)]
 struct StoreInner {
-    rows: Mutex<BTreeMap<Arc<str>, Budget>>,
+    rows: Mutex<Rows>,
     round_trips: AtomicU64,
 }
 
 /// Durable-in-spirit starvation budgets, in memory (a cloneable handle). Listing hands
-/// out `Arc<str>` keys, so it allocates nothing once the caller's buffer has grown.
+/// out `Arc<str>` keys, so it allocates nothing once the caller's buffer has grown;
+/// rows are listed in key order (byte order of the run ids), whole or by page
+/// ([`list_page`](StarvationStore::list_page)).
+///
+/// A cleared budget's row is kept empty and reused when the same run id gets a budget
+/// again, so a store whose runs come back (the ladder's next episode) allocates nothing;
+/// empty rows never outnumber the most budgets ever held at once.
 #[derive(Debug, Clone, Default)]
 pub struct MemoryStarvationStore {
     inner: Arc<StoreInner>,
@@ -117,12 +177,22 @@ impl MemoryStarvationStore {
 
     /// The run's budget, read directly.
     pub fn get(&self, run_id: &str) -> Option<Budget> {
-        lock(&self.inner.rows).get(run_id).copied()
+        lock(&self.inner.rows).get(run_id)
     }
 
     /// Every row, read directly, ordered by run id.
     pub fn rows(&self) -> Vec<(String, Budget)> {
         lock(&self.inner.rows).iter().map(|(k, v)| (k.to_string(), *v)).collect()
+    }
+
+    /// How many budgets the store holds (without listing them).
+    pub fn len(&self) -> usize {
+        lock(&self.inner.rows).live
+    }
+
+    /// Whether the store holds no budget.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
     }
 
     /// Writes a row directly.
@@ -135,13 +205,7 @@ impl MemoryStarvationStore {
     }
 
     fn put(&self, run_id: &str, budget: &Budget) {
-        let mut rows = lock(&self.inner.rows);
-        match rows.get_mut(run_id) {
-            Some(row) => *row = *budget,
-            None => {
-                rows.insert(Arc::from(run_id), *budget);
-            }
-        }
+        lock(&self.inner.rows).put(run_id, budget);
     }
 }
 
@@ -176,6 +240,19 @@ impl StarvationStore for MemoryStarvationStore {
         Ok(())
     }
 
+    /// One call; consults the fault plan as `list` does (operation `list`).
+    async fn list_page<'a>(
+        &'a self,
+        after: Option<&'a str>,
+        limit: usize,
+        out: &'a mut Vec<(Arc<str>, Budget)>,
+    ) -> Result<(), FakeError> {
+        self.trip();
+        self.faults.check("list")?;
+        out.extend(lock(&self.inner.rows).after(after).take(limit).map(|(k, v)| (k.clone(), *v)));
+        Ok(())
+    }
+
     async fn load_many<'a, I>(
         &'a self,
         run_ids: I,
@@ -186,8 +263,9 @@ impl StarvationStore for MemoryStarvationStore {
     {
         self.trip();
         self.faults.check("load_many")?;
+        let rows = lock(&self.inner.rows);
         for id in run_ids {
-            out.push(self.faults.check("load").map(|()| self.get(id)));
+            out.push(self.faults.check("load").map(|()| rows.get(id)));
         }
         Ok(())
     }
@@ -198,8 +276,9 @@ impl StarvationStore for MemoryStarvationStore {
     {
         self.trip();
         self.faults.check("upsert_many")?;
+        let mut stored = lock(&self.inner.rows);
         for (id, budget) in rows {
-            out.push(self.faults.check("upsert").map(|()| self.put(id, budget)));
+            out.push(self.faults.check("upsert").map(|()| stored.put(id, budget)));
         }
         Ok(())
     }
@@ -210,10 +289,9 @@ impl StarvationStore for MemoryStarvationStore {
     {
         self.trip();
         self.faults.check("clear_many")?;
+        let mut rows = lock(&self.inner.rows);
         for id in run_ids {
-            out.push(self.faults.check("clear").map(|()| {
-                lock(&self.inner.rows).remove(id);
-            }));
+            out.push(self.faults.check("clear").map(|()| rows.remove(id)));
         }
         Ok(())
     }
