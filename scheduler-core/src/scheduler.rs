@@ -154,8 +154,11 @@ struct Buffers<T: TaskSource, S: SessionSource, W: Waker<T::Run, S::Session>, B:
     /// Per listed row: whether it is the first row listed under its trimmed key.
     listed_first: Vec<bool>,
     reconcile: Vec<u32>,
-    candidates_by_id: Vec<u32>,
-    candidate_ids: StrTable,
+    /// Per candidate (in `selection.starved()` order): the listed row holding its
+    /// budget, or [`NO_ROW`].
+    candidate_rows: Vec<u32>,
+    /// Per listed row: whether a candidate's budget is stored in it.
+    row_of_candidate: Vec<bool>,
     seed: Seed,
     diagnostic: String,
     errors: Vec<E>,
@@ -209,8 +212,8 @@ impl<T: TaskSource, S: SessionSource, W: Waker<T::Run, S::Session>, B: Starvatio
             listed_rep: Vec::new(),
             listed_first: Vec::new(),
             reconcile: Vec::new(),
-            candidates_by_id: Vec::new(),
-            candidate_ids: StrTable::default(),
+            candidate_rows: Vec::new(),
+            row_of_candidate: Vec::new(),
             seed: Seed::default(),
             diagnostic: String::new(),
             errors: Vec::new(),
@@ -227,6 +230,28 @@ impl<T: TaskSource, S: SessionSource, W: Waker<T::Run, S::Session>, B: Starvatio
             return;
         }
         self.cursor = if self.page_full { self.listed.pop().map(|(key, _)| key) } else { None };
+    }
+
+    /// Finds, for every candidate, the listed row holding its budget (by trimmed key),
+    /// and marks those rows: reconcile skips them.
+    fn find_candidate_rows(&mut self) {
+        self.row_of_candidate.clear();
+        self.row_of_candidate.resize(self.listed.len(), false);
+        for &ri in self.selection.starved() {
+            let row = listed_row(
+                self.listed_ok,
+                &self.listed_ids,
+                &self.listed_rep,
+                self.seed,
+                &self.listed,
+                &self.runs,
+                ri,
+            );
+            if row != NO_ROW {
+                self.row_of_candidate[row as usize] = true;
+            }
+            self.candidate_rows.push(row);
+        }
     }
 
     fn reset(&mut self) {
@@ -250,7 +275,8 @@ impl<T: TaskSource, S: SessionSource, W: Waker<T::Run, S::Session>, B: Starvatio
         self.listed_rep.clear();
         self.listed_first.clear();
         self.reconcile.clear();
-        self.candidates_by_id.clear();
+        self.candidate_rows.clear();
+        self.row_of_candidate.clear();
         self.errors.clear();
     }
 }
@@ -777,6 +803,7 @@ where
         b.listed_first.reserve(n);
 
         self.list_budgets::<L>().await;
+        self.buf.find_candidate_rows();
         self.read_candidate_statuses::<L>().await;
         self.load_budgets::<L>(now).await;
         for k in 0..self.buf.advanced.len() {
@@ -834,10 +861,10 @@ where
         else {
             return;
         };
-        for (&ri, status) in candidates.iter().zip(results) {
+        for (k, (&ri, status)) in candidates.iter().zip(results).enumerate() {
             let keyed = Keyed {
                 run: ri,
-                listed: listed_row(b.listed_ok, &b.listed_ids, &b.listed_rep, b.seed, &b.listed, runs, ri),
+                listed: b.candidate_rows[k],
             };
             match status.map(candidate_action) {
                 Ok(StatusAction::Climb) => b.climbing.push(keyed),
@@ -997,23 +1024,10 @@ where
         if !b.listed_ok {
             return;
         }
-        // The candidates' ids in a reused hash table (no sort, no allocation);
-        // `candidates_by_id` maps its entries back to runs.
-        let (runs, candidates) = (&b.runs, b.selection.starved());
-        b.candidate_ids.reset(candidates.len());
-        for &i in candidates {
-            let (id, reps) = (run_id(runs, i), &b.candidates_by_id);
-            let (_, new) = b.candidate_ids.intern(b.seed, id, |e| run_id(runs, reps[e as usize]) == id);
-            if new {
-                b.candidates_by_id.push(i);
-            }
-        }
-        let (ids, reps) = (&b.candidate_ids, &b.candidates_by_id);
-        for (j, (key, _)) in b.listed.iter().enumerate() {
-            let key = trim(key.as_ref());
-            if !b.listed_first[j] {
+        for (j, &first) in b.listed_first.iter().enumerate() {
+            if !first {
                 b.clears.push(ClearItem::Listed(j as u32));
-            } else if ids.find(b.seed, key, |e| run_id(runs, reps[e as usize]) == key).is_none() {
+            } else if !b.row_of_candidate[j] {
                 b.reconcile.push(j as u32);
             }
         }

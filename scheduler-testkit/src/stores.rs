@@ -5,7 +5,8 @@
 //! `clear`, `list` (per row or call) and `load_many`, `upsert_many`, `clear_many`
 //! (whole batch).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::hash::{BuildHasher, Hasher};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::SystemTime;
@@ -85,7 +86,8 @@ impl PauseStore for MemoryPauseStore {
     }
 }
 
-/// The rows of a [`MemoryStarvationStore`], by run id.
+/// The rows of a [`MemoryStarvationStore`], by run id: a budget slot per key, found by
+/// a hash index for the point operations and by an ordered index for listing.
 ///
 /// A cleared row is not removed: its slot is emptied and kept, with its key, so that a
 /// run starved again (the next ladder episode after needs-attention clears every
@@ -94,7 +96,9 @@ impl PauseStore for MemoryPauseStore {
 /// dropped, so a store whose runs keep changing stays at most twice its peak size.
 #[derive(Debug, Default)]
 struct Rows {
-    slots: BTreeMap<Arc<str>, Option<Budget>>,
+    index: HashMap<Arc<str>, u32, FastHash>,
+    order: BTreeMap<Arc<str>, u32>,
+    slots: Vec<Option<Budget>>,
     /// Slots holding a budget.
     live: usize,
     /// The most slots ever holding a budget at once.
@@ -103,39 +107,111 @@ struct Rows {
 
 impl Rows {
     fn get(&self, run_id: &str) -> Option<Budget> {
-        self.slots.get(run_id).copied().flatten()
+        self.index.get(run_id).and_then(|&i| self.slots[i as usize])
     }
 
     fn put(&mut self, run_id: &str, budget: &Budget) {
-        let slot = match self.slots.get_mut(run_id) {
-            Some(slot) => slot,
-            None => self.slots.entry(Arc::from(run_id)).or_default(),
+        let i = match self.index.get(run_id) {
+            Some(&i) => i as usize,
+            None => {
+                let key: Arc<str> = Arc::from(run_id);
+                let i = self.slots.len();
+                self.slots.push(None);
+                self.index.insert(key.clone(), i as u32);
+                self.order.insert(key, i as u32);
+                i
+            }
         };
-        if slot.replace(*budget).is_none() {
+        if self.slots[i].replace(*budget).is_none() {
             self.live += 1;
             self.peak = self.peak.max(self.live);
         }
     }
 
     fn remove(&mut self, run_id: &str) {
-        if self.slots.get_mut(run_id).and_then(Option::take).is_some() {
+        let Some(&i) = self.index.get(run_id) else { return };
+        if self.slots[i as usize].take().is_some() {
             self.live -= 1;
             if self.slots.len() - self.live > self.peak {
-                self.slots.retain(|_, slot| slot.is_some());
+                self.purge();
+            }
+        }
+    }
+
+    /// Drops every empty slot.
+    fn purge(&mut self) {
+        let (order, slots) = (std::mem::take(&mut self.order), std::mem::take(&mut self.slots));
+        self.index.clear();
+        for (key, i) in order {
+            if let Some(budget) = slots[i as usize] {
+                let at = self.slots.len() as u32;
+                self.slots.push(Some(budget));
+                self.index.insert(key.clone(), at);
+                self.order.insert(key, at);
             }
         }
     }
 
     /// The rows holding a budget, in key order.
     fn iter(&self) -> impl Iterator<Item = (&Arc<str>, &Budget)> {
-        self.slots.iter().filter_map(|(k, v)| v.as_ref().map(|b| (k, b)))
+        self.order.iter().filter_map(|(k, &i)| self.slots[i as usize].as_ref().map(|b| (k, b)))
     }
 
     /// The rows holding a budget whose key comes after `after`, in key order.
     fn after<'a>(&'a self, after: Option<&str>) -> impl Iterator<Item = (&'a Arc<str>, &'a Budget)> {
         use std::ops::Bound;
         let lower = after.map_or(Bound::Unbounded, Bound::Excluded);
-        self.slots.range::<str, _>((lower, Bound::Unbounded)).filter_map(|(k, v)| v.as_ref().map(|b| (k, b)))
+        self.order
+            .range::<str, _>((lower, Bound::Unbounded))
+            .filter_map(|(k, &i)| self.slots[i as usize].as_ref().map(|b| (k, b)))
+    }
+}
+
+/// A fast, unkeyed hash for the store's index (run ids chosen by tests, not by an
+/// adversary): multiply-rotate over 8-byte words.
+#[derive(Debug, Clone, Copy, Default)]
+struct FastHash;
+
+impl BuildHasher for FastHash {
+    type Hasher = FastHasher;
+
+    fn build_hasher(&self) -> FastHasher {
+        FastHasher(0)
+    }
+}
+
+struct FastHasher(u64);
+
+impl FastHasher {
+    #[inline]
+    fn add(&mut self, word: u64) {
+        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+}
+
+impl Hasher for FastHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        let mut chunks = bytes.chunks_exact(8);
+        for chunk in &mut chunks {
+            self.add(u64::from_le_bytes(chunk.try_into().expect("8 bytes")));
+        }
+        let rest = chunks.remainder();
+        let mut word = [0u8; 8];
+        word[..rest.len()].copy_from_slice(rest);
+        self.add(u64::from_le_bytes(word) ^ ((rest.len() as u64) << 59));
+    }
+
+    fn write_u8(&mut self, n: u8) {
+        self.add(u64::from(n));
+    }
+
+    fn write_usize(&mut self, n: usize) {
+        self.add(n as u64);
+    }
+
+    fn finish(&self) -> u64 {
+        // Spread the high bits down: the table indexes by the low ones.
+        self.0 ^ (self.0 >> 29)
     }
 }
 
@@ -264,8 +340,9 @@ impl StarvationStore for MemoryStarvationStore {
         self.trip();
         self.faults.check("load_many")?;
         let rows = lock(&self.inner.rows);
+        let mut checks = self.faults.calls_of("load");
         for id in run_ids {
-            out.push(self.faults.check("load").map(|()| rows.get(id)));
+            out.push(checks.check().map(|()| rows.get(id)));
         }
         Ok(())
     }
@@ -277,8 +354,9 @@ impl StarvationStore for MemoryStarvationStore {
         self.trip();
         self.faults.check("upsert_many")?;
         let mut stored = lock(&self.inner.rows);
+        let mut checks = self.faults.calls_of("upsert");
         for (id, budget) in rows {
-            out.push(self.faults.check("upsert").map(|()| stored.put(id, budget)));
+            out.push(checks.check().map(|()| stored.put(id, budget)));
         }
         Ok(())
     }
@@ -290,8 +368,9 @@ impl StarvationStore for MemoryStarvationStore {
         self.trip();
         self.faults.check("clear_many")?;
         let mut rows = lock(&self.inner.rows);
+        let mut checks = self.faults.calls_of("clear");
         for id in run_ids {
-            out.push(self.faults.check("clear").map(|()| rows.remove(id)));
+            out.push(checks.check().map(|()| rows.remove(id)));
         }
         Ok(())
     }
