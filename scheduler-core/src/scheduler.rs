@@ -159,6 +159,7 @@ struct Buffers<T: TaskSource, S: SessionSource, W: Waker<T::Run, S::Session>, B:
     candidate_rows: Vec<u32>,
     /// Per listed row: whether a candidate's budget is stored in it.
     row_of_candidate: Vec<bool>,
+    keys: Keys,
     seed: Seed,
     diagnostic: String,
     errors: Vec<E>,
@@ -175,6 +176,57 @@ const NO_ROW: u32 = u32::MAX;
 struct Keyed {
     run: u32,
     listed: u32,
+    /// The candidate's place in `selection.starved()` (its id in [`Keys`]).
+    cand: u32,
+}
+
+/// The ladder's keys of this cycle, copied once into one reused buffer: the listed
+/// rows' keys (as stored) and the candidates' trimmed run ids. The ladder's passes
+/// (match rows to candidates, read statuses, load, save, clear) then read them from
+/// one place instead of chasing every run's and row's own string each time.
+#[derive(Debug, Default)]
+struct Keys {
+    text: String,
+    listed: Vec<(u32, u32)>,
+    candidates: Vec<(u32, u32)>,
+}
+
+impl Keys {
+    fn clear(&mut self) {
+        self.text.clear();
+        self.listed.clear();
+        self.candidates.clear();
+    }
+
+    fn push(text: &mut String, s: &str) -> (u32, u32) {
+        let at = text.len() as u32;
+        text.push_str(s);
+        (at, s.len() as u32)
+    }
+
+    fn push_listed(&mut self, key: &str) {
+        let span = Self::push(&mut self.text, key);
+        self.listed.push(span);
+    }
+
+    fn push_candidate(&mut self, run_id: &str) {
+        let span = Self::push(&mut self.text, run_id);
+        self.candidates.push(span);
+    }
+
+    fn get(&self, (at, len): (u32, u32)) -> &str {
+        &self.text[at as usize..(at + len) as usize]
+    }
+
+    /// Listed row `j`'s key, as stored.
+    fn listed(&self, j: u32) -> &str {
+        self.get(self.listed[j as usize])
+    }
+
+    /// Candidate `c`'s trimmed run id.
+    fn candidate(&self, c: u32) -> &str {
+        self.get(self.candidates[c as usize])
+    }
 }
 
 /// A budget to clear: a pending run's, or a listed row's (by index).
@@ -214,6 +266,7 @@ impl<T: TaskSource, S: SessionSource, W: Waker<T::Run, S::Session>, B: Starvatio
             reconcile: Vec::new(),
             candidate_rows: Vec::new(),
             row_of_candidate: Vec::new(),
+            keys: Keys::default(),
             seed: Seed::default(),
             diagnostic: String::new(),
             errors: Vec::new(),
@@ -238,20 +291,21 @@ impl<T: TaskSource, S: SessionSource, W: Waker<T::Run, S::Session>, B: Starvatio
         self.row_of_candidate.clear();
         self.row_of_candidate.resize(self.listed.len(), false);
         for &ri in self.selection.starved() {
-            let row = listed_row(
-                self.listed_ok,
-                &self.listed_ids,
-                &self.listed_rep,
-                self.seed,
-                &self.listed,
-                &self.runs,
-                ri,
-            );
-            if row != NO_ROW {
+            self.keys.push_candidate(run_id(&self.runs, ri));
+        }
+        let mut unlisted = 0;
+        for c in 0..self.keys.candidates.len() {
+            let id = self.keys.candidate(c as u32);
+            let row = listed_row(self.listed_ok, &self.listed_ids, &self.listed_rep, self.seed, &self.keys, id);
+            if row == NO_ROW {
+                unlisted += id.len();
+            } else {
                 self.row_of_candidate[row as usize] = true;
             }
             self.candidate_rows.push(row);
         }
+        // Room for the keys of the rows this cycle's saves create, listed next cycle.
+        self.keys.text.reserve(unlisted);
     }
 
     fn reset(&mut self) {
@@ -277,6 +331,7 @@ impl<T: TaskSource, S: SessionSource, W: Waker<T::Run, S::Session>, B: Starvatio
         self.reconcile.clear();
         self.candidate_rows.clear();
         self.row_of_candidate.clear();
+        self.keys.clear();
         self.errors.clear();
     }
 }
@@ -801,6 +856,10 @@ where
         b.listed.reserve(n);
         b.listed_rep.reserve(n);
         b.listed_first.reserve(n);
+        b.row_of_candidate.reserve(n);
+        b.candidate_rows.reserve(n);
+        b.keys.listed.reserve(n);
+        b.keys.candidates.reserve(n);
 
         self.list_budgets::<L>().await;
         self.buf.find_candidate_rows();
@@ -834,10 +893,13 @@ where
         b.listed_ok = true;
         b.page_full = b.listed.len() >= limit;
         b.listed_ids.reset(b.listed.len().max(b.selection.starved().len()));
-        for (j, (key, _)) in b.listed.iter().enumerate() {
-            let (key, rep, listed) = (trim(key.as_ref()), &b.listed_rep, &b.listed);
-            let (_, new) =
-                b.listed_ids.intern(b.seed, key, |e| trim(listed[rep[e as usize] as usize].0.as_ref()) == key);
+        for (key, _) in &b.listed {
+            b.keys.push_listed(key.as_ref());
+        }
+        for j in 0..b.listed.len() {
+            let (keys, rep) = (&b.keys, &b.listed_rep);
+            let key = trim(keys.listed(j as u32));
+            let (_, new) = b.listed_ids.intern(b.seed, key, |e| trim(keys.listed(rep[e as usize])) == key);
             if new {
                 b.listed_rep.push(j as u32);
             }
@@ -850,11 +912,11 @@ where
     async fn read_candidate_statuses<L: Limit<C>>(&mut self) {
         let guard = Guard::<L, C, O>::new(&self.clock, self.settings.seam_timeout, &self.observer);
         let b = &mut self.buf;
-        let (runs, candidates) = (&b.runs, b.selection.starved());
+        let (runs, candidates, keys) = (&b.runs, b.selection.starved(), &b.keys);
         if candidates.is_empty() {
             return;
         }
-        let ids = candidates.iter().map(|&i| trim(runs[i as usize].run_id()));
+        let ids = (0..candidates.len() as u32).map(|c| keys.candidate(c));
         let result = guard.call(Call::RunStatuses, self.tasks.run_statuses(ids, &mut b.statuses)).await;
         let step = |runs, source| Error::RunStatusBatch { runs, source };
         let Some(results) = check_batch(result, &mut b.statuses, candidates.len(), &mut b.errors, step, STATUSES)
@@ -862,10 +924,7 @@ where
             return;
         };
         for (k, (&ri, status)) in candidates.iter().zip(results).enumerate() {
-            let keyed = Keyed {
-                run: ri,
-                listed: b.candidate_rows[k],
-            };
+            let keyed = Keyed { run: ri, listed: b.candidate_rows[k], cand: k as u32 };
             match status.map(candidate_action) {
                 Ok(StatusAction::Climb) => b.climbing.push(keyed),
                 Ok(StatusAction::Keep) => {}
@@ -881,15 +940,12 @@ where
         let guard = Guard::<L, C, O>::new(&self.clock, self.settings.seam_timeout, &self.observer);
         let th = self.settings.thresholds;
         let b = &mut self.buf;
-        let (runs, listed, climbing) = (&b.runs, &b.listed, &b.climbing);
+        let (runs, keys, climbing) = (&b.runs, &b.keys, &b.climbing);
         if climbing.is_empty() {
             return;
         }
         let result = guard
-            .call(
-                Call::LoadBudgets,
-                store.load_many(climbing.iter().map(|&k| budget_key(runs, listed, k)), &mut b.loaded),
-            )
+            .call(Call::LoadBudgets, store.load_many(climbing.iter().map(|&k| budget_key(keys, k)), &mut b.loaded))
             .await;
         let step = |runs, source| Error::StoreBatch { step: BatchStep::LoadBudgets, runs, source };
         let Some(results) = check_batch(result, &mut b.loaded, climbing.len(), &mut b.errors, step, LOADS) else {
@@ -999,11 +1055,11 @@ where
         let Some(store) = &self.store else { return };
         let guard = Guard::<L, C, O>::new(&self.clock, self.settings.seam_timeout, &self.observer);
         let b = &mut self.buf;
-        let (runs, listed, advanced) = (&b.runs, &b.listed, &b.advanced);
+        let (runs, keys, advanced) = (&b.runs, &b.keys, &b.advanced);
         if advanced.is_empty() {
             return;
         }
-        let rows = advanced.iter().map(|(k, step)| (budget_key(runs, listed, *k), &step.budget));
+        let rows = advanced.iter().map(|(k, step)| (budget_key(keys, *k), &step.budget));
         let result = guard.call(Call::UpsertBudgets, store.upsert_many(rows, &mut b.written)).await;
         let step = |runs, source| Error::StoreBatch { step: BatchStep::UpsertBudgets, runs, source };
         let Some(results) = check_batch(result, &mut b.written, advanced.len(), &mut b.errors, step, UPSERTS) else {
@@ -1038,11 +1094,11 @@ where
     async fn reconcile<L: Limit<C>>(&mut self) {
         let guard = Guard::<L, C, O>::new(&self.clock, self.settings.seam_timeout, &self.observer);
         let b = &mut self.buf;
-        let (listed, picked) = (&b.listed, &b.reconcile);
+        let (keys, picked) = (&b.keys, &b.reconcile);
         if picked.is_empty() {
             return;
         }
-        let key = |j: u32| trim(listed[j as usize].0.as_ref());
+        let key = |j: u32| trim(keys.listed(j));
         b.statuses.clear();
         let result = guard
             .call(Call::RunStatuses, self.tasks.run_statuses(picked.iter().map(|&j| key(j)), &mut b.statuses))
@@ -1066,12 +1122,12 @@ where
         let Some(store) = &self.store else { return };
         let guard = Guard::<L, C, O>::new(&self.clock, self.settings.seam_timeout, &self.observer);
         let b = &mut self.buf;
-        let (runs, listed, clears) = (&b.runs, &b.listed, &b.clears);
+        let (keys, clears) = (&b.keys, &b.clears);
         if clears.is_empty() {
             return;
         }
         b.written.clear();
-        let ids = clears.iter().map(|c| clear_key(runs, listed, *c));
+        let ids = clears.iter().map(|c| clear_key(keys, *c));
         let result = guard.call(Call::ClearBudgets, store.clear_many(ids, &mut b.written)).await;
         let step = |runs, source| Error::StoreBatch { step: BatchStep::ClearBudgets, runs, source };
         let Some(results) = check_batch(result, &mut b.written, clears.len(), &mut b.errors, step, CLEARS) else {
@@ -1079,7 +1135,7 @@ where
         };
         for (c, cleared) in clears.iter().zip(results) {
             if let Err(source) = cleared {
-                let id = trim(clear_key(runs, listed, *c));
+                let id = trim(clear_key(keys, *c));
                 b.errors.push(Error::ClearBudget { run_id: id.to_owned(), source });
             }
         }
@@ -1167,36 +1223,27 @@ fn run_id<R: RunView>(runs: &[R], ri: u32) -> &str {
 }
 
 /// The key a candidate's budget is stored under: the listed key, else its run id.
-fn budget_key<'a, R: RunView, K: AsRef<str>>(runs: &'a [R], listed: &'a [(K, Budget)], k: Keyed) -> &'a str {
+fn budget_key(keys: &Keys, k: Keyed) -> &str {
     match k.listed {
-        NO_ROW => run_id(runs, k.run),
-        j => listed[j as usize].0.as_ref(),
+        NO_ROW => keys.candidate(k.cand),
+        j => keys.listed(j),
     }
 }
 
-fn clear_key<'a, R: RunView, K: AsRef<str>>(runs: &'a [R], listed: &'a [(K, Budget)], c: ClearItem) -> &'a str {
+fn clear_key(keys: &Keys, c: ClearItem) -> &str {
     match c {
-        ClearItem::Run(k) => budget_key(runs, listed, k),
-        ClearItem::Listed(j) => listed[j as usize].0.as_ref(),
+        ClearItem::Run(k) => budget_key(keys, k),
+        ClearItem::Listed(j) => keys.listed(j),
     }
 }
 
-/// The listed row holding run `ri`'s budget, or [`NO_ROW`].
-fn listed_row<R: RunView, K: AsRef<str>>(
-    listed_ok: bool,
-    ids: &StrTable,
-    reps: &[u32],
-    seed: Seed,
-    listed: &[(K, Budget)],
-    runs: &[R],
-    ri: u32,
-) -> u32 {
+/// The listed row holding the budget of the run with trimmed id `id`, or [`NO_ROW`].
+fn listed_row(listed_ok: bool, ids: &StrTable, reps: &[u32], seed: Seed, keys: &Keys, id: &str) -> u32 {
     if !listed_ok {
         return NO_ROW;
     }
-    let id = run_id(runs, ri);
     let row = |e: u32| reps[e as usize];
-    ids.find(seed, id, |e| trim(listed[row(e) as usize].0.as_ref()) == id).map_or(NO_ROW, row)
+    ids.find(seed, id, |e| trim(keys.listed(row(e))) == id).map_or(NO_ROW, row)
 }
 
 fn pair_ids<'a, R: RunView, S: SessionView>(runs: &'a [R], sessions: &'a [S], ri: u32, si: u32) -> (&'a str, &'a str) {
