@@ -665,7 +665,7 @@ impl Selection {
                     bucket.select_nth_unstable_by(first - 1, |a, b| a.cmp(b, runs));
                 }
                 bucket[..first].sort_unstable_by(|a, b| a.cmp(b, runs));
-                let mut walked = 0;
+                let (mut walked, left) = (0, self.part_left[p]);
                 while walked < first && self.part_left[p] > 0 {
                     decide(self, bucket[walked]);
                     walked += 1;
@@ -674,8 +674,16 @@ impl Selection {
                     self.no_match.extend(bucket[walked..].iter().map(|k| k.idx));
                     continue;
                 }
-                // More: the rest as a binary heap, popped in order while it matters.
-                let rest = &mut bucket[first..];
+                // More: the rest as a binary heap, popped in order while it matters. When
+                // the first runs matched nothing, most of the rest likely match nothing
+                // either (many requirement classes, none met): those whose class has no
+                // untargeted candidate left are no-matches in any order, so they are
+                // set aside before the heap is built rather than popped one by one.
+                let mut rest = &mut bucket[first..];
+                if self.part_left[p] == left {
+                    let kept = self.keep_matchable(rest, runs, sessions);
+                    rest = &mut rest[..kept];
+                }
                 let mut len = rest.len();
                 for i in (0..len / 2).rev() {
                     sift_down(rest, i, len, runs);
@@ -691,6 +699,36 @@ impl Selection {
             }
         }
         self.buckets = buckets;
+    }
+
+    /// Moves the runs of `keys` that could still get a target (their class has an
+    /// untargeted candidate) to its front and returns how many there are; the others
+    /// are no-matches. Only speed depends on when this is done: a run left out would
+    /// have been a no-match when walked, as targeted sessions stay targeted.
+    fn keep_matchable<R: RunView, S: SessionView>(&mut self, keys: &mut [RunKey], runs: &[R], sessions: &[S]) -> usize {
+        let mut kept = 0;
+        for i in 0..keys.len() {
+            let key = keys[i];
+            if self.has_candidate(key, &runs[key.idx as usize], sessions) {
+                keys.swap(kept, i);
+                kept += 1;
+            } else {
+                self.no_match.push(key.idx);
+            }
+        }
+        kept
+    }
+
+    /// Whether the run's class has an untargeted candidate left.
+    fn has_candidate<R: RunView, S: SessionView>(&mut self, key: RunKey, run: &R, sessions: &[S]) -> bool {
+        let Some(c) = self.class_of(run, key.part, sessions) else { return false };
+        let class = &mut self.classes[c as usize];
+        let (end, mut cursor) = (class.end as usize, class.cursor as usize);
+        while cursor < end && self.targeted[self.candidates[cursor] as usize] {
+            cursor += 1;
+        }
+        class.cursor = cursor as u32;
+        cursor < end
     }
 
     /// Decides one run, walked in selection order within its partition.
