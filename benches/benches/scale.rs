@@ -118,12 +118,12 @@ fn median_and_spread(xs: &[f64]) -> (f64, f64, f64) {
     (q(0.5), q(0.25), q(0.75))
 }
 
-/// How many iterations make a sample of about 40 ms.
+/// How many iterations make a sample of about 20 ms.
 fn calibrate(case: &mut Case) -> usize {
     let started = Instant::now();
     (case.iterate)();
     let once = started.elapsed().max(Duration::from_micros(1));
-    (Duration::from_millis(40).as_nanos() / once.as_nanos()).clamp(1, 1000) as usize
+    (Duration::from_millis(20).as_nanos() / once.as_nanos()).clamp(1, 1000) as usize
 }
 
 /// Allocations of `n` iterations, one by one: (total, store) per cycle, mean and max.
@@ -194,7 +194,7 @@ fn scale(c: &mut Criterion) {
     }
 
     // Interleaved rounds for the ratios.
-    let rounds: usize = std::env::var("SCALE_ROUNDS").ok().and_then(|r| r.parse().ok()).unwrap_or(15).max(1);
+    let rounds: usize = std::env::var("SCALE_ROUNDS").ok().and_then(|r| r.parse().ok()).unwrap_or(31).max(1);
     let reps: Vec<usize> = cases.iter_mut().map(calibrate).collect();
     let mut times = Times { per_cycle: vec![Vec::new(); cases.len()] };
     for _ in 0..rounds {
@@ -208,9 +208,16 @@ fn scale(c: &mut Criterion) {
         }
     }
     let medians: Vec<(f64, f64, f64)> = times.per_cycle.iter().map(|t| median_and_spread(t)).collect();
+    // Ratios round by round (the two cases measured a few milliseconds apart), then
+    // their median and spread: a slow stretch of the shared machine slows both.
+    let ratio = |a: usize, b: usize| {
+        let per_round: Vec<f64> = times.per_cycle[a].iter().zip(&times.per_cycle[b]).map(|(x, y)| x / y).collect();
+        median_and_spread(&per_round)
+    };
+    let ratios = [ratio(1, 0), ratio(2, 1), ratio(4, 3), ratio(5, 0)];
     drop(cases);
-    let per_cycle = episode_cycles(&starved, rounds);
-    report(&cases_names(), &medians, &alloc_rows, rounds, &per_cycle);
+    let per_cycle = episode_cycles(&starved, rounds.min(15));
+    report(&cases_names(), &medians, &ratios, &alloc_rows, rounds, &per_cycle);
 }
 
 fn cases_names() -> Vec<String> {
@@ -268,7 +275,14 @@ fn episode_cycles(w: &Workload, rounds: usize) -> String {
     text
 }
 
-fn report(names: &[String], medians: &[(f64, f64, f64)], allocs: &[(AllocRow, AllocRow)], rounds: usize, per_cycle: &str) {
+fn report(
+    names: &[String],
+    medians: &[(f64, f64, f64)],
+    ratios: &[(f64, f64, f64); 4],
+    allocs: &[(AllocRow, AllocRow)],
+    rounds: usize,
+    per_cycle: &str,
+) {
     let mut text = String::new();
     let _ = writeln!(text, "# scale: per-cycle time, median of {rounds} interleaved rounds [p25, p75]; allocations per cycle");
     let _ = writeln!(text, "{:<36} {:>10} {:>22} {:>16} {:>16}", "# case", "ms/cycle", "[p25, p75]", "sched allocs", "store allocs");
@@ -285,11 +299,18 @@ fn report(names: &[String], medians: &[(f64, f64, f64)], allocs: &[(AllocRow, Al
             format!("{:.1} (max {})", st.mean(), st.max),
         );
     }
-    let ratio = |a: usize, b: usize| medians[a].0 / medians[b].0;
-    let _ = writeln!(text, "ratio episode / steady W(10000,1000):                 {:.2} (target <= 3)", ratio(1, 0));
-    let _ = writeln!(text, "ratio episode with 1M budgets / without:              {:.2} (target <= 3)", ratio(2, 1));
-    let _ = writeln!(text, "ratio W_distinct(100000,1000) / W(100000,1000):       {:.2} (target <= 5)", ratio(4, 3));
-    let _ = writeln!(text, "ratio W_distinct(10000,1000) / W(10000,1000):         {:.2}", ratio(5, 0));
+    let _ = writeln!(text, "# ratios: median of the per-round ratios [p25, p75]; (ratio of the medians)");
+    let of_medians = |a: usize, b: usize| medians[a].0 / medians[b].0;
+    let lines = [
+        ("episode / steady W(10000,1000)", 1, 0, " (target <= 3)"),
+        ("episode with 1M budgets / without", 2, 1, " (target <= 3)"),
+        ("W_distinct(100000,1000) / W(100000,1000)", 4, 3, " (target <= 5)"),
+        ("W_distinct(10000,1000) / W(10000,1000)", 5, 0, ""),
+    ];
+    for (k, (what, a, b, target)) in lines.into_iter().enumerate() {
+        let (m, lo, hi) = ratios[k];
+        let _ = writeln!(text, "ratio {what:<42} {m:>6.2} [{lo:.2}, {hi:.2}] ({:.2}){target}", of_medians(a, b));
+    }
     text.push_str(per_cycle);
     eprintln!("\n{text}");
     let path = output_dir().join("scale.txt");

@@ -706,6 +706,8 @@ impl Selection {
     /// are no-matches. Only speed depends on when this is done: a run left out would
     /// have been a no-match when walked, as targeted sessions stay targeted.
     fn keep_matchable<R: RunView, S: SessionView>(&mut self, keys: &mut [RunKey], runs: &[R], sessions: &[S]) -> usize {
+        // In input order: the rows are then read front to back, not at random.
+        keys.sort_unstable_by_key(|k| k.idx);
         let mut kept = 0;
         for i in 0..keys.len() {
             let key = keys[i];
