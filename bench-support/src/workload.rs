@@ -295,7 +295,15 @@ impl Workload {
         &self,
         store: B,
     ) -> (
-        Scheduler<WorkloadTasks, WorkloadSessions, NoopWaker, FakeClock, scheduler_core::seam::NoPauseStore, B, NoopActor>,
+        Scheduler<
+            WorkloadTasks,
+            WorkloadSessions,
+            NoopWaker,
+            FakeClock,
+            scheduler_core::seam::NoPauseStore,
+            B,
+            NoopActor,
+        >,
         FakeClock,
     ) {
         let clock = Self::clock();

@@ -129,7 +129,14 @@ fn calibrate(case: &mut Case) -> usize {
 /// Allocations of `n` iterations, one by one: (total, store) per cycle, mean and max.
 fn allocations(case: &mut Case, n: usize) -> (AllocRow, AllocRow) {
     (case.store)();
-    let mut sched = AllocRow { bench: format!("scale/{} (scheduler)", case.name), cycles: 0, min: u64::MAX, max: 0, total: 0, bytes: 0 };
+    let mut sched = AllocRow {
+        bench: format!("scale/{} (scheduler)", case.name),
+        cycles: 0,
+        min: u64::MAX,
+        max: 0,
+        total: 0,
+        bytes: 0,
+    };
     let mut store = AllocRow { bench: format!("scale/{} (store)", case.name), ..sched.clone() };
     for _ in 0..n {
         let ((), all) = measure(&mut case.iterate);
@@ -260,7 +267,10 @@ fn episode_cycles(w: &Workload, rounds: usize) -> String {
         }
     }
     let mut text = String::new();
-    let _ = writeln!(text, "# episode/W(10000,1000) cycle by cycle ({rounds} episodes): ms median [p25, p75]; max allocations (scheduler, store); starved, spawns, needs-attention");
+    let _ = writeln!(
+        text,
+        "# episode/W(10000,1000) cycle by cycle ({rounds} episodes): ms median [p25, p75]; max allocations (scheduler, store); starved, spawns, needs-attention"
+    );
     for k in 0..EPISODE {
         let (m, lo, hi) = median_and_spread(&times[k]);
         let (st, sp, na) = counts[k];
@@ -284,8 +294,15 @@ fn report(
     per_cycle: &str,
 ) {
     let mut text = String::new();
-    let _ = writeln!(text, "# scale: per-cycle time, median of {rounds} interleaved rounds [p25, p75]; allocations per cycle");
-    let _ = writeln!(text, "{:<36} {:>10} {:>22} {:>16} {:>16}", "# case", "ms/cycle", "[p25, p75]", "sched allocs", "store allocs");
+    let _ = writeln!(
+        text,
+        "# scale: per-cycle time, median of {rounds} interleaved rounds [p25, p75]; allocations per cycle"
+    );
+    let _ = writeln!(
+        text,
+        "{:<36} {:>10} {:>22} {:>16} {:>16}",
+        "# case", "ms/cycle", "[p25, p75]", "sched allocs", "store allocs"
+    );
     for (k, name) in names.iter().enumerate() {
         let (m, lo, hi) = medians[k];
         let (s, st) = &allocs[k];

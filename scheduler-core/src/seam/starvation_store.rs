@@ -6,10 +6,12 @@ use crate::ladder::Budget;
 /// The durable per-run escalation budget, so the convergence ladder survives a daemon
 /// restart (the in-memory wake cooldown is wiped by a rebuild; the budget is not).
 ///
-/// Rows are keyed by run id. The scheduler uses only the batch methods, so a cycle makes
-/// a constant number of store round trips however many runs are starved; each has a
-/// default in terms of the single-row method. Batch methods push one result per input,
-/// in input order; an `Err` return fails the whole batch.
+/// Rows are keyed by run id. The scheduler uses only the batch methods and
+/// [`list_page`](Self::list_page), so a cycle makes a constant number of store round
+/// trips however many runs are starved, and reads a bounded page of the stored budgets
+/// however many there are (see [`reconcile_page`](crate::ladder::reconcile_page)); each
+/// has a default in terms of the single-row methods. Batch methods push one result per
+/// input, in input order; an `Err` return fails the whole batch.
 pub trait StarvationStore: Send + Sync {
     /// The run id of a listed row. An `Arc<str>` (or a `String`) lets an in-memory
     /// store list rows without allocating.
