@@ -388,3 +388,97 @@ impl MemoryPauseStore {
         Ok(lock(&self.state).is_some())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, SystemTime};
+
+    use super::*;
+
+    fn run<F: std::future::Future>(f: F) -> F::Output {
+        futures::executor::block_on(f)
+    }
+
+    fn budget(n: u64) -> Budget {
+        Budget::fresh(SystemTime::UNIX_EPOCH + Duration::from_secs(n))
+    }
+
+    fn keys(rows: &[(Arc<str>, Budget)]) -> Vec<&str> {
+        rows.iter().map(|(k, _)| k.as_ref()).collect()
+    }
+
+    /// Only the required methods: `list_page` is the trait's default, over `list`.
+    struct ListOnly(MemoryStarvationStore);
+
+    impl StarvationStore for ListOnly {
+        type Key = Arc<str>;
+        type Error = FakeError;
+        async fn load(&self, run_id: &str) -> Result<Option<Budget>, FakeError> {
+            self.0.load(run_id).await
+        }
+        async fn upsert(&self, run_id: &str, budget: &Budget) -> Result<(), FakeError> {
+            self.0.upsert(run_id, budget).await
+        }
+        async fn clear(&self, run_id: &str) -> Result<(), FakeError> {
+            self.0.clear(run_id).await
+        }
+        async fn list(&self, out: &mut Vec<(Arc<str>, Budget)>) -> Result<(), FakeError> {
+            // Reversed: the default must not rely on the store's listing order.
+            let start = out.len();
+            self.0.list(out).await?;
+            out[start..].reverse();
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn pages_walk_the_rows_in_key_order_natively_and_by_default() {
+        let store = MemoryStarvationStore::new();
+        for id in ["r3", "r1", "r5", "r2", "r4"] {
+            store.insert(id, budget(1));
+        }
+        store.insert("r9", budget(1));
+        run(store.clear("r9")).unwrap(); // an emptied row is not listed
+        let default = ListOnly(store.clone());
+        for page in [
+            (None, 2, vec!["r1", "r2"]),
+            (Some("r2"), 2, vec!["r3", "r4"]),
+            (Some("r4"), 2, vec!["r5"]),
+            (Some("r5"), 2, vec![]),
+            (Some("r0"), 10, vec!["r1", "r2", "r3", "r4", "r5"]),
+        ] {
+            let (after, limit, expected) = page;
+            let (mut native, mut by_default) = (Vec::new(), Vec::new());
+            run(store.list_page(after, limit, &mut native)).unwrap();
+            run(default.list_page(after, limit, &mut by_default)).unwrap();
+            assert_eq!(keys(&native), expected, "native page after {after:?}");
+            assert_eq!(keys(&by_default), expected, "default page after {after:?}");
+        }
+    }
+
+    #[test]
+    fn cleared_rows_are_reused_and_bounded() {
+        let store = MemoryStarvationStore::new();
+        for i in 0..4 {
+            store.insert(&format!("r{i}"), budget(i));
+        }
+        for i in 0..4 {
+            run(store.clear(&format!("r{i}"))).unwrap();
+        }
+        assert!(store.is_empty() && store.rows().is_empty());
+        assert_eq!(lock(&store.inner.rows).slots.len(), 4, "emptied rows are kept for reuse");
+        store.insert("r2", budget(7));
+        assert_eq!((store.len(), store.get("r2")), (1, Some(budget(7))));
+        assert_eq!(lock(&store.inner.rows).slots.len(), 4, "the row was reused");
+        // New ids keep coming while old ones go: emptied rows never outnumber the peak
+        // (4), so the store stays within twice its peak size.
+        for i in 10..100 {
+            store.insert(&format!("r{i}"), budget(i));
+            run(store.clear(&format!("r{}", i - 1))).unwrap();
+            let rows = lock(&store.inner.rows);
+            assert!(rows.slots.len() - rows.live <= rows.peak, "{i}: {} slots", rows.slots.len());
+        }
+        assert_eq!(store.rows().len(), 2, "r2 and r99 hold budgets");
+        assert_eq!(store.get("r99"), Some(budget(99)));
+    }
+}
