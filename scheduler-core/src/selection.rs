@@ -60,12 +60,17 @@
 //!    Within a partition, runs with the same requirements (channel, owner, capability
 //!    set) form a *class*; a class's candidate sessions (in session order) are computed
 //!    the first time one of its runs is walked, and a cursor skips the ones targeted
-//!    since, so a run whose class can match nobody any more costs O(1).
+//!    since, so a run whose class can match nobody any more costs O(1). A new class
+//!    looks only at the partition's holders of its rarest required capability (posting
+//!    lists built with the index), so many distinct capability sets do not each scan
+//!    the whole partition.
 //! 4. **Sorting costs what it must.** A partition's runs are bucketed by priority band
 //!    and ordered lazily, band after band: the first few runs of a band (a small
 //!    multiple of the partition's sessions left) are selected in linear time and
 //!    sorted, and if the walk needs more, the rest of the band becomes a binary heap
-//!    popped one run at a time. Once every available session of the partition is
+//!    popped one run at a time (when those first runs matched nothing, the runs whose
+//!    class has no untargeted candidate are set aside as no-matches first, read in input
+//!    order). Once every available session of the partition is
 //!    targeted, the rest of its runs are no-matches and are never ordered. Only the
 //!    runs that got targets are then sorted into the global selection order, and the
 //!    starved runs (the ladder walks them in order).
