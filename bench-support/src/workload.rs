@@ -146,6 +146,54 @@ impl Workload {
         Self::new(n, m, Variant::Starved)
     }
 
+    /// `W_distinct(n, m)` of `spec/workloads.md` ("Harder shapes"), in `variant`:
+    /// `W(n, m)`, except that session `j` also has the capability `k-j`, and run `i`
+    /// requires exactly `[k-a, k-b]` with `a = i % m` and `b = (a + 1 + i / m) % m`.
+    /// No session holds both, so every run is a no-match, and nearly every run is a
+    /// requirement class of its own.
+    ///
+    /// ```
+    /// use scheduler_bench_support::workload::{cycle, Workload};
+    /// let w = Workload::distinct(200, 20);
+    /// assert_eq!(w.runs[45].required_capabilities, ["k-5", "k-8"]);
+    /// assert_eq!(w.sessions[3].capabilities, ["go", "k-3"]);
+    /// let (mut scheduler, clock) = w.steady_scheduler();
+    /// let counts = cycle(&mut scheduler, &clock);
+    /// assert_eq!((counts.no_match_runs, counts.wake_succeeded), (200, 0));
+    /// ```
+    pub fn distinct(n: usize, m: usize) -> Self {
+        Self::distinct_in(n, m, Variant::Steady)
+    }
+
+    /// [`distinct`](Self::distinct) in either variant.
+    pub fn distinct_in(n: usize, m: usize, variant: Variant) -> Self {
+        assert!(m > 0, "W_distinct needs sessions");
+        Workload {
+            n,
+            m,
+            variant,
+            runs: (0..n).map(|i| Arc::new(Self::distinct_run(i, m, variant))).collect(),
+            sessions: (0..m).map(|j| Arc::new(Self::distinct_session(j))).collect(),
+            active: (0..m / 10).map(|j| Arc::new(Self::active_run(j))).collect(),
+        }
+    }
+
+    /// Pending run `i` of `W_distinct(_, m)`: run `i` of `W`, requiring `[k-a, k-b]`.
+    pub fn distinct_run(i: usize, m: usize, variant: Variant) -> RunSnapshot {
+        let mut run = Self::run(i, variant);
+        let a = i % m;
+        let b = (a + 1 + i / m) % m;
+        run.required_capabilities = vec![format!("k-{a}"), format!("k-{b}")];
+        run
+    }
+
+    /// Session `j` of `W_distinct`: session `j` of `W`, with the capability `k-j` too.
+    pub fn distinct_session(j: usize) -> SessionSnapshot {
+        let mut s = Self::session(j);
+        s.capabilities.push(format!("k-{j}"));
+        s
+    }
+
     /// Pending run `i` of the variant.
     pub fn run(i: usize, variant: Variant) -> RunSnapshot {
         let mut run = RunSnapshot::queued(format!("run-{i}"), format!("task-{i}"));
@@ -238,6 +286,26 @@ impl Workload {
 
     /// As [`starved_scheduler`](Self::starved_scheduler), over the given store.
     pub fn starved_scheduler_with_store(&self, store: MemoryStarvationStore) -> (StarvedScheduler, FakeClock) {
+        self.starved_scheduler_over(store)
+    }
+
+    /// As [`starved_scheduler`](Self::starved_scheduler), over any starvation store
+    /// (a [`Metered`](crate::metered::Metered) one, say).
+    pub fn starved_scheduler_over<B: StarvationStore>(
+        &self,
+        store: B,
+    ) -> (
+        Scheduler<
+            WorkloadTasks,
+            WorkloadSessions,
+            NoopWaker,
+            FakeClock,
+            scheduler_core::seam::NoPauseStore,
+            B,
+            NoopActor,
+        >,
+        FakeClock,
+    ) {
         let clock = Self::clock();
         let scheduler = Scheduler::builder(self.tasks(), self.session_source(), NoopWaker)
             .clock(clock.clone())

@@ -15,7 +15,9 @@
 //! - [`after_mark`]: whether the budget is saved or cleared after the needs-attention
 //!   tier;
 //! - [`listed_action`]: what to do with a stored budget of a run that was not a
-//!   candidate, given that run's status (reconcile).
+//!   candidate, given that run's status (reconcile);
+//! - [`reconcile_page`]: how many stored budgets a cycle lists and reconciles (one
+//!   page of the store per cycle, so a cycle costs the same with a million budgets).
 //!
 //! Time may step back: nothing here subtracts times that could underflow (a queued-at
 //! or budget time later than `now` reads as an age of zero).
@@ -372,6 +374,38 @@ pub fn after_mark(mark: Option<MarkOutcome>) -> BudgetFate {
         None => BudgetFate::Save,
         Some(MarkOutcome::Marked | MarkOutcome::InvalidTransition) => BudgetFate::Clear,
     }
+}
+
+/// The fewest stored budgets one cycle lists and reconciles: see [`reconcile_page`].
+pub const RECONCILE_PAGE_MIN: usize = 4096;
+
+/// How many stored budgets a cycle with `pending_runs` pending runs lists: as many as
+/// it has pending runs, at least [`RECONCILE_PAGE_MIN`].
+///
+/// Reconcile walks the store one page per cycle, in the store's key order, carrying
+/// the last key listed to the next cycle and starting over at the end, so a cycle's
+/// cost follows its own size (its pending runs), not the number of stored budgets.
+/// A store that fits in one page is listed whole every cycle, exactly as "list every
+/// stored budget" says. A larger one is covered once every `stored / page` cycles:
+///
+/// - the budget of a run that left `queued` while not a candidate is cleared when its
+///   page comes round, so it may linger that many cycles (a candidate's budget is
+///   still cleared in the cycle its run leaves `queued`);
+/// - the rules that match rows by trimmed key (a stored key that differs from the run
+///   id only by surrounding spaces, a stray second row of a run) apply to the rows of
+///   the page: a candidate whose budget is stored under such a key outside this
+///   cycle's page reads and writes it under its run id.
+///
+/// The ladder's outcomes (what climbs, when each tier fires, what is cleared after
+/// needs-attention) do not depend on the page.
+///
+/// ```
+/// use scheduler_core::ladder::{RECONCILE_PAGE_MIN, reconcile_page};
+/// assert_eq!(reconcile_page(10), RECONCILE_PAGE_MIN);
+/// assert_eq!(reconcile_page(100_000), 100_000);
+/// ```
+pub fn reconcile_page(pending_runs: usize) -> usize {
+    pending_runs.max(RECONCILE_PAGE_MIN)
 }
 
 /// Writes the needs-attention diagnostic into `out` (cleared first):

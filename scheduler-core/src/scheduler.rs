@@ -10,7 +10,7 @@ use crate::deadline::{Failure, Limit, Unbounded, guarded};
 use crate::error::{BatchStep, Call, Concern, Error};
 use crate::ladder::{
     Budget, BudgetFate, StatusAction, Step, Tier, after_mark, candidate_action, listed_action, queued_age,
-    write_diagnostic,
+    reconcile_page, write_diagnostic,
 };
 use crate::model::RunStatus;
 use crate::observer::{NoopObserver, Observer};
@@ -141,16 +141,25 @@ struct Buffers<T: TaskSource, S: SessionSource, W: Waker<T::Run, S::Session>, B:
     needs_attention: Vec<u32>,
     clears: Vec<ClearItem>,
     listed: Vec<(B::Key, Budget)>,
-    /// Whether `listed` holds this cycle's list (the list call succeeded).
+    /// Whether `listed` holds this cycle's page (the list call succeeded).
     listed_ok: bool,
+    /// Whether this cycle's page was full: the walk over the store goes on after it.
+    page_full: bool,
+    /// Where the next cycle's page starts: after this key (from the start when
+    /// `None`). Kept from cycle to cycle.
+    cursor: Option<B::Key>,
     /// The listed rows by trimmed key; `listed_rep` maps an entry to its first row.
     listed_ids: StrTable,
     listed_rep: Vec<u32>,
     /// Per listed row: whether it is the first row listed under its trimmed key.
     listed_first: Vec<bool>,
     reconcile: Vec<u32>,
-    candidates_by_id: Vec<u32>,
-    candidate_ids: StrTable,
+    /// Per candidate (in `selection.starved()` order): the listed row holding its
+    /// budget, or [`NO_ROW`].
+    candidate_rows: Vec<u32>,
+    /// Per listed row: whether a candidate's budget is stored in it.
+    row_of_candidate: Vec<bool>,
+    keys: Keys,
     seed: Seed,
     diagnostic: String,
     errors: Vec<E>,
@@ -167,6 +176,57 @@ const NO_ROW: u32 = u32::MAX;
 struct Keyed {
     run: u32,
     listed: u32,
+    /// The candidate's place in `selection.starved()` (its id in [`Keys`]).
+    cand: u32,
+}
+
+/// The ladder's keys of this cycle, copied once into one reused buffer: the listed
+/// rows' keys (as stored) and the candidates' trimmed run ids. The ladder's passes
+/// (match rows to candidates, read statuses, load, save, clear) then read them from
+/// one place instead of chasing every run's and row's own string each time.
+#[derive(Debug, Default)]
+struct Keys {
+    text: String,
+    listed: Vec<(u32, u32)>,
+    candidates: Vec<(u32, u32)>,
+}
+
+impl Keys {
+    fn clear(&mut self) {
+        self.text.clear();
+        self.listed.clear();
+        self.candidates.clear();
+    }
+
+    fn push(text: &mut String, s: &str) -> (u32, u32) {
+        let at = text.len() as u32;
+        text.push_str(s);
+        (at, s.len() as u32)
+    }
+
+    fn push_listed(&mut self, key: &str) {
+        let span = Self::push(&mut self.text, key);
+        self.listed.push(span);
+    }
+
+    fn push_candidate(&mut self, run_id: &str) {
+        let span = Self::push(&mut self.text, run_id);
+        self.candidates.push(span);
+    }
+
+    fn get(&self, (at, len): (u32, u32)) -> &str {
+        &self.text[at as usize..(at + len) as usize]
+    }
+
+    /// Listed row `j`'s key, as stored.
+    fn listed(&self, j: u32) -> &str {
+        self.get(self.listed[j as usize])
+    }
+
+    /// Candidate `c`'s trimmed run id.
+    fn candidate(&self, c: u32) -> &str {
+        self.get(self.candidates[c as usize])
+    }
 }
 
 /// A budget to clear: a pending run's, or a listed row's (by index).
@@ -198,12 +258,15 @@ impl<T: TaskSource, S: SessionSource, W: Waker<T::Run, S::Session>, B: Starvatio
             clears: Vec::new(),
             listed: Vec::new(),
             listed_ok: false,
+            page_full: false,
+            cursor: None,
             listed_ids: StrTable::default(),
             listed_rep: Vec::new(),
             listed_first: Vec::new(),
             reconcile: Vec::new(),
-            candidates_by_id: Vec::new(),
-            candidate_ids: StrTable::default(),
+            candidate_rows: Vec::new(),
+            row_of_candidate: Vec::new(),
+            keys: Keys::default(),
             seed: Seed::default(),
             diagnostic: String::new(),
             errors: Vec::new(),
@@ -212,6 +275,39 @@ impl<T: TaskSource, S: SessionSource, W: Waker<T::Run, S::Session>, B: Starvatio
 }
 
 impl<T: TaskSource, S: SessionSource, W: Waker<T::Run, S::Session>, B: StarvationStore, E> Buffers<T, S, W, B, E> {
+    /// Moves the reconcile cursor past this cycle's page: to its last key when the
+    /// page was full, back to the start when the walk reached the end. A failed list
+    /// leaves it where it was, so the same page is tried again.
+    fn advance_cursor(&mut self) {
+        if !self.listed_ok {
+            return;
+        }
+        self.cursor = if self.page_full { self.listed.pop().map(|(key, _)| key) } else { None };
+    }
+
+    /// Finds, for every candidate, the listed row holding its budget (by trimmed key),
+    /// and marks those rows: reconcile skips them.
+    fn find_candidate_rows(&mut self) {
+        self.row_of_candidate.clear();
+        self.row_of_candidate.resize(self.listed.len(), false);
+        for &ri in self.selection.starved() {
+            self.keys.push_candidate(run_id(&self.runs, ri));
+        }
+        let mut unlisted = 0;
+        for c in 0..self.keys.candidates.len() {
+            let id = self.keys.candidate(c as u32);
+            let row = listed_row(self.listed_ok, &self.listed_ids, &self.listed_rep, self.seed, &self.keys, id);
+            if row == NO_ROW {
+                unlisted += id.len();
+            } else {
+                self.row_of_candidate[row as usize] = true;
+            }
+            self.candidate_rows.push(row);
+        }
+        // Room for the keys of the rows this cycle's saves create, listed next cycle.
+        self.keys.text.reserve(unlisted);
+    }
+
     fn reset(&mut self) {
         self.runs.clear();
         self.active.clear();
@@ -229,10 +325,13 @@ impl<T: TaskSource, S: SessionSource, W: Waker<T::Run, S::Session>, B: Starvatio
         self.clears.clear();
         self.listed.clear();
         self.listed_ok = false;
+        self.page_full = false;
         self.listed_rep.clear();
         self.listed_first.clear();
         self.reconcile.clear();
-        self.candidates_by_id.clear();
+        self.candidate_rows.clear();
+        self.row_of_candidate.clear();
+        self.keys.clear();
         self.errors.clear();
     }
 }
@@ -758,8 +857,13 @@ where
         b.listed.reserve(n);
         b.listed_rep.reserve(n);
         b.listed_first.reserve(n);
+        b.row_of_candidate.reserve(n);
+        b.candidate_rows.reserve(n);
+        b.keys.listed.reserve(n);
+        b.keys.candidates.reserve(n);
 
         self.list_budgets::<L>().await;
+        self.buf.find_candidate_rows();
         self.read_candidate_statuses::<L>().await;
         self.load_budgets::<L>(now).await;
         for k in 0..self.buf.advanced.len() {
@@ -770,26 +874,33 @@ where
         self.pick_reconcile();
         self.reconcile::<L>().await;
         self.clear_budgets::<L>().await;
+        self.buf.advance_cursor();
     }
 
-    /// Lists every stored budget and indexes the rows by trimmed key (the first row
-    /// listed under a key is the run's).
+    /// Lists this cycle's page of stored budgets (see [`reconcile_page`]) and indexes
+    /// the rows by trimmed key (the first row listed under a key is the run's).
     async fn list_budgets<L: Limit<C>>(&mut self) {
         let Some(store) = &self.store else { return };
         let guard = Guard::<L, C, O>::new(&self.clock, self.settings.seam_timeout, &self.observer);
         let b = &mut self.buf;
-        let listed = guard.call(Call::ListBudgets, store.list(&mut b.listed)).await;
+        let limit = reconcile_page(b.runs.len());
+        let after = b.cursor.as_ref().map(AsRef::as_ref);
+        let listed = guard.call(Call::ListBudgets, store.list_page(after, limit, &mut b.listed)).await;
         if let Err(e) = flatten(listed, Error::ListBudgets, Call::ListBudgets, || Concern::Cycle) {
             b.listed.clear();
             b.errors.push(e);
             return;
         }
         b.listed_ok = true;
+        b.page_full = b.listed.len() >= limit;
         b.listed_ids.reset(b.listed.len().max(b.selection.starved().len()));
-        for (j, (key, _)) in b.listed.iter().enumerate() {
-            let (key, rep, listed) = (trim(key.as_ref()), &b.listed_rep, &b.listed);
-            let (_, new) =
-                b.listed_ids.intern(b.seed, key, |e| trim(listed[rep[e as usize] as usize].0.as_ref()) == key);
+        for (key, _) in &b.listed {
+            b.keys.push_listed(key.as_ref());
+        }
+        for j in 0..b.listed.len() {
+            let (keys, rep) = (&b.keys, &b.listed_rep);
+            let key = trim(keys.listed(j as u32));
+            let (_, new) = b.listed_ids.intern(b.seed, key, |e| trim(keys.listed(rep[e as usize])) == key);
             if new {
                 b.listed_rep.push(j as u32);
             }
@@ -802,22 +913,19 @@ where
     async fn read_candidate_statuses<L: Limit<C>>(&mut self) {
         let guard = Guard::<L, C, O>::new(&self.clock, self.settings.seam_timeout, &self.observer);
         let b = &mut self.buf;
-        let (runs, candidates) = (&b.runs, b.selection.starved());
+        let (runs, candidates, keys) = (&b.runs, b.selection.starved(), &b.keys);
         if candidates.is_empty() {
             return;
         }
-        let ids = candidates.iter().map(|&i| trim(runs[i as usize].run_id()));
+        let ids = (0..candidates.len() as u32).map(|c| keys.candidate(c));
         let result = guard.call(Call::RunStatuses, self.tasks.run_statuses(ids, &mut b.statuses)).await;
         let step = |runs, source| Error::RunStatusBatch { runs, source };
         let Some(results) = check_batch(result, &mut b.statuses, candidates.len(), &mut b.errors, step, STATUSES)
         else {
             return;
         };
-        for (&ri, status) in candidates.iter().zip(results) {
-            let keyed = Keyed {
-                run: ri,
-                listed: listed_row(b.listed_ok, &b.listed_ids, &b.listed_rep, b.seed, &b.listed, runs, ri),
-            };
+        for (k, (&ri, status)) in candidates.iter().zip(results).enumerate() {
+            let keyed = Keyed { run: ri, listed: b.candidate_rows[k], cand: k as u32 };
             match status.map(candidate_action) {
                 Ok(StatusAction::Climb) => b.climbing.push(keyed),
                 Ok(StatusAction::Keep) => {}
@@ -833,15 +941,12 @@ where
         let guard = Guard::<L, C, O>::new(&self.clock, self.settings.seam_timeout, &self.observer);
         let th = self.settings.thresholds;
         let b = &mut self.buf;
-        let (runs, listed, climbing) = (&b.runs, &b.listed, &b.climbing);
+        let (runs, keys, climbing) = (&b.runs, &b.keys, &b.climbing);
         if climbing.is_empty() {
             return;
         }
         let result = guard
-            .call(
-                Call::LoadBudgets,
-                store.load_many(climbing.iter().map(|&k| budget_key(runs, listed, k)), &mut b.loaded),
-            )
+            .call(Call::LoadBudgets, store.load_many(climbing.iter().map(|&k| budget_key(keys, k)), &mut b.loaded))
             .await;
         let step = |runs, source| Error::StoreBatch { step: BatchStep::LoadBudgets, runs, source };
         let Some(results) = check_batch(result, &mut b.loaded, climbing.len(), &mut b.errors, step, LOADS) else {
@@ -951,11 +1056,11 @@ where
         let Some(store) = &self.store else { return };
         let guard = Guard::<L, C, O>::new(&self.clock, self.settings.seam_timeout, &self.observer);
         let b = &mut self.buf;
-        let (runs, listed, advanced) = (&b.runs, &b.listed, &b.advanced);
+        let (runs, keys, advanced) = (&b.runs, &b.keys, &b.advanced);
         if advanced.is_empty() {
             return;
         }
-        let rows = advanced.iter().map(|(k, step)| (budget_key(runs, listed, *k), &step.budget));
+        let rows = advanced.iter().map(|(k, step)| (budget_key(keys, *k), &step.budget));
         let result = guard.call(Call::UpsertBudgets, store.upsert_many(rows, &mut b.written)).await;
         let step = |runs, source| Error::StoreBatch { step: BatchStep::UpsertBudgets, runs, source };
         let Some(results) = check_batch(result, &mut b.written, advanced.len(), &mut b.errors, step, UPSERTS) else {
@@ -976,23 +1081,10 @@ where
         if !b.listed_ok {
             return;
         }
-        // The candidates' ids in a reused hash table (no sort, no allocation);
-        // `candidates_by_id` maps its entries back to runs.
-        let (runs, candidates) = (&b.runs, b.selection.starved());
-        b.candidate_ids.reset(candidates.len());
-        for &i in candidates {
-            let (id, reps) = (run_id(runs, i), &b.candidates_by_id);
-            let (_, new) = b.candidate_ids.intern(b.seed, id, |e| run_id(runs, reps[e as usize]) == id);
-            if new {
-                b.candidates_by_id.push(i);
-            }
-        }
-        let (ids, reps) = (&b.candidate_ids, &b.candidates_by_id);
-        for (j, (key, _)) in b.listed.iter().enumerate() {
-            let key = trim(key.as_ref());
-            if !b.listed_first[j] {
+        for (j, &first) in b.listed_first.iter().enumerate() {
+            if !first {
                 b.clears.push(ClearItem::Listed(j as u32));
-            } else if ids.find(b.seed, key, |e| run_id(runs, reps[e as usize]) == key).is_none() {
+            } else if !b.row_of_candidate[j] {
                 b.reconcile.push(j as u32);
             }
         }
@@ -1003,11 +1095,11 @@ where
     async fn reconcile<L: Limit<C>>(&mut self) {
         let guard = Guard::<L, C, O>::new(&self.clock, self.settings.seam_timeout, &self.observer);
         let b = &mut self.buf;
-        let (listed, picked) = (&b.listed, &b.reconcile);
+        let (keys, picked) = (&b.keys, &b.reconcile);
         if picked.is_empty() {
             return;
         }
-        let key = |j: u32| trim(listed[j as usize].0.as_ref());
+        let key = |j: u32| trim(keys.listed(j));
         b.statuses.clear();
         let result = guard
             .call(Call::RunStatuses, self.tasks.run_statuses(picked.iter().map(|&j| key(j)), &mut b.statuses))
@@ -1031,12 +1123,12 @@ where
         let Some(store) = &self.store else { return };
         let guard = Guard::<L, C, O>::new(&self.clock, self.settings.seam_timeout, &self.observer);
         let b = &mut self.buf;
-        let (runs, listed, clears) = (&b.runs, &b.listed, &b.clears);
+        let (keys, clears) = (&b.keys, &b.clears);
         if clears.is_empty() {
             return;
         }
         b.written.clear();
-        let ids = clears.iter().map(|c| clear_key(runs, listed, *c));
+        let ids = clears.iter().map(|c| clear_key(keys, *c));
         let result = guard.call(Call::ClearBudgets, store.clear_many(ids, &mut b.written)).await;
         let step = |runs, source| Error::StoreBatch { step: BatchStep::ClearBudgets, runs, source };
         let Some(results) = check_batch(result, &mut b.written, clears.len(), &mut b.errors, step, CLEARS) else {
@@ -1044,7 +1136,7 @@ where
         };
         for (c, cleared) in clears.iter().zip(results) {
             if let Err(source) = cleared {
-                let id = trim(clear_key(runs, listed, *c));
+                let id = trim(clear_key(keys, *c));
                 b.errors.push(Error::ClearBudget { run_id: id.to_owned(), source });
             }
         }
@@ -1132,36 +1224,27 @@ fn run_id<R: RunView>(runs: &[R], ri: u32) -> &str {
 }
 
 /// The key a candidate's budget is stored under: the listed key, else its run id.
-fn budget_key<'a, R: RunView, K: AsRef<str>>(runs: &'a [R], listed: &'a [(K, Budget)], k: Keyed) -> &'a str {
+fn budget_key(keys: &Keys, k: Keyed) -> &str {
     match k.listed {
-        NO_ROW => run_id(runs, k.run),
-        j => listed[j as usize].0.as_ref(),
+        NO_ROW => keys.candidate(k.cand),
+        j => keys.listed(j),
     }
 }
 
-fn clear_key<'a, R: RunView, K: AsRef<str>>(runs: &'a [R], listed: &'a [(K, Budget)], c: ClearItem) -> &'a str {
+fn clear_key(keys: &Keys, c: ClearItem) -> &str {
     match c {
-        ClearItem::Run(k) => budget_key(runs, listed, k),
-        ClearItem::Listed(j) => listed[j as usize].0.as_ref(),
+        ClearItem::Run(k) => budget_key(keys, k),
+        ClearItem::Listed(j) => keys.listed(j),
     }
 }
 
-/// The listed row holding run `ri`'s budget, or [`NO_ROW`].
-fn listed_row<R: RunView, K: AsRef<str>>(
-    listed_ok: bool,
-    ids: &StrTable,
-    reps: &[u32],
-    seed: Seed,
-    listed: &[(K, Budget)],
-    runs: &[R],
-    ri: u32,
-) -> u32 {
+/// The listed row holding the budget of the run with trimmed id `id`, or [`NO_ROW`].
+fn listed_row(listed_ok: bool, ids: &StrTable, reps: &[u32], seed: Seed, keys: &Keys, id: &str) -> u32 {
     if !listed_ok {
         return NO_ROW;
     }
-    let id = run_id(runs, ri);
     let row = |e: u32| reps[e as usize];
-    ids.find(seed, id, |e| trim(listed[row(e) as usize].0.as_ref()) == id).map_or(NO_ROW, row)
+    ids.find(seed, id, |e| trim(keys.listed(row(e))) == id).map_or(NO_ROW, row)
 }
 
 fn pair_ids<'a, R: RunView, S: SessionView>(runs: &'a [R], sessions: &'a [S], ri: u32, si: u32) -> (&'a str, &'a str) {

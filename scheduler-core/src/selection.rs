@@ -60,12 +60,17 @@
 //!    Within a partition, runs with the same requirements (channel, owner, capability
 //!    set) form a *class*; a class's candidate sessions (in session order) are computed
 //!    the first time one of its runs is walked, and a cursor skips the ones targeted
-//!    since, so a run whose class can match nobody any more costs O(1).
+//!    since, so a run whose class can match nobody any more costs O(1). A new class
+//!    looks only at the partition's holders of its rarest required capability (posting
+//!    lists built with the index), so many distinct capability sets do not each scan
+//!    the whole partition.
 //! 4. **Sorting costs what it must.** A partition's runs are bucketed by priority band
 //!    and ordered lazily, band after band: the first few runs of a band (a small
 //!    multiple of the partition's sessions left) are selected in linear time and
 //!    sorted, and if the walk needs more, the rest of the band becomes a binary heap
-//!    popped one run at a time. Once every available session of the partition is
+//!    popped one run at a time (when those first runs matched nothing, the runs whose
+//!    class has no untargeted candidate are set aside as no-matches first, read in input
+//!    order). Once every available session of the partition is
 //!    targeted, the rest of its runs are no-matches and are never ordered. Only the
 //!    runs that got targets are then sorted into the global selection order, and the
 //!    starved runs (the ladder walks them in order).
@@ -150,6 +155,7 @@
 
 mod key;
 mod matching;
+mod postings;
 pub(crate) mod table;
 
 use std::mem;
@@ -161,6 +167,7 @@ use crate::view::{ActiveRunView, RunView, SessionView};
 
 pub(crate) use key::trim;
 use key::{RunKey, SessionKey};
+use postings::Postings;
 use table::{Seed, StrTable, Table};
 
 /// What one selection looks at.
@@ -300,6 +307,7 @@ pub struct Selection {
     g_caps: Vec<u32>,
     cap_ids: Vec<u32>,
     g_mask: Vec<u64>,
+    postings: Postings,
     targeted: Vec<bool>,
     words: usize,
     chan_table: StrTable,
@@ -582,6 +590,7 @@ impl Selection {
                 self.g_mask[g * words + c as usize / 64] |= 1 << (c % 64);
             }
         }
+        self.postings.build(&self.g_mask, words, self.cap_table.len());
         self.targeted.clear();
         self.targeted.resize(available, false);
     }
@@ -749,7 +758,7 @@ impl Selection {
                     bucket.select_nth_unstable_by(first - 1, |a, b| a.cmp(b, runs));
                 }
                 bucket[..first].sort_unstable_by(|a, b| a.cmp(b, runs));
-                let mut walked = 0;
+                let (mut walked, left) = (0, self.part_left[p]);
                 while walked < first && self.part_left[p] > 0 {
                     decide(self, bucket[walked]);
                     walked += 1;
@@ -758,8 +767,18 @@ impl Selection {
                     self.no_match.extend(bucket[walked..].iter().map(|k| k.idx));
                     continue;
                 }
-                // More: the rest as a binary heap, popped in order while it matters.
-                let rest = &mut bucket[first..];
+                // More: the rest as a binary heap, popped in order while it matters. When
+                // the first runs matched nothing, most of the rest likely match nothing
+                // either (many requirement classes, none met): those whose class has no
+                // untargeted candidate left are no-matches in any order, so they are
+                // set aside before the heap is built rather than popped one by one.
+                // (Greedy only: the maximum policy may still move earlier runs to make
+                // room for a run whose candidates are all targeted.)
+                let mut rest = &mut bucket[first..];
+                if self.policy == SelectionPolicy::Greedy && self.part_left[p] == left {
+                    let kept = self.keep_matchable(rest, runs, sessions);
+                    rest = &mut rest[..kept];
+                }
                 let mut len = rest.len();
                 for i in (0..len / 2).rev() {
                     sift_down(rest, i, len, runs);
@@ -775,6 +794,38 @@ impl Selection {
             }
         }
         self.buckets = buckets;
+    }
+
+    /// Moves the runs of `keys` that could still get a target (their class has an
+    /// untargeted candidate) to its front and returns how many there are; the others
+    /// are no-matches. Only speed depends on when this is done: a run left out would
+    /// have been a no-match when walked, as targeted sessions stay targeted.
+    fn keep_matchable<R: RunView, S: SessionView>(&mut self, keys: &mut [RunKey], runs: &[R], sessions: &[S]) -> usize {
+        // In input order: the rows are then read front to back, not at random.
+        keys.sort_unstable_by_key(|k| k.idx);
+        let mut kept = 0;
+        for i in 0..keys.len() {
+            let key = keys[i];
+            if self.has_candidate(key, &runs[key.idx as usize], sessions) {
+                keys.swap(kept, i);
+                kept += 1;
+            } else {
+                self.no_match.push(key.idx);
+            }
+        }
+        kept
+    }
+
+    /// Whether the run's class has an untargeted candidate left.
+    fn has_candidate<R: RunView, S: SessionView>(&mut self, key: RunKey, run: &R, sessions: &[S]) -> bool {
+        let Some(c) = self.class_of(run, key.part, sessions) else { return false };
+        let class = &mut self.classes[c as usize];
+        let (end, mut cursor) = (class.end as usize, class.cursor as usize);
+        while cursor < end && self.targeted[self.candidates[cursor] as usize] {
+            cursor += 1;
+        }
+        class.cursor = cursor as u32;
+        cursor < end
     }
 
     /// Decides one run, walked in selection order within its partition.
@@ -890,13 +941,16 @@ impl Selection {
         self.class_keys.extend_from_slice(&self.probe);
 
         // Candidates: the partition's untargeted sessions that meet the requirements,
-        // in session order.
+        // in session order. Only the holders of the rarest required capability can
+        // (all of the partition when none is required).
         let need = &self.probe[CLASS_HEAD..];
         let (lo, hi) = (self.part_start[part as usize] as usize, self.part_start[part as usize + 1] as usize);
         let start = self.candidates.len() as u32;
         // (The maximum policy keeps targeted sessions: their runs may move.)
         let skip_targeted = self.policy == SelectionPolicy::Greedy;
-        for g in lo..hi {
+        let rarest = self.postings.rarest_in(need, lo, hi);
+        let scan = rarest.map_or(Either::Range(lo..hi), |holders| Either::Holders(holders.iter()));
+        for g in scan {
             if (skip_targeted && self.targeted[g])
                 || (channel != ANY && self.g_channel[g] != channel)
                 || (owner_kind == OWNER_POOL && self.g_agent[g] != owner)
@@ -922,5 +976,23 @@ impl Selection {
         }
         self.starved_keys.sort_unstable_by(|a, b| a.cmp(b, runs));
         self.starved.extend(self.starved_keys.iter().map(|k| k.idx));
+    }
+}
+
+/// The positions a new class scans: a whole partition, or some holders in it.
+enum Either<'a> {
+    Range(std::ops::Range<usize>),
+    Holders(std::slice::Iter<'a, u32>),
+}
+
+impl Iterator for Either<'_> {
+    type Item = usize;
+
+    #[inline]
+    fn next(&mut self) -> Option<usize> {
+        match self {
+            Either::Range(r) => r.next(),
+            Either::Holders(h) => h.next().map(|&g| g as usize),
+        }
     }
 }

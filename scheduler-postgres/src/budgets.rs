@@ -192,6 +192,24 @@ impl StarvationStore for Budgets {
         Ok(())
     }
 
+    /// One indexed query: `WHERE run_id > $1 ORDER BY run_id LIMIT $2`.
+    async fn list_page<'a>(
+        &'a self,
+        after: Option<&'a str>,
+        limit: usize,
+        out: &'a mut Vec<(String, Budget)>,
+    ) -> Result<(), Error> {
+        const STEP: &str = "listing a page of starvation budgets";
+        let client = self.store.client(STEP).await?;
+        let sql = "SELECT wake_count, tier, first_starved_at, last_wake_at, updated_at, spawn_requested_at,
+                          starved_event_at, true, run_id FROM budgets
+                   WHERE $1::text IS NULL OR run_id > $1 ORDER BY run_id LIMIT $2";
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let rows = client.query(sql, &[&after, &limit]).await.map_err(Error::db(STEP))?;
+        out.extend(rows.iter().filter_map(|r| budget_of(r).map(|b| (r.get(8), b))));
+        Ok(())
+    }
+
     async fn load_many<'a, I>(
         &'a self,
         run_ids: I,

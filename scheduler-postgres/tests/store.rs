@@ -368,6 +368,31 @@ fn budget(count: u32, at: u64) -> Budget {
 }
 
 #[tokio::test]
+async fn budgets_list_in_pages_by_run_id() {
+    let schema = TestSchema::new();
+    let budgets = schema.store("d1").await.budgets();
+    let b = budget(3, 5);
+    let mut done = Vec::new();
+    let rows = [("r3", &b), ("r1", &b), ("r5", &b), ("r2", &b), ("r4", &b)];
+    budgets.upsert_many(rows.into_iter(), &mut done).await.unwrap();
+    let (mut walked, mut after) = (Vec::new(), None::<String>);
+    loop {
+        let mut page = Vec::new();
+        budgets.list_page(after.as_deref(), 2, &mut page).await.unwrap();
+        assert!(page.len() <= 2);
+        walked.extend(page.iter().map(|(k, _)| k.clone()));
+        if page.len() < 2 {
+            break;
+        }
+        after = page.pop().map(|(k, _)| k);
+    }
+    assert_eq!(walked, ["r1", "r2", "r3", "r4", "r5"]);
+    let mut page = Vec::new();
+    budgets.list_page(Some("r4"), 10, &mut page).await.unwrap();
+    assert_eq!(page, [("r5".to_owned(), b)]);
+}
+
+#[tokio::test]
 async fn budgets_round_trip_one_by_one_and_in_batches() {
     let schema = TestSchema::new();
     let budgets = schema.store("d1").await.budgets();

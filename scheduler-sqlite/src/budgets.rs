@@ -154,6 +154,35 @@ impl StarvationStore for Budgets {
         Ok(())
     }
 
+    /// One indexed query: `WHERE run_id > ?1 ORDER BY run_id LIMIT ?2`.
+    async fn list_page<'a>(
+        &'a self,
+        after: Option<&'a str>,
+        limit: usize,
+        out: &'a mut Vec<(String, Budget)>,
+    ) -> Result<(), Error> {
+        let after = after.map(str::to_owned);
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let rows = self
+            .read(move |tx| {
+                let mut stmt = match after {
+                    Some(_) => tx.prepare_cached(&format!(
+                        "SELECT {COLUMNS} FROM budgets WHERE run_id > ?1 ORDER BY run_id LIMIT ?2"
+                    ))?,
+                    None => tx.prepare_cached(&format!("SELECT {COLUMNS} FROM budgets ORDER BY run_id LIMIT ?2"))?,
+                };
+                let mut rows = stmt.query(params![after, limit])?;
+                let mut out = Vec::new();
+                while let Some(row) = rows.next()? {
+                    out.push(budget_of(row)?);
+                }
+                Ok(out)
+            })
+            .await?;
+        out.extend(rows);
+        Ok(())
+    }
+
     fn load_many<'a, I>(
         &'a self,
         run_ids: I,

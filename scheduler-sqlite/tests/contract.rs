@@ -404,6 +404,35 @@ fn budgets_load_upsert_clear_and_list_in_batches() {
 }
 
 #[test]
+fn budgets_list_in_pages_by_run_id() {
+    for (name, store, _dir) in stores() {
+        run(async {
+            let budgets = store.budgets();
+            let mut done = Vec::new();
+            let b = budget(1);
+            let rows = [("r3", &b), ("r1", &b), ("r5", &b), ("r2", &b), ("r4", &b)];
+            budgets.upsert_many(rows.into_iter(), &mut done).await.unwrap();
+            let mut walked = Vec::new();
+            let mut after: Option<String> = None;
+            loop {
+                let mut page = Vec::new();
+                budgets.list_page(after.as_deref(), 2, &mut page).await.unwrap();
+                assert!(page.len() <= 2, "{name}");
+                walked.extend(page.iter().map(|(k, _)| k.clone()));
+                if page.len() < 2 {
+                    break;
+                }
+                after = page.pop().map(|(k, _)| k);
+            }
+            assert_eq!(walked, ["r1", "r2", "r3", "r4", "r5"], "{name}");
+            let mut page = Vec::new();
+            budgets.list_page(Some("r4"), 10, &mut page).await.unwrap();
+            assert_eq!(page, [("r5".to_owned(), b)], "{name}");
+        });
+    }
+}
+
+#[test]
 fn everything_survives_a_reopen_and_an_expired_lease_is_recovered_after_it() {
     let (_dir, path) = common::temp_db();
     let token = run(async {

@@ -102,6 +102,62 @@ impl Faults {
     }
 }
 
+/// The checks of many calls of one operation under a single lock (see
+/// [`Faults::calls_of`]): a batch fake counts and fails its rows one by one exactly as
+/// with [`Faults::check`], without locking and hashing the operation per row.
+#[derive(Debug)]
+pub struct CallChecks<'a> {
+    plans: MutexGuard<'a, HashMap<&'static str, Plan>>,
+    op: &'static str,
+    calls: u64,
+    always: bool,
+    armed: bool,
+}
+
+impl CallChecks<'_> {
+    /// Counts one call and fails it if planned, as [`Faults::check`] does.
+    ///
+    /// # Errors
+    /// [`FakeError`] when this call was planned to fail.
+    pub fn check(&mut self) -> Result<(), FakeError> {
+        self.calls += 1;
+        let call = self.calls;
+        let planned = self.armed && self.plans.get(self.op).is_some_and(|p| p.fail_calls.contains(&call));
+        if self.always || planned { Err(FakeError { op: self.op, call }) } else { Ok(()) }
+    }
+}
+
+impl Drop for CallChecks<'_> {
+    fn drop(&mut self) {
+        if let Some(plan) = self.plans.get_mut(self.op) {
+            plan.calls = self.calls;
+        }
+    }
+}
+
+impl Faults {
+    /// Checks many calls of `op` under one lock: each [`CallChecks::check`] is one
+    /// call of [`check`](Self::check). Hold it only while checking one batch (every
+    /// other use of this plan waits for it).
+    ///
+    /// ```
+    /// use scheduler_testkit::fault::Faults;
+    /// let faults = Faults::new();
+    /// faults.fail_call("load", 2);
+    /// let mut checks = faults.calls_of("load");
+    /// assert!(checks.check().is_ok());
+    /// assert!(checks.check().is_err());
+    /// drop(checks);
+    /// assert_eq!(faults.calls("load"), 2);
+    /// ```
+    pub fn calls_of(&self, op: &'static str) -> CallChecks<'_> {
+        let mut plans = self.lock();
+        let plan = plans.entry(op).or_default();
+        let (calls, always, armed) = (plan.calls, plan.always, !plan.fail_calls.is_empty());
+        CallChecks { plans, op, calls, always, armed }
+    }
+}
+
 /// A future that returns `Pending` once (waking itself at once), then `Ready`: the
 /// smallest honest suspension point, for cancellation tests and for overlapping
 /// futures that would otherwise run straight through.

@@ -6,10 +6,12 @@ use crate::ladder::Budget;
 /// The durable per-run escalation budget, so the convergence ladder survives a daemon
 /// restart (the in-memory wake cooldown is wiped by a rebuild; the budget is not).
 ///
-/// Rows are keyed by run id. The scheduler uses only the batch methods, so a cycle makes
-/// a constant number of store round trips however many runs are starved; each has a
-/// default in terms of the single-row method. Batch methods push one result per input,
-/// in input order; an `Err` return fails the whole batch.
+/// Rows are keyed by run id. The scheduler uses only the batch methods and
+/// [`list_page`](Self::list_page), so a cycle makes a constant number of store round
+/// trips however many runs are starved, and reads a bounded page of the stored budgets
+/// however many there are (see [`reconcile_page`](crate::ladder::reconcile_page)); each
+/// has a default in terms of the single-row methods. Batch methods push one result per
+/// input, in input order; an `Err` return fails the whole batch.
 pub trait StarvationStore: Send + Sync {
     /// The run id of a listed row. An `Arc<str>` (or a `String`) lets an in-memory
     /// store list rows without allocating.
@@ -28,6 +30,34 @@ pub trait StarvationStore: Send + Sync {
 
     /// Pushes every stored budget onto `out`.
     fn list(&self, out: &mut Vec<(Self::Key, Budget)>) -> impl Future<Output = Result<(), Self::Error>> + Send;
+
+    /// Pushes one page of stored budgets onto `out`: at most `limit` rows whose key
+    /// comes after `after` (all keys when `None`), in key order. The scheduler walks
+    /// the store a page per cycle with this (reconcile), carrying the last key listed
+    /// to the next cycle, so a cycle's cost does not grow with the number of stored
+    /// budgets; fewer than `limit` rows means the walk reached the end.
+    ///
+    /// The order is the store's, but must be the same from call to call, and "after"
+    /// must mean after in that order (a database's `WHERE run_id > $1 ORDER BY run_id
+    /// LIMIT $2`). The default lists everything and keeps the page in byte order of the
+    /// keys: correct, but as costly as [`list`](Self::list); a store with many rows
+    /// should answer it natively.
+    fn list_page<'a>(
+        &'a self,
+        after: Option<&'a str>,
+        limit: usize,
+        out: &'a mut Vec<(Self::Key, Budget)>,
+    ) -> impl Future<Output = Result<(), Self::Error>> + Send + 'a {
+        async move {
+            let mut all = Vec::new();
+            self.list(&mut all).await?;
+            all.retain(|(key, _)| after.is_none_or(|after| key.as_ref() > after));
+            all.sort_by(|a, b| a.0.as_ref().cmp(b.0.as_ref()));
+            all.truncate(limit);
+            out.extend(all);
+            Ok(())
+        }
+    }
 
     /// Loads many budgets: one result per id, in order.
     fn load_many<'a, I>(
@@ -125,6 +155,14 @@ macro_rules! forward_starvation_store {
             }
             fn list(&self, out: &mut Vec<(Self::Key, Budget)>) -> impl Future<Output = Result<(), Self::Error>> + Send {
                 (**self).list(out)
+            }
+            fn list_page<'a>(
+                &'a self,
+                after: Option<&'a str>,
+                limit: usize,
+                out: &'a mut Vec<(Self::Key, Budget)>,
+            ) -> impl Future<Output = Result<(), Self::Error>> + Send + 'a {
+                (**self).list_page(after, limit, out)
             }
             fn load_many<'a, I>(
                 &'a self,
