@@ -70,6 +70,7 @@ for group in "${groups[@]}"; do
     args=(--test-package "$package" -j "$jobs" --timeout "$timeout" --build-timeout 900 -o "$out/$group")
     for f in "${files[@]}"; do args+=(-f "$f"); done
     echo "== $group: ${files[*]}"
+    mkdir -p "$out/$group" # cargo-mutants creates mutants.out/ but not its parents
     if [ "$quick" = 1 ]; then
         cargs=()
         for a in "${near[@]}"; do cargs+=(-C "$a"); done
