@@ -8,7 +8,8 @@
 //! - the service counts its runs in every status;
 //! - a session's lease, a marked run's diagnostic and a failed run's reason are kept and
 //!   readable, and belong to that run or session only;
-//! - a recovered lease names its run and the session that held it.
+//! - a recovered lease names its run and the session that held it;
+//! - the pause store it hands out is the one its claims consult.
 
 use std::time::{Duration, SystemTime};
 
@@ -16,7 +17,7 @@ use futures::executor::block_on;
 use scheduler_core::model::RunStatus;
 use scheduler_core::seam::{Recovery, TaskSource};
 use scheduler_core::view::RecoveredView;
-use scheduler_testkit::service::{ClaimRequest, MemoryTaskService, RunSpec, TaskSpec};
+use scheduler_testkit::service::{ClaimRequest, LeaseError, MemoryTaskService, RunSpec, TaskSpec};
 
 const LEASE: Duration = Duration::from_secs(60);
 
@@ -121,4 +122,14 @@ fn a_recovered_lease_names_its_run_and_the_session_that_held_it() {
     assert_eq!((out[0].run_id(), out[0].previous_session_id()), (run.as_str(), "sess-a"));
     assert_eq!(out[0].actor, "daemon-1", "recorded as the scheduler's actor");
     assert_eq!(s.status(&run), Some(RunStatus::Queued));
+}
+
+#[test]
+fn the_pause_store_it_hands_out_is_the_one_its_claims_consult() {
+    let s = service();
+    s.pause_store().pause("operator", t(0), "maintenance");
+    let refused = s.claim(&ClaimRequest::session("sess-a"), LEASE, t(1));
+    assert_eq!(refused, Err(LeaseError::Paused));
+    s.pause_store().resume();
+    assert!(s.claim(&ClaimRequest::session("sess-a"), LEASE, t(2)).unwrap().is_some());
 }
