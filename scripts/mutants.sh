@@ -54,14 +54,15 @@ for group in "${groups[@]}"; do
             files=(scheduler-core/src/ordering.rs) package=scheduler-core near=(--lib --test=cycle_ordering) ;;
         scheduler)
             files=(scheduler-core/src/scheduler.rs) package=scheduler-core
-            near=(--lib --test=cycle_dispatch --test=cycle_ladder --test=cycle_cooldown --test=cycle_starved) ;;
+            near=(--lib --test=cycle_dispatch --test=cycle_ladder --test=cycle_cooldown --test=cycle_starved
+                --test=cycle_budget_keys --test=cycle_sweep_snapshots_pause --test=why_not_woken) ;;
         settings)
             files=(scheduler-core/src/settings.rs) package=scheduler-core near=(--lib --test=settings_normalisation) ;;
         model)
             files=(scheduler-core/src/model.rs) package=scheduler-core near=(--lib --test=cycle_eligibility) ;;
         service)
             files=(scheduler-testkit/src/service/mod.rs) package=scheduler-testkit
-            near=(--lib --test=service --test=conformance_memory) ;;
+            near=(--lib --test=service --test=service_ids --test=service_reads --test=conformance_memory) ;;
         conformance)
             files=('scheduler-testkit/src/conformance/*.rs') package=scheduler-testkit
             near=(--lib --test=conformance_memory --test=conformance_broken) ;;
@@ -70,6 +71,7 @@ for group in "${groups[@]}"; do
     args=(--test-package "$package" -j "$jobs" --timeout "$timeout" --build-timeout 900 -o "$out/$group")
     for f in "${files[@]}"; do args+=(-f "$f"); done
     echo "== $group: ${files[*]}"
+    mkdir -p "$out/$group" # cargo-mutants creates mutants.out/ but not its parents
     if [ "$quick" = 1 ]; then
         cargs=()
         for a in "${near[@]}"; do cargs+=(-C "$a"); done
