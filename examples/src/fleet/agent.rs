@@ -296,7 +296,11 @@ impl<B: Backend> Agent<B> {
             }
             self.sleep_ms(timing.reaction_ms).await;
             while inbox.try_recv().is_ok() {}
-            match self.try_work().await {
+            let tried = self.try_work().await;
+            if tried != Tried::Missed {
+                self.fleet.world.count(|c| c.wake_claims += 1);
+            }
+            match tried {
                 Tried::Crashed => return,
                 Tried::Missed => {}
                 Tried::Worked => {
