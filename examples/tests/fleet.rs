@@ -145,6 +145,7 @@ fn the_small_specialised_fleet_runs_clean_under_both_policies() {
         let a = &report.activity;
         assert!(a.wake_claims >= 1 && a.wake_claims <= a.claims_won, "{report}");
         assert!(a.wake_claims <= a.wakes_delivered, "{report}");
+        assert!(a.wake_claims_elsewhere <= a.wake_claims, "{report}");
         assert_eq!(report.config.agent_kinds, AgentKinds::Specialised);
         reports.push(report);
     }

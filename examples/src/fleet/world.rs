@@ -122,6 +122,7 @@ pub(crate) struct Counters {
     pub(crate) failed: u64,
     pub(crate) claims_won: u64,
     pub(crate) wake_claims: u64,
+    pub(crate) wake_claims_elsewhere: u64,
     pub(crate) claim_misses: u64,
     pub(crate) claims_refused_paused: u64,
     pub(crate) claim_errors: u64,
