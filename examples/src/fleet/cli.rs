@@ -244,6 +244,15 @@ mod tests {
     }
 
     #[test]
+    fn agent_kinds_default_to_the_default_fleet() {
+        assert_eq!(args(&[]).config(StoreKind::Memory).agent_kinds, AgentKinds::Default);
+        let specialised = args(&["--agent-kinds", "specialised"]).config(StoreKind::Memory);
+        assert_eq!(specialised.agent_kinds, AgentKinds::Specialised);
+        assert_eq!(specialised.agent_kinds.to_string(), "specialised");
+        assert!(Args::try_parse_from(["fleet", "--agent-kinds", "narrow"]).is_err());
+    }
+
+    #[test]
     fn the_leader_dies_half_way_by_default_with_several_daemons() {
         let half = Some(Duration::from_secs(60 * 60));
         assert_eq!(args(&["--backend", "postgres", "--daemons", "3"]).kill_leader_at(), half);
