@@ -90,6 +90,7 @@ fn main() -> ExitCode {
 
     print!("{report}");
     println!("selection policy: {}", args.policy);
+    println!("agent kinds: {}", args.agent_kinds);
     if args.list_attention {
         println!("runs that need attention:");
         for line in &report.attention {

@@ -8,10 +8,11 @@
 use std::path::Path;
 use std::time::Duration;
 
+use scheduler_core::SelectionPolicy;
 use scheduler_core::lease::LeaseService;
 use scheduler_core::model::RunStatus;
 use scheduler_core::seam::StarvationStore;
-use scheduler_examples::fleet::{FleetConfig, FleetError, FleetReport, StoreKind, run};
+use scheduler_examples::fleet::{AgentKinds, FleetConfig, FleetError, FleetReport, StoreKind, run};
 use scheduler_sqlite::Store;
 
 const MIN: u64 = 60;
@@ -129,6 +130,27 @@ fn the_same_seed_replays_the_same_run() {
     assert!(on_sqlite.is_clean(), "{on_sqlite}");
     assert_eq!(on_sqlite.to_string(), simulate_on_sqlite(&config).to_string());
     assert_eq!(on_sqlite, first);
+}
+
+/// The specialised fleet (a generalist, five specialists, flexible and narrow work) runs
+/// clean under both selection policies, exercising the same paths as the default one;
+/// its sessions are of its own kinds; and it is another workload than the default's.
+#[test]
+fn the_small_specialised_fleet_runs_clean_under_both_policies() {
+    let specialised = FleetConfig { agent_kinds: AgentKinds::Specialised, ..small() };
+    let mut reports = Vec::new();
+    for policy in [SelectionPolicy::Greedy, SelectionPolicy::Maximum] {
+        let report = simulate(&FleetConfig { policy, ..specialised.clone() });
+        every_path(&report);
+        let a = &report.activity;
+        assert!(a.wake_claims >= 1 && a.wake_claims <= a.claims_won, "{report}");
+        assert!(a.wake_claims <= a.wakes_delivered, "{report}");
+        assert!(a.wake_claims_elsewhere <= a.wake_claims, "{report}");
+        assert_eq!(report.config.agent_kinds, AgentKinds::Specialised);
+        reports.push(report);
+    }
+    let default = simulate(&small());
+    assert_ne!(reports[0].runs, default.runs, "the specialised kinds draw another work mix");
 }
 
 #[test]

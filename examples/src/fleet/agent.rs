@@ -157,6 +157,7 @@ pub(crate) fn launch<B: Backend>(fleet: &Arc<Fleet<B>>, session: SessionSnapshot
         session,
         role,
         host,
+        woken_for: None,
     };
     let task = tokio::spawn(agent.live(rx));
     if let Some(slot) = fleet.world.books().agents.get_mut(&id) {
@@ -243,6 +244,8 @@ struct Agent<B: Backend> {
     rng: SmallRng,
     /// The daemon hosting it.
     host: usize,
+    /// The run named by the wake it is acting on, if it is acting on one.
+    woken_for: Option<String>,
 }
 
 impl<B: Backend> Agent<B> {
@@ -296,7 +299,10 @@ impl<B: Backend> Agent<B> {
             }
             self.sleep_ms(timing.reaction_ms).await;
             while inbox.try_recv().is_ok() {}
-            match self.try_work().await {
+            self.woken_for = wake;
+            let tried = self.try_work().await;
+            self.woken_for = None;
+            match tried {
                 Tried::Crashed => return,
                 Tried::Missed => {}
                 Tried::Worked => {
@@ -335,6 +341,13 @@ impl<B: Backend> Agent<B> {
         let now = fleet.world.now();
         match self.service().claim(&self.criteria, fleet.timing.lease, now).await {
             Ok(Some(claim)) => {
+                if let Some(woken_for) = self.woken_for.take() {
+                    let elsewhere = woken_for != claim.run_id;
+                    fleet.world.count(|c| {
+                        c.wake_claims += 1;
+                        c.wake_claims_elsewhere += u64::from(elsewhere);
+                    });
+                }
                 let at = fleet.world.elapsed();
                 fleet.world.books().on_claim(&claim.run_id, self.id(), now, at);
                 self.work(claim).await

@@ -18,7 +18,7 @@ use clap::Parser;
 use scheduler_core::SelectionPolicy;
 use scheduler_core::ladder::Thresholds;
 
-use super::{FleetConfig, PgFleet, StoreKind};
+use super::{AgentKinds, FleetConfig, PgFleet, StoreKind};
 
 /// Simulate an agent fleet under the scheduler.
 #[derive(Debug, Clone, Parser)]
@@ -107,6 +107,12 @@ pub struct Args {
     /// `maximum` (moves earlier runs to other sessions so that more runs are woken).
     #[arg(long, default_value_t = SelectionPolicy::Greedy, value_parser = parse_policy)]
     pub policy: SelectionPolicy,
+    /// The agent kinds: `default` (coder, scripter, reviewer: broad, overlapping
+    /// capability sets) or `specialised` (a generalist and five specialists of one or
+    /// two capabilities, with work only one kind can take next to work several can).
+    /// Both have the spawn-only trainer.
+    #[arg(long, value_enum, default_value_t = AgentKinds::Default)]
+    pub agent_kinds: AgentKinds,
     /// No progress bar.
     #[arg(long, short)]
     pub quiet: bool,
@@ -201,6 +207,7 @@ impl Args {
             drain: Duration::from_secs(self.drain_minutes * 60),
             store,
             policy: self.policy,
+            agent_kinds: self.agent_kinds,
             ..FleetConfig::default()
         }
         .with_duration(duration)
@@ -234,6 +241,15 @@ mod tests {
         }
         // 0 means never, so it fits anywhere.
         assert_eq!(args(&["--kill-leader-at-minute", "0"]).check(), Ok(()));
+    }
+
+    #[test]
+    fn agent_kinds_default_to_the_default_fleet() {
+        assert_eq!(args(&[]).config(StoreKind::Memory).agent_kinds, AgentKinds::Default);
+        let specialised = args(&["--agent-kinds", "specialised"]).config(StoreKind::Memory);
+        assert_eq!(specialised.agent_kinds, AgentKinds::Specialised);
+        assert_eq!(specialised.agent_kinds.to_string(), "specialised");
+        assert!(Args::try_parse_from(["fleet", "--agent-kinds", "narrow"]).is_err());
     }
 
     #[test]

@@ -80,11 +80,12 @@ use backend::{Backend, Blocking, Memory, Sqlite};
 use agent::{Fleet, Host, Role, Timing, kill, launch};
 use postgres::Daemons;
 use seams::{FleetActor, FleetObserver, FleetWaker};
-use workload::{Job, PROFILES, Plan, WorkKind, covers, jobs, seats};
+use workload::{Job, Plan, WorkKind, covers, jobs, seats};
 use world::{RunEntry, World};
 
 pub use postgres::{DEFAULT_DATABASE_URL, PgFleet, redact, schema_exists};
 pub use report::{Activity, FailoverTally, FleetReport, Latency, LeadershipTally, PauseTally, Resumed, RunTally};
+pub use workload::AgentKinds;
 pub use world::{Violation, ViolationKind};
 
 /// 2026-01-01T00:00:00Z: the simulated wall time the run starts at.
@@ -124,6 +125,9 @@ pub struct FleetConfig {
     pub store: StoreKind,
     /// How the scheduler gives sessions to non-starved runs (default greedy).
     pub policy: scheduler_core::SelectionPolicy,
+    /// Which agent kinds the fleet has and the work mix drawn for them (default: the
+    /// broad [`AgentKinds::Default`] kinds).
+    pub agent_kinds: AgentKinds,
 }
 
 /// Which task service a simulation runs on.
@@ -176,6 +180,7 @@ impl Default for FleetConfig {
             thresholds: Thresholds::DEFAULT,
             store: StoreKind::Memory,
             policy: scheduler_core::SelectionPolicy::Greedy,
+            agent_kinds: AgentKinds::Default,
         }
     }
 }
@@ -436,9 +441,10 @@ async fn adopt<B: Backend>(fleet: &Fleet<B>, budgets: &B::Budgets, generation: u
     let now = fleet.world.now();
     let mut books = fleet.world.books();
     let mut adopt = |run_id: &str, caps: Vec<String>| {
-        let kind = if !PROFILES.iter().any(|p| covers(p, &caps)) {
+        let profiles = fleet.config.agent_kinds.profiles();
+        let kind = if !profiles.iter().any(|p| covers(p, &caps)) {
             WorkKind::Uncoverable
-        } else if !PROFILES.iter().any(|p| p.initial && covers(p, &caps)) {
+        } else if !profiles.iter().any(|p| p.initial && covers(p, &caps)) {
             WorkKind::SpawnOnly
         } else {
             WorkKind::Normal
@@ -520,7 +526,7 @@ async fn simulate<B: Backend>(
     let resumed = if generation > 1 { Some(adopt(&fleet, &budgets, generation).await?) } else { None };
 
     for (i, seat) in seats(config).into_iter().enumerate() {
-        let profile = &PROFILES[seat.profile];
+        let profile = &config.agent_kinds.profiles()[seat.profile];
         let session = SessionSnapshot::active(format!("{prefix}{}", seat.id))
             .agent(profile.agent)
             .caps(profile.caps.iter().copied())

@@ -58,6 +58,13 @@ pub struct Activity {
     pub wakes_unreachable: u64,
     /// Claims won.
     pub claims_won: u64,
+    /// Claims won by a session just woken (the rest: spawned sessions claiming as
+    /// they come up). Wakes that arrive while the session reacts to an earlier one
+    /// merge into that one.
+    pub wake_claims: u64,
+    /// Of those, claims of another run than the one the wake named: the session claims
+    /// through the task service (the best run it matches), it is not handed the run.
+    pub wake_claims_elsewhere: u64,
     /// Claims that found nothing (another session was faster).
     pub claim_misses: u64,
     /// Claims refused because the scheduler was paused.
@@ -362,6 +369,8 @@ pub(crate) async fn account<B: Backend>(
             wakes_delivered: c.wakes_delivered,
             wakes_unreachable: c.wakes_unreachable,
             claims_won: c.claims_won,
+            wake_claims: c.wake_claims,
+            wake_claims_elsewhere: c.wake_claims_elsewhere,
             claim_misses: c.claim_misses,
             claims_refused_paused: c.claims_refused_paused,
             leases_recovered: c.recovered,
@@ -541,6 +550,14 @@ impl fmt::Display for FleetReport {
         t.row("claimed again", r.reclaimed, "after their lease was recovered")?;
         t.section("fleet")?;
         t.row("wakes sent", a.wakes_delivered, &format!("{} undeliverable (crashed sessions)", a.wakes_unreachable))?;
+        t.row(
+            "wakes claimed",
+            a.wake_claims,
+            &format!(
+                "woken sessions whose claim won; {} took another run than the wake named",
+                a.wake_claims_elsewhere
+            ),
+        )?;
         t.row(
             "claims won",
             a.claims_won,

@@ -17,7 +17,7 @@ use scheduler_testkit::snapshot::SessionSnapshot;
 
 use super::agent::{Fleet, Role, launch, pick_host};
 use super::backend::Backend;
-use super::workload::{PROFILES, covers};
+use super::workload::covers;
 use super::world::ViolationKind;
 
 /// A wake could not be delivered: the session's process is gone.
@@ -106,9 +106,10 @@ impl<B: Backend, R: RunView + Sync> EscalationActor<R> for FleetActor<B> {
         let fleet = &self.0;
         let caps: Vec<String> = run.required_capabilities().map(str::to_owned).collect();
         let caps = &caps;
+        let profiles = fleet.config.agent_kinds.profiles();
         let profile = match run.owner() {
-            Owner::None => PROFILES.iter().filter(|p| covers(p, caps)).min_by_key(|p| p.caps.len()),
-            Owner::Pool(agent) => PROFILES.iter().find(|p| p.agent == agent && covers(p, caps)),
+            Owner::None => profiles.iter().filter(|p| covers(p, caps)).min_by_key(|p| p.caps.len()),
+            Owner::Pool(agent) => profiles.iter().find(|p| p.agent == agent && covers(p, caps)),
             // A particular session cannot be spawned; an unknown owner matches nobody.
             Owner::AgentSession(_) | Owner::Unknown => None,
         };

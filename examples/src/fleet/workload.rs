@@ -20,13 +20,74 @@ pub(crate) struct Profile {
     pub(crate) initial: bool,
 }
 
-/// Every agent kind the launcher knows. No kind has [`UNCOVERABLE`].
-pub(crate) const PROFILES: &[Profile] = &[
+/// The agent kinds of the default fleet: three broad initial kinds whose capability
+/// sets overlap a lot, and a spawn-only trainer. No kind has [`UNCOVERABLE`].
+const PROFILES: &[Profile] = &[
     Profile { agent: "coder", caps: &["rust", "go", "sqlite", "docs"], initial: true },
     Profile { agent: "scripter", caps: &["python", "go", "docs"], initial: true },
     Profile { agent: "reviewer", caps: &["rust", "go", "python", "review"], initial: true },
     Profile { agent: "trainer", caps: &["python", "gpu"], initial: false },
 ];
+
+/// The agent kinds of the specialised fleet: one generalist kind covering the four
+/// everyday languages, five specialist kinds covering one or two capabilities each, and
+/// the same spawn-only trainer. No kind has [`UNCOVERABLE`].
+///
+/// Work needing one language is *flexible* (the generalist or a specialist can take
+/// it); work needing `sqlite` or `review`, or two of the generalist's languages, is
+/// *narrow* (exactly one kind can take it). A generalist given flexible work is a
+/// session a later narrow run may have needed.
+const SPECIALISED_PROFILES: &[Profile] = &[
+    Profile { agent: "generalist", caps: &["rust", "go", "python", "docs"], initial: true },
+    Profile { agent: "rustacean", caps: &["rust", "sqlite"], initial: true },
+    Profile { agent: "gopher", caps: &["go"], initial: true },
+    Profile { agent: "pythonista", caps: &["python"], initial: true },
+    Profile { agent: "writer", caps: &["docs"], initial: true },
+    Profile { agent: "reviewer", caps: &["rust", "review"], initial: true },
+    Profile { agent: "trainer", caps: &["python", "gpu"], initial: false },
+];
+
+/// Which agent kinds a fleet has, and the everyday work mix drawn for them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum AgentKinds {
+    /// Coder, scripter and reviewer (broad, overlapping capability sets) plus a
+    /// spawn-only trainer; the mix the fleet was first written with.
+    #[default]
+    Default,
+    /// A generalist and five specialists (one or two capabilities each) plus the
+    /// trainer, with a work mix of both flexible runs (several kinds can take them) and
+    /// narrow ones (exactly one kind can), so that how the scheduler gives sessions to
+    /// runs matters.
+    Specialised,
+}
+
+impl AgentKinds {
+    /// Every agent kind the launcher knows in this fleet.
+    pub(crate) fn profiles(self) -> &'static [Profile] {
+        match self {
+            AgentKinds::Default => PROFILES,
+            AgentKinds::Specialised => SPECIALISED_PROFILES,
+        }
+    }
+
+    /// The everyday (normal) capability sets, with weights; each is covered by an
+    /// initial kind.
+    fn cap_sets(self) -> &'static [(&'static [&'static str], u32)] {
+        match self {
+            AgentKinds::Default => CAP_SETS,
+            AgentKinds::Specialised => SPECIALISED_CAP_SETS,
+        }
+    }
+}
+
+impl std::fmt::Display for AgentKinds {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            AgentKinds::Default => "default",
+            AgentKinds::Specialised => "specialised",
+        })
+    }
+}
 
 /// A capability only spawned sessions have.
 pub(crate) const SPAWN_ONLY: &str = "gpu";
@@ -36,7 +97,7 @@ pub(crate) const UNCOVERABLE: &str = "mainframe";
 /// The coordination channels.
 pub(crate) const CHANNELS: &[&str] = &["ch-release", "ch-infra", "ch-docs"];
 
-/// Everyday capability sets, with weights.
+/// Everyday capability sets of the default fleet, with weights.
 const CAP_SETS: &[(&[&str], u32)] = &[
     (&[], 20),
     (&["rust"], 15),
@@ -47,6 +108,23 @@ const CAP_SETS: &[(&[&str], u32)] = &[
     (&["docs"], 10),
     (&["review"], 5),
     (&["rust", "review"], 5),
+];
+
+/// Everyday capability sets of the specialised fleet, with weights: 60 % flexible (the
+/// generalist or a specialist), 40 % narrow (one kind only).
+const SPECIALISED_CAP_SETS: &[(&[&str], u32)] = &[
+    (&[], 10),
+    (&["rust"], 15),
+    (&["go"], 10),
+    (&["python"], 15),
+    (&["docs"], 10),
+    (&["rust", "sqlite"], 5),
+    (&["sqlite"], 5),
+    (&["review"], 5),
+    (&["rust", "review"], 5),
+    (&["rust", "python"], 10),
+    (&["go", "python"], 5),
+    (&["rust", "docs"], 5),
 ];
 
 /// What kind of work a run is, for the summary.
@@ -104,7 +182,8 @@ pub(crate) fn workspace_name(i: usize) -> String {
 /// with a mix of the initial agent kinds; every fourth session also listens on a
 /// channel.
 pub(crate) fn seats(config: &FleetConfig) -> Vec<Seat> {
-    let initial: Vec<usize> = (0..PROFILES.len()).filter(|&p| PROFILES[p].initial).collect();
+    let profiles = config.agent_kinds.profiles();
+    let initial: Vec<usize> = (0..profiles.len()).filter(|&p| profiles[p].initial).collect();
     let slots = config.workspaces + 1;
     (0..config.sessions)
         .map(|i| {
@@ -112,7 +191,7 @@ pub(crate) fn seats(config: &FleetConfig) -> Vec<Seat> {
             let slot = i % slots;
             let workspace = if slot == config.workspaces { String::new() } else { workspace_name(slot) };
             let channel = if i % 4 == 1 { CHANNELS[(i / 4) % CHANNELS.len()].to_owned() } else { String::new() };
-            Seat { id: format!("s{i:02}-{}", PROFILES[profile].agent), profile, workspace, channel }
+            Seat { id: format!("s{i:02}-{}", profiles[profile].agent), profile, workspace, channel }
         })
         .collect()
 }
@@ -139,6 +218,7 @@ pub(crate) fn covers(profile: &Profile, caps: &[String]) -> bool {
 /// least one job of that sort is guaranteed (spawn-only, uncoverable, crashing).
 pub(crate) fn jobs(config: &FleetConfig) -> Vec<Job> {
     let mut rng = SmallRng::seed_from_u64(config.seed);
+    let (profiles, cap_sets) = (config.agent_kinds.profiles(), config.agent_kinds.cap_sets());
     let span = config.duration.as_millis().max(1) as u64;
     let burst_at = span * 3 / 10;
     let mut times: Vec<u64> = (0..config.runs)
@@ -171,7 +251,7 @@ pub(crate) fn jobs(config: &FleetConfig) -> Vec<Job> {
             } else if roll < config.impossible_rate + config.gpu_rate {
                 (WorkKind::SpawnOnly, if rng.random_bool(0.5) { vec![SPAWN_ONLY] } else { vec!["python", SPAWN_ONLY] })
             } else {
-                (WorkKind::Normal, pick(&mut rng, CAP_SETS).to_vec())
+                (WorkKind::Normal, pick(&mut rng, cap_sets).to_vec())
             };
             spec = spec.caps(caps);
             if rng.random_bool(0.75) {
@@ -182,7 +262,7 @@ pub(crate) fn jobs(config: &FleetConfig) -> Vec<Job> {
             }
             if kind == WorkKind::Normal && rng.random_bool(0.08) {
                 let pools: Vec<&Profile> =
-                    PROFILES.iter().filter(|p| p.initial && covers(p, &spec.required_capabilities)).collect();
+                    profiles.iter().filter(|p| p.initial && covers(p, &spec.required_capabilities)).collect();
                 if !pools.is_empty() {
                     spec.owner = OwnerRef::Pool(pools[rng.random_range(0..pools.len())].agent.to_owned());
                 }
@@ -253,16 +333,60 @@ mod tests {
 
     #[test]
     fn normal_work_is_covered_by_an_initial_kind_and_uncoverable_work_by_none() {
-        let config = FleetConfig { runs: 400, gpu_rate: 0.1, impossible_rate: 0.1, ..FleetConfig::default() };
-        for job in jobs(&config) {
-            let caps = &job.spec.required_capabilities;
-            let initial = PROFILES.iter().any(|p| p.initial && covers(p, caps));
-            let any = PROFILES.iter().any(|p| covers(p, caps));
-            match job.kind {
-                WorkKind::Normal => assert!(initial, "{caps:?}"),
-                WorkKind::SpawnOnly => assert!(!initial && any, "{caps:?}"),
-                WorkKind::Uncoverable => assert!(!any, "{caps:?}"),
+        for agent_kinds in [AgentKinds::Default, AgentKinds::Specialised] {
+            let config =
+                FleetConfig { runs: 400, gpu_rate: 0.1, impossible_rate: 0.1, agent_kinds, ..FleetConfig::default() };
+            let profiles = agent_kinds.profiles();
+            for job in jobs(&config) {
+                let caps = &job.spec.required_capabilities;
+                let initial = profiles.iter().any(|p| p.initial && covers(p, caps));
+                let any = profiles.iter().any(|p| covers(p, caps));
+                match job.kind {
+                    WorkKind::Normal => assert!(initial, "{agent_kinds}: {caps:?}"),
+                    WorkKind::SpawnOnly => assert!(!initial && any, "{agent_kinds}: {caps:?}"),
+                    WorkKind::Uncoverable => assert!(!any, "{agent_kinds}: {caps:?}"),
+                }
+                if let OwnerRef::Pool(agent) = &job.spec.owner {
+                    assert!(profiles.iter().any(|p| p.agent == agent && p.initial && covers(p, caps)), "{agent}");
+                }
             }
+        }
+    }
+
+    /// How many initial kinds of the fleet can take work needing `caps`.
+    fn takers(agent_kinds: AgentKinds, caps: &[String]) -> usize {
+        agent_kinds.profiles().iter().filter(|p| p.initial && covers(p, caps)).count()
+    }
+
+    #[test]
+    fn the_specialised_fleet_draws_both_flexible_and_narrow_work() {
+        let config = FleetConfig { runs: 400, agent_kinds: AgentKinds::Specialised, ..FleetConfig::default() };
+        let normal: Vec<Job> = jobs(&config).into_iter().filter(|j| j.kind == WorkKind::Normal).collect();
+        let narrow = normal.iter().filter(|j| takers(config.agent_kinds, &j.spec.required_capabilities) == 1).count();
+        let flexible = normal.iter().filter(|j| takers(config.agent_kinds, &j.spec.required_capabilities) >= 2).count();
+        assert_eq!(narrow + flexible, normal.len());
+        // About 40 % narrow by the weights; well away from none and from all.
+        assert!(narrow > normal.len() / 4 && flexible > normal.len() / 2, "{narrow} narrow, {flexible} flexible");
+        // Narrow work of the generalist too, not only of specialists: greedy can waste it.
+        let generalist_only = |j: &&Job| {
+            let caps = &j.spec.required_capabilities;
+            takers(config.agent_kinds, caps) == 1 && covers(&SPECIALISED_PROFILES[0], caps)
+        };
+        assert!(normal.iter().any(|j| generalist_only(&j)));
+        // The default fleet's broad kinds leave little narrow work.
+        let default = FleetConfig { agent_kinds: AgentKinds::Default, ..config };
+        let default_normal: Vec<Job> = jobs(&default).into_iter().filter(|j| j.kind == WorkKind::Normal).collect();
+        let default_narrow =
+            default_normal.iter().filter(|j| takers(default.agent_kinds, &j.spec.required_capabilities) == 1).count();
+        assert!(default_narrow < narrow, "{default_narrow} narrow in the default fleet, {narrow} in the specialised");
+    }
+
+    #[test]
+    fn the_specialised_fleet_seats_every_initial_kind() {
+        let config = FleetConfig { agent_kinds: AgentKinds::Specialised, ..FleetConfig::default() };
+        let seats = seats(&config);
+        for (i, profile) in SPECIALISED_PROFILES.iter().enumerate() {
+            assert_eq!(seats.iter().any(|s| s.profile == i), profile.initial, "{}", profile.agent);
         }
     }
 }

@@ -121,6 +121,8 @@ pub(crate) struct Counters {
     pub(crate) completed: u64,
     pub(crate) failed: u64,
     pub(crate) claims_won: u64,
+    pub(crate) wake_claims: u64,
+    pub(crate) wake_claims_elsewhere: u64,
     pub(crate) claim_misses: u64,
     pub(crate) claims_refused_paused: u64,
     pub(crate) claim_errors: u64,
