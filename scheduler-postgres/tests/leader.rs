@@ -13,6 +13,11 @@ use scheduler_tokio::TokioClock;
 use tokio::sync::oneshot;
 
 const LEASE: Duration = Duration::from_millis(600);
+/// What a real-time bound in these tests allows beyond the rule itself: the polling
+/// below (25 ms) and a task's wake-up on a loaded two-core machine. A leader that did
+/// not step down by its own deadline would hold on for at least another renewal period
+/// (`LEASE / 3`), past this allowance.
+const OBSERVED_WITHIN: Duration = Duration::from_millis(150);
 
 /// Waits (bounded) until `check` holds.
 async fn eventually(what: &str, mut check: impl FnMut() -> bool) {
@@ -134,7 +139,7 @@ async fn a_leader_whose_term_is_taken_stops_cycling_within_a_lease() {
     client.batch_execute(&sql).await.unwrap();
     let taken = std::time::Instant::now();
     eventually("the leader to step down", || !elector.leadership().is_leader()).await;
-    assert!(taken.elapsed() <= LEASE, "stepped down after {:?}", taken.elapsed());
+    assert!(taken.elapsed() <= LEASE + OBSERVED_WITHIN, "stepped down after {:?}", taken.elapsed());
     tokio::time::sleep(elector.renew_every() + Duration::from_millis(100)).await;
     let stopped_at = stats.snapshot().cycles;
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -158,7 +163,7 @@ async fn a_leader_cut_off_from_the_database_steps_down_within_a_lease() {
     store.close(); // every renewal fails from now on
     let cut = std::time::Instant::now();
     eventually("the leader to step down", || !elector.leadership().is_leader()).await;
-    assert!(cut.elapsed() <= LEASE, "stepped down after {:?}", cut.elapsed());
+    assert!(cut.elapsed() <= LEASE + OBSERVED_WITHIN, "stepped down after {:?}", cut.elapsed());
     assert!(elector.last_error().is_some(), "the failed renewals are reported");
     campaign.abort();
 }
