@@ -198,7 +198,20 @@ fn configure(conn: &Connection, busy_timeout: Duration) -> rusqlite::Result<()> 
     conn.pragma_update(None, "synchronous", "NORMAL")
 }
 
+/// Checks an existing file's header over a read-only connection first: closing a
+/// read-write connection to a WAL database can checkpoint its log into the file, so a
+/// file we refuse would not be left byte for byte as it was.
+fn check_existing(path: &Path) -> Result<(), OpenProblem> {
+    if !path.exists() {
+        return Ok(());
+    }
+    let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let conn = Connection::open_with_flags(path, flags).map_err(OpenProblem::Sqlite)?;
+    schema::check(schema::read_header(&conn)?)
+}
+
 fn open_writer(path: &Path, options: Options) -> Result<Connection, OpenProblem> {
+    check_existing(path)?;
     let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
     let conn = Connection::open_with_flags(path, flags).map_err(OpenProblem::Sqlite)?;
     conn.busy_timeout(options.busy_timeout).map_err(OpenProblem::Sqlite)?;
