@@ -54,16 +54,7 @@ fn cooling_cooldown_churn_allocates_nothing() {
         clock.advance(Duration::from_secs(if step % 4 == 0 { 70 } else { 10 }));
         block_on_ready(async { *scheduler.run_once().await.counts() })
     };
-    for _ in 0..30 {
-        run();
-    }
-    let mut total = CycleCounts::default();
-    for k in 0..30 {
-        let (counts, stats) = measure(&mut run);
-        assert_none(&format!("cooling cycle {k}"), stats);
-        total.wake_succeeded += counts.wake_succeeded;
-        total.recently_notified_runs += counts.recently_notified_runs;
-    }
+    let total = churn(&mut run, 30, "cooling cycle");
     assert!(total.wake_succeeded > 0, "wakes happened");
     assert!(total.recently_notified_runs > 0, "the cooldown held some runs back");
 }
@@ -257,15 +248,22 @@ fn maximum_policy_allocates_nothing_in_steady_cycles() {
         clock.advance(Duration::from_secs(if step % 4 == 0 { 70 } else { 10 }));
         block_on_ready(async { *scheduler.run_once().await.counts() })
     };
-    for _ in 0..12 {
+    let total = churn(&mut run, 12, "maximum policy cycle");
+    assert!(total.wake_succeeded > 0 && total.recently_notified_runs > 0, "{total:?}");
+}
+
+/// Runs `cycles` warm-up cycles, then `cycles` measured ones, each of which must
+/// allocate nothing; returns the measured cycles' wakes and recently notified runs.
+fn churn(run: &mut impl FnMut() -> CycleCounts, cycles: usize, label: &str) -> CycleCounts {
+    for _ in 0..cycles {
         run();
     }
     let mut total = CycleCounts::default();
-    for k in 0..12 {
-        let (counts, stats) = measure(&mut run);
-        assert_none(&format!("maximum policy cycle {k}"), stats);
+    for k in 0..cycles {
+        let (counts, stats) = measure(&mut *run);
+        assert_none(&format!("{label} {k}"), stats);
         total.wake_succeeded += counts.wake_succeeded;
         total.recently_notified_runs += counts.recently_notified_runs;
     }
-    assert!(total.wake_succeeded > 0 && total.recently_notified_runs > 0, "{total:?}");
+    total
 }
