@@ -168,7 +168,7 @@ use crate::view::{ActiveRunView, RunView, SessionView};
 pub(crate) use key::trim;
 use key::{RunKey, SessionKey};
 use postings::Postings;
-use table::{Seed, StrTable, Table};
+use table::{Distinct, Seed, StrTable, Table};
 
 /// What one selection looks at.
 #[derive(Debug)]
@@ -196,6 +196,9 @@ pub struct SelectionCounts {
 
 /// "No value" for an interned field (an empty channel or agent name, say).
 const NONE: u32 = u32::MAX;
+
+/// The id hash of a run without an id (hashes of ids are never 0).
+const NO_ID: u64 = 0;
 /// A class's channel when the run has none: any session channel matches.
 const ANY: u32 = u32::MAX - 1;
 /// Owner kinds in a class key.
@@ -216,7 +219,7 @@ const CLASS_HEAD: usize = 4;
 /// [`is_potentially_claimable`](crate::eligibility::is_potentially_claimable), with the
 /// fast trim): run and task ids non-empty, run `queued`, task not paused, task status
 /// not `draft`, `blocked` or `canceled`.
-#[inline]
+#[inline(always)]
 fn claimable<R: RunView>(run: &R) -> bool {
     run.run_status() == RunStatus::Queued
         && !run.task_paused()
@@ -318,7 +321,10 @@ pub struct Selection {
     cap_rep: Vec<(u32, u32)>,
     // Runs. `rid_*`: runs by trimmed id.
     rid_of: Vec<u32>,
-    rid_table: StrTable,
+    rid_table: Table,
+    rid_distinct: Distinct,
+    /// Each run's id hash ([`NO_ID`] for an empty id), taken while keying.
+    rid_hash: Vec<u64>,
     rid_rep: Vec<u32>,
     buckets: Vec<Vec<RunKey>>,
     starved_keys: Vec<RunKey>,
@@ -369,10 +375,8 @@ impl Selection {
         let limit = (u32::MAX - 2) as usize;
         assert!(runs.len() <= limit && sessions.len() <= limit, "too many rows");
         self.targets.clear();
-        self.no_match.clear();
         self.starved.clear();
         self.counts = SelectionCounts::default();
-        self.oldest_queued_at = None;
 
         // Starved: starvation enabled and queued at or before `now - min_queued_age`
         // (exactly `now - queued_at >= min_queued_age`, without a subtraction per run).
@@ -597,6 +601,7 @@ impl Selection {
 
     /// The partition a run's scope selects, or `NONE` when no available session is in
     /// it (or the scope can match nothing).
+    #[inline(always)]
     fn partition_of<R: RunView, S: SessionView>(&self, run: &R, sessions: &[S]) -> u32 {
         let ws = match run.scope() {
             Scope::Global => "",
@@ -615,7 +620,36 @@ impl Selection {
     /// Reads every run once: unclaimable ones are counted, starved ones noted, and the
     /// rest keyed and bucketed by (partition, priority band), so a partition's walk
     /// orders one band at a time and never touches the bands it does not reach.
+    ///
+    /// Each run's id is hashed in the same pass (the snapshots are the biggest memory a
+    /// cycle touches: each is read once), and duplicate ids are looked for afterwards,
+    /// in the hashes alone. When there are duplicates (rare: a misbehaving source), the
+    /// pass is redone with the run of every id known.
     fn key_runs<R: RunView, S: SessionView>(&mut self, runs: &[R], sessions: &[S], starve_before: Option<SystemTime>) {
+        let unclaimable = self.counts.unclaimable_runs;
+        self.clear_keys();
+        self.rid_hash.clear();
+        for (i, run) in runs.iter().enumerate() {
+            self.rid_hash.push(match trim(run.run_id()) {
+                "" => NO_ID,
+                id => self.seed.str(id).max(1),
+            });
+            self.key_run(i as u32, run, sessions, starve_before);
+        }
+        if self.find_duplicate_runs(runs) {
+            self.counts.unclaimable_runs = unclaimable;
+            self.clear_keys();
+            for (i, run) in runs.iter().enumerate() {
+                let e = self.rid_of[i];
+                if e == NONE || self.rid_rep[e as usize] == i as u32 {
+                    self.key_run(i as u32, run, sessions, starve_before);
+                }
+            }
+        }
+    }
+
+    /// Empties what [`key_runs`](Self::key_runs) fills, keeping the capacity.
+    fn clear_keys(&mut self) {
         let buckets = self.part_left.len() * BANDS;
         if self.buckets.len() < buckets {
             self.buckets.resize_with(buckets, Vec::new);
@@ -624,29 +658,35 @@ impl Selection {
             bucket.clear();
         }
         self.starved_keys.clear();
-        self.dedup_runs(runs);
-        for (i, run) in runs.iter().enumerate() {
-            let e = self.rid_of[i];
-            if e != NONE && self.rid_rep[e as usize] != i as u32 {
-                continue; // an ignored duplicate
-            }
-            if !claimable(run) {
-                self.counts.unclaimable_runs += 1;
-                continue;
-            }
-            if let Some(at) = run.queued_at() {
-                self.oldest_queued_at = Some(self.oldest_queued_at.map_or(at, |o| o.min(at)));
-            }
-            let part = self.partition_of(run, sessions);
-            let key = RunKey::new(run, i as u32, part);
-            if is_starved(run, starve_before) {
-                self.starved_keys.push(key);
-            }
-            if part == NONE {
-                self.no_match.push(i as u32);
-            } else {
-                self.buckets[part as usize * BANDS + key.band()].push(key);
-            }
+        self.no_match.clear();
+        self.oldest_queued_at = None;
+    }
+
+    /// Counts, notes or buckets run `i`.
+    #[inline(always)]
+    fn key_run<R: RunView, S: SessionView>(
+        &mut self,
+        i: u32,
+        run: &R,
+        sessions: &[S],
+        starve_before: Option<SystemTime>,
+    ) {
+        if !claimable(run) {
+            self.counts.unclaimable_runs += 1;
+            return;
+        }
+        if let Some(at) = run.queued_at() {
+            self.oldest_queued_at = Some(self.oldest_queued_at.map_or(at, |o| o.min(at)));
+        }
+        let part = self.partition_of(run, sessions);
+        let key = RunKey::new(run, i, part);
+        if is_starved(run, starve_before) {
+            self.starved_keys.push(key);
+        }
+        if part == NONE {
+            self.no_match.push(i);
+        } else {
+            self.buckets[part as usize * BANDS + key.band()].push(key);
         }
     }
 
@@ -684,33 +724,41 @@ impl Selection {
         }
     }
 
-    /// Interns the runs by trimmed id: of the rows sharing an id, the first in run order
-    /// is the run (`rid_rep`), the others are ignored duplicates.
-    fn dedup_runs<R: RunView>(&mut self, runs: &[R]) {
-        let seed = self.seed;
+    /// Interns the runs by trimmed id, from the hashes [`key_runs`](Self::key_runs)
+    /// took (an id is read again only when its hash is met twice): of the rows sharing
+    /// an id, the first in run order is the run (`rid_rep`), the others are ignored
+    /// duplicates. A row without an id is a run of its own (an unclaimable one).
+    /// Returns whether there were duplicates; when the hashes are all distinct (the
+    /// usual case), the ids are, and nothing is interned.
+    fn find_duplicate_runs<R: RunView>(&mut self, runs: &[R]) -> bool {
+        self.duplicate_runs.clear();
+        if self.rid_distinct.all_distinct(&self.rid_hash) {
+            return false; // distinct hashes: distinct ids
+        }
         self.rid_table.reset(runs.len());
         self.rid_rep.clear();
         self.rid_of.clear();
-        self.duplicate_runs.clear();
-        for (i, run) in runs.iter().enumerate() {
-            let id = trim(run.run_id());
-            if id.is_empty() {
+        for (i, &hash) in self.rid_hash.iter().enumerate() {
+            if hash == NO_ID {
                 self.rid_of.push(NONE);
                 continue;
             }
             let rep = &self.rid_rep;
-            let (e, new) = self.rid_table.intern(seed, id, |e| trim(runs[rep[e as usize] as usize].run_id()) == id);
+            let id = || trim(runs[i].run_id());
+            let (e, new) = self.rid_table.intern(hash, |e| trim(runs[rep[e as usize] as usize].run_id()) == id());
+            self.rid_of.push(e);
             let i = i as u32;
             if new {
                 self.rid_rep.push(i);
-            } else {
-                let first = &mut self.rid_rep[e as usize];
-                let earlier = RunKey::new(run, i, NONE).lt(&RunKey::new(&runs[*first as usize], *first, NONE), runs);
-                let ignored = if earlier { std::mem::replace(first, i) } else { i };
-                self.duplicate_runs.push(ignored);
+                continue;
             }
-            self.rid_of.push(e);
+            let first = &mut self.rid_rep[e as usize];
+            let earlier =
+                RunKey::new(&runs[i as usize], i, NONE).lt(&RunKey::new(&runs[*first as usize], *first, NONE), runs);
+            let ignored = if earlier { std::mem::replace(first, i) } else { i };
+            self.duplicate_runs.push(ignored);
         }
+        !self.duplicate_runs.is_empty()
     }
 
     /// Walks each partition's runs in selection order until its sessions are all

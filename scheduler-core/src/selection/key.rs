@@ -89,7 +89,7 @@ pub(crate) struct RunKey {
 }
 
 impl RunKey {
-    #[inline]
+    #[inline(always)]
     pub(crate) fn new<R: RunView + ?Sized>(run: &R, idx: u32, part: u32) -> Self {
         RunKey {
             // `None < Some(_)`: an unknown queued-at sorts as the earliest time.

@@ -153,6 +153,39 @@ impl Table {
     }
 }
 
+/// A set of non-zero hashes, for asking whether a list of them has a repeat: the
+/// slots hold the hashes themselves (0: empty), so a check is one probe sequence in
+/// one array, with no entry numbering.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Distinct {
+    slots: Vec<u64>,
+}
+
+impl Distinct {
+    /// Whether no hash other than 0 appears twice in `hashes` (zeros are skipped).
+    pub(crate) fn all_distinct(&mut self, hashes: &[u64]) -> bool {
+        let want = (hashes.len() + hashes.len() / 2).max(8).next_power_of_two().max(self.slots.len());
+        self.slots.clear();
+        self.slots.resize(want, 0);
+        let mask = want - 1;
+        for &h in hashes {
+            if h == 0 {
+                continue;
+            }
+            let mut i = h as usize & mask;
+            loop {
+                match self.slots[i] {
+                    0 => break,
+                    held if held == h => return false,
+                    _ => i = (i + 1) & mask,
+                }
+            }
+            self.slots[i] = h;
+        }
+        true
+    }
+}
+
 /// A [`Table`] of strings: each entry also keeps its string's length and first sixteen
 /// bytes, so strings of up to sixteen bytes are compared without reading them back, and
 /// longer ones only when length and head agree.
@@ -250,6 +283,24 @@ mod tests {
         assert_eq!(t.find(seed, "0123456789abcdef-two", |e| words[rep[e as usize]] == "0123456789abcdef-two"), Some(2));
         assert_eq!(t.find(seed, "0123456789abcdef-xxx", |e| words[rep[e as usize]] == "0123456789abcdef-xxx"), None);
         assert_eq!(t.len(), 3);
+    }
+
+    #[test]
+    fn distinct_finds_a_repeat_anywhere_and_skips_zeros() {
+        let mut d = Distinct::default();
+        assert!(d.all_distinct(&[]));
+        assert!(d.all_distinct(&[0, 0, 5, 0]));
+        assert!(d.all_distinct(&(1..=1000).collect::<Vec<u64>>()));
+        // Colliding slots (same low bits) are probed past, not taken for repeats.
+        assert!(d.all_distinct(&[1 << 40, 2 << 40, 3 << 40]));
+        for at in [0, 1, 499, 999] {
+            let mut hashes: Vec<u64> = (1..=1000).map(|h| h << 32).collect();
+            hashes.push(hashes[at]);
+            assert!(!d.all_distinct(&hashes), "repeat of {at}");
+        }
+        // The table is emptied between calls.
+        assert!(d.all_distinct(&[7, 8]));
+        assert!(d.all_distinct(&[7, 8]));
     }
 
     #[test]
