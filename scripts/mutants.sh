@@ -42,7 +42,7 @@ for group in "${groups[@]}"; do
     case "$group" in
         selection)
             files=(scheduler-core/src/selection.rs 'scheduler-core/src/selection/*.rs')
-            package=scheduler-core near=(--lib --test=selection_equivalence) ;;
+            package=scheduler-core near=(--lib --test=selection_equivalence --test=selection_matching) ;;
         ladder)
             files=(scheduler-core/src/ladder.rs) package=scheduler-core
             near=(--lib --test=cycle_ladder --test=cycle_starved --test=settings_normalisation) ;;

@@ -159,6 +159,9 @@ struct Buffers<T: TaskSource, S: SessionSource, W: Waker<T::Run, S::Session>, B:
     candidate_rows: Vec<u32>,
     /// Per listed row: whether a candidate's budget is stored in it.
     row_of_candidate: Vec<bool>,
+    /// Per pending run: its candidate number, or [`NO_ROW`] (see
+    /// [`copy_candidate_ids`](Buffers::copy_candidate_ids)).
+    candidate_of_run: Vec<u32>,
     keys: Keys,
     seed: Seed,
     diagnostic: String,
@@ -207,11 +210,6 @@ impl Keys {
     fn push_listed(&mut self, key: &str) {
         let span = Self::push(&mut self.text, key);
         self.listed.push(span);
-    }
-
-    fn push_candidate(&mut self, run_id: &str) {
-        let span = Self::push(&mut self.text, run_id);
-        self.candidates.push(span);
     }
 
     fn get(&self, (at, len): (u32, u32)) -> &str {
@@ -266,6 +264,7 @@ impl<T: TaskSource, S: SessionSource, W: Waker<T::Run, S::Session>, B: Starvatio
             reconcile: Vec::new(),
             candidate_rows: Vec::new(),
             row_of_candidate: Vec::new(),
+            candidate_of_run: Vec::new(),
             keys: Keys::default(),
             seed: Seed::default(),
             diagnostic: String::new(),
@@ -290,9 +289,7 @@ impl<T: TaskSource, S: SessionSource, W: Waker<T::Run, S::Session>, B: Starvatio
     fn find_candidate_rows(&mut self) {
         self.row_of_candidate.clear();
         self.row_of_candidate.resize(self.listed.len(), false);
-        for &ri in self.selection.starved() {
-            self.keys.push_candidate(run_id(&self.runs, ri));
-        }
+        self.copy_candidate_ids();
         let mut unlisted = 0;
         for c in 0..self.keys.candidates.len() {
             let id = self.keys.candidate(c as u32);
@@ -306,6 +303,27 @@ impl<T: TaskSource, S: SessionSource, W: Waker<T::Run, S::Session>, B: Starvatio
         }
         // Room for the keys of the rows this cycle's saves create, listed next cycle.
         self.keys.text.reserve(unlisted);
+    }
+
+    /// Copies the candidates' trimmed run ids into [`Keys`], reading the runs in input
+    /// order: a long starved episode has thousands of candidates, whose rows, read in
+    /// selection order, would be read at random.
+    fn copy_candidate_ids(&mut self) {
+        let starved = self.selection.starved();
+        if starved.is_empty() {
+            return;
+        }
+        self.candidate_of_run.clear();
+        self.candidate_of_run.resize(self.runs.len(), NO_ROW);
+        for (c, &ri) in starved.iter().enumerate() {
+            self.candidate_of_run[ri as usize] = c as u32;
+        }
+        self.keys.candidates.resize(starved.len(), (0, 0));
+        for (ri, &c) in self.candidate_of_run.iter().enumerate() {
+            if c != NO_ROW {
+                self.keys.candidates[c as usize] = Keys::push(&mut self.keys.text, run_id(&self.runs, ri as u32));
+            }
+        }
     }
 
     fn reset(&mut self) {
@@ -752,9 +770,11 @@ where
         counts.duplicate_sessions = b.selection.duplicate_sessions().len();
         counts.idle_sessions = b.selection.idle_sessions();
         counts.oldest_queued_age = b.selection.oldest_queued_at().map(|at| queued_age(now, Some(at)));
-        for &ri in b.selection.starved() {
-            let run = &b.runs[ri as usize];
-            self.observer.run_starved(trim(run.run_id()), trim(run.task_id()), queued_age(now, run.queued_at()));
+        if self.observer.wants_starved_runs() {
+            for &ri in b.selection.starved() {
+                let run = &b.runs[ri as usize];
+                self.observer.run_starved(trim(run.run_id()), trim(run.task_id()), queued_age(now, run.queued_at()));
+            }
         }
         for &ri in b.selection.duplicate_runs() {
             self.observer.duplicate_run_ignored(trim(b.runs[ri as usize].run_id()));

@@ -8,7 +8,7 @@ use futures::executor::block_on;
 use scheduler_core::CycleCounts;
 use scheduler_core::Scheduler;
 use scheduler_core::ladder::{Budget, Tier};
-use scheduler_core::observer::Observer;
+use scheduler_core::observer::{NoopObserver, Observer};
 use scheduler_testkit::clock::FakeClock;
 use scheduler_testkit::escalation::RecordingActor;
 use scheduler_testkit::scripted::{ScriptedSessions, ScriptedTasks};
@@ -113,6 +113,50 @@ fn every_event_reaches_the_observer_in_cycle_order() {
         ]
     );
     assert_eq!((counts.wake_succeeded, counts.wake_failed, counts.no_match_runs), (1, 1, 1));
+}
+
+/// An observer that declines the starved-run events.
+#[derive(Default, Clone)]
+struct NoStarved(Log);
+
+impl Observer for NoStarved {
+    fn run_starved(&self, run_id: &str, task_id: &str, queued_for: Duration) {
+        self.0.run_starved(run_id, task_id, queued_for);
+    }
+    fn wants_starved_runs(&self) -> bool {
+        false
+    }
+    fn escalated(&self, run_id: &str, task_id: &str, tier: Tier) {
+        self.0.escalated(run_id, task_id, tier);
+    }
+}
+
+#[test]
+fn starved_runs_are_reported_only_to_an_observer_that_wants_them() {
+    let t0 = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+    let run = || RunSnapshot::queued("run-old", "task-old").queued_at(t0 - Duration::from_secs(600));
+    let starved = |log: &Log| log.take().iter().filter(|e| matches!(e, Event::Starved(..))).count();
+    for wants in [true, false] {
+        let (tasks, sessions, log) = (ScriptedTasks::new(), ScriptedSessions::new(), Log::default());
+        tasks.set_pending([run()]);
+        sessions.set([SessionSnapshot::active("s1")]);
+        let builder = Scheduler::builder(tasks, sessions, RecordingWaker::single())
+            .clock(FakeClock::at_unix(1_700_000_000))
+            .starvation_store(MemoryStarvationStore::new())
+            .escalation_actor(RecordingActor::new());
+        let counts = if wants {
+            let mut s = builder.observer(log.clone()).build().unwrap();
+            *block_on(s.run_once()).counts()
+        } else {
+            let mut s = builder.observer(NoStarved(log.clone())).build().unwrap();
+            *block_on(s.run_once()).counts()
+        };
+        // The run is starved either way (counted, fanned out); only the event differs.
+        assert_eq!(counts.starved_runs, 1, "wants {wants}");
+        assert_eq!(starved(&log), usize::from(wants), "wants {wants}");
+    }
+    assert!(!NoopObserver.wants_starved_runs());
+    assert!(Arc::new(NoStarved::default()).wants_starved_runs() == NoStarved::default().wants_starved_runs());
 }
 
 #[test]
