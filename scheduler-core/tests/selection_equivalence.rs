@@ -623,3 +623,38 @@ fn benchmark_workloads_match_reference() {
         }
     }
 }
+
+/// The runs past a band's first chunk that matched nothing are sorted into those that
+/// could still get a session and those that cannot (all of their class's candidates
+/// targeted), reading each class's candidates past the ones an earlier band targeted:
+/// `x-late` gets the second of two `x` sessions (the first went to an urgent run), and
+/// `y-late` none (the only `y` session went to an urgent run), behind 40 low runs that
+/// need a capability no session has.
+#[test]
+fn runs_past_an_unmatched_first_chunk_skip_targeted_candidates() {
+    let sessions = vec![
+        SessionSnapshot::active("s1").workspace("w").caps(["x"]),
+        SessionSnapshot::active("s2").workspace("w").caps(["x"]),
+        SessionSnapshot::active("s3").workspace("w").caps(["y"]),
+    ];
+    let mut runs = vec![
+        RunSnapshot::queued("a-urgent", "t").workspace("w").caps(["x"]).priority(Priority::High).queued_at(t(1)),
+        RunSnapshot::queued("b-urgent", "t").workspace("w").caps(["y"]).priority(Priority::High).queued_at(t(2)),
+    ];
+    // Before the late runs in selection order (queued earlier), more than a first chunk.
+    runs.extend((0..40).map(|i| {
+        RunSnapshot::queued(format!("nope-{i:02}"), "t")
+            .workspace("w")
+            .caps(["z"])
+            .priority(Priority::Low)
+            .queued_at(t(10))
+    }));
+    runs.push(RunSnapshot::queued("x-late", "t").workspace("w").caps(["x"]).priority(Priority::Low).queued_at(t(20)));
+    runs.push(RunSnapshot::queued("y-late", "t").workspace("w").caps(["y"]).priority(Priority::Low).queued_at(t(20)));
+    let c = Case { runs, sessions, active: Vec::new(), cooling: HashSet::new(), min_age: Duration::ZERO };
+    let got = fast(&mut Selection::new(), &c);
+    assert_eq!(got.result.targets, [(0, 0), (1, 2), (42, 1)]);
+    assert!(got.result.no_match.contains(&43), "y-late has no session left");
+    assert_eq!(got.result.no_match.len(), 41);
+    assert_same(got, reference(&c)).unwrap();
+}
