@@ -40,11 +40,12 @@ pub trait Observer: Send + Sync {
     fn wake_failed<E: std::error::Error>(&self, run_id: &str, session_id: &str, error: &E) {}
     /// A run was found starved, queued for `queued_for`.
     fn run_starved(&self, run_id: &str, task_id: &str, queued_for: Duration) {}
-    /// Whether this observer wants [`run_starved`](Observer::run_starved) calls. Asked
-    /// once per cycle; `false` spares the cycle reading every starved run's ids and age
-    /// again (thousands of scattered rows in a long starved episode). `true` by default;
-    /// [`NoopObserver`] says `false`.
-    fn wants_starved_runs(&self) -> bool {
+    /// Whether this observer wants the ladder's per-run events,
+    /// [`run_starved`](Observer::run_starved) and [`escalated`](Observer::escalated).
+    /// Asked once per cycle and per escalation; `false` spares the cycle reading every
+    /// starved run's ids and age again (thousands of scattered rows in a long starved
+    /// episode). `true` by default; [`NoopObserver`] says `false`.
+    fn wants_run_events(&self) -> bool {
         true
     }
     /// The ladder acted on a run: [`Tier::Spawn`] (spawn requested), [`Tier::Event`]
@@ -98,7 +99,7 @@ pub trait Observer: Send + Sync {
 pub struct NoopObserver;
 
 impl Observer for NoopObserver {
-    fn wants_starved_runs(&self) -> bool {
+    fn wants_run_events(&self) -> bool {
         false
     }
 }
@@ -119,8 +120,8 @@ impl<O: Observer + ?Sized> Observer for std::sync::Arc<O> {
     fn run_starved(&self, run_id: &str, task_id: &str, queued_for: Duration) {
         (**self).run_starved(run_id, task_id, queued_for)
     }
-    fn wants_starved_runs(&self) -> bool {
-        (**self).wants_starved_runs()
+    fn wants_run_events(&self) -> bool {
+        (**self).wants_run_events()
     }
     fn escalated(&self, run_id: &str, task_id: &str, tier: Tier) {
         (**self).escalated(run_id, task_id, tier)

@@ -770,7 +770,7 @@ where
         counts.duplicate_sessions = b.selection.duplicate_sessions().len();
         counts.idle_sessions = b.selection.idle_sessions();
         counts.oldest_queued_age = b.selection.oldest_queued_at().map(|at| queued_age(now, Some(at)));
-        if self.observer.wants_starved_runs() {
+        if self.observer.wants_run_events() {
             for &ri in b.selection.starved() {
                 let run = &b.runs[ri as usize];
                 self.observer.run_starved(trim(run.run_id()), trim(run.task_id()), queued_age(now, run.queued_at()));
@@ -986,12 +986,12 @@ where
     async fn escalate<L: Limit<C>>(&mut self, k: usize, now: SystemTime, counts: &mut CycleCounts) {
         let (keyed, mut step) = self.buf.advanced[k];
         if step.spawn {
-            self.spawn_tier::<L>(keyed.run, &mut step, now, counts).await;
+            self.spawn_tier::<L>(keyed, &mut step, now, counts).await;
         }
         if step.event {
-            self.event_tier::<L>(keyed.run, &mut step, now).await;
+            self.event_tier::<L>(keyed, &mut step, now).await;
         }
-        let mark = if step.mark { self.mark_tier::<L>(keyed.run, &step, now, counts).await } else { None };
+        let mark = if step.mark { self.mark_tier::<L>(keyed, &step, now, counts).await } else { None };
         let b = &mut self.buf;
         match after_mark(mark) {
             BudgetFate::Save => b.advanced[k] = (keyed, step),
@@ -1002,12 +1002,11 @@ where
         }
     }
 
-    async fn spawn_tier<L: Limit<C>>(&mut self, ri: u32, step: &mut Step, now: SystemTime, counts: &mut CycleCounts) {
+    async fn spawn_tier<L: Limit<C>>(&mut self, k: Keyed, step: &mut Step, now: SystemTime, counts: &mut CycleCounts) {
         let Some(actor) = &self.actor else { return };
         let guard = Guard::<L, C, O>::new(&self.clock, self.settings.seam_timeout, &self.observer);
         let b = &mut self.buf;
-        let run = &b.runs[ri as usize];
-        let id = trim(run.run_id());
+        let (ri, run, id) = (k.run, &b.runs[k.run as usize], b.keys.candidate(k.cand));
         let result = guard.call(Call::RequestSpawn, actor.request_spawn(run, now)).await;
         let spawn = |source| Error::Spawn { run_id: id.to_owned(), source };
         match flatten(result, spawn, Call::RequestSpawn, || Concern::Run(id.to_owned())) {
@@ -1015,26 +1014,25 @@ where
                 step.spawn_requested(now);
                 counts.spawns_requested += 1;
                 b.spawn_requested.push(ri);
-                self.observer.escalated(id, trim(run.task_id()), Tier::Spawn);
+                report_escalation(&self.observer, id, run, Tier::Spawn);
             }
             Ok(SpawnOutcome::Unresolvable) => {}
             Err(e) => b.errors.push(e),
         }
     }
 
-    async fn event_tier<L: Limit<C>>(&mut self, ri: u32, step: &mut Step, now: SystemTime) {
+    async fn event_tier<L: Limit<C>>(&mut self, k: Keyed, step: &mut Step, now: SystemTime) {
         let Some(actor) = &self.actor else { return };
         let guard = Guard::<L, C, O>::new(&self.clock, self.settings.seam_timeout, &self.observer);
         let b = &mut self.buf;
-        let run = &b.runs[ri as usize];
-        let id = trim(run.run_id());
+        let (run, id) = (&b.runs[k.run as usize], b.keys.candidate(k.cand));
         let result =
             guard.call(Call::EmitStarved, actor.emit_starved(run, queued_age(now, run.queued_at()), now)).await;
         let emit = |source| Error::EmitStarved { run_id: id.to_owned(), source };
         match flatten(result, emit, Call::EmitStarved, || Concern::Run(id.to_owned())) {
             Ok(()) => {
                 step.event_emitted(now);
-                self.observer.escalated(id, trim(run.task_id()), Tier::Event);
+                report_escalation(&self.observer, id, run, Tier::Event);
             }
             Err(e) => b.errors.push(e),
         }
@@ -1043,7 +1041,7 @@ where
     /// The needs-attention tier: the mark's outcome, `None` when it failed.
     async fn mark_tier<L: Limit<C>>(
         &mut self,
-        ri: u32,
+        k: Keyed,
         step: &Step,
         now: SystemTime,
         counts: &mut CycleCounts,
@@ -1051,8 +1049,7 @@ where
         let actor = self.actor.as_ref()?;
         let guard = Guard::<L, C, O>::new(&self.clock, self.settings.seam_timeout, &self.observer);
         let b = &mut self.buf;
-        let run = &b.runs[ri as usize];
-        let id = trim(run.run_id());
+        let (ri, run, id) = (k.run, &b.runs[k.run as usize], b.keys.candidate(k.cand));
         write_diagnostic(&mut b.diagnostic, queued_age(now, run.queued_at()), step.budget.wake_count);
         let result = guard.call(Call::MarkNeedsAttention, actor.mark_needs_attention(run, &b.diagnostic, now)).await;
         let mark = |source| Error::MarkNeedsAttention { run_id: id.to_owned(), source };
@@ -1060,7 +1057,7 @@ where
             Ok(MarkOutcome::Marked) => {
                 counts.needs_attention_runs += 1;
                 b.needs_attention.push(ri);
-                self.observer.escalated(id, trim(run.task_id()), Tier::NeedsAttention);
+                report_escalation(&self.observer, id, run, Tier::NeedsAttention);
                 Some(MarkOutcome::Marked)
             }
             Ok(outcome) => Some(outcome),
@@ -1265,6 +1262,14 @@ fn listed_row(listed_ok: bool, ids: &StrTable, reps: &[u32], seed: Seed, keys: &
     }
     let row = |e: u32| reps[e as usize];
     ids.find(seed, id, |e| trim(keys.listed(row(e))) == id).map_or(NO_ROW, row)
+}
+
+/// Tells the observer of an escalation (`id` is the run's trimmed id), reading the
+/// run's task id only for an observer that wants per-run events.
+fn report_escalation<O: Observer, R: RunView>(observer: &O, id: &str, run: &R, tier: Tier) {
+    if observer.wants_run_events() {
+        observer.escalated(id, trim(run.task_id()), tier);
+    }
 }
 
 fn pair_ids<'a, R: RunView, S: SessionView>(runs: &'a [R], sessions: &'a [S], ri: u32, si: u32) -> (&'a str, &'a str) {

@@ -156,6 +156,7 @@
 mod key;
 mod matching;
 mod postings;
+mod sort;
 pub(crate) mod table;
 
 use std::mem;
@@ -168,6 +169,7 @@ use crate::view::{ActiveRunView, RunView, SessionView};
 pub(crate) use key::trim;
 use key::{RunKey, SessionKey};
 use postings::Postings;
+use sort::{SortBuffers, sort_keys};
 use table::{Distinct, Seed, StrTable, Table};
 
 /// What one selection looks at.
@@ -328,6 +330,7 @@ pub struct Selection {
     rid_rep: Vec<u32>,
     buckets: Vec<Vec<RunKey>>,
     starved_keys: Vec<RunKey>,
+    sort_buffers: SortBuffers,
     class_table: Table,
     classes: Vec<Class>,
     class_keys: Vec<u64>,
@@ -1022,7 +1025,7 @@ impl Selection {
             let sessions = &self.target_sessions[t.start as usize..][..t.len as usize];
             self.targets.extend(sessions.iter().map(|&s| (t.key.idx, s)));
         }
-        self.starved_keys.sort_unstable_by(|a, b| a.cmp(b, runs));
+        sort_keys(&mut self.starved_keys, runs, &mut self.sort_buffers);
         self.starved.extend(self.starved_keys.iter().map(|k| k.idx));
     }
 }

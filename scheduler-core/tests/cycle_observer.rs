@@ -115,15 +115,15 @@ fn every_event_reaches_the_observer_in_cycle_order() {
     assert_eq!((counts.wake_succeeded, counts.wake_failed, counts.no_match_runs), (1, 1, 1));
 }
 
-/// An observer that declines the starved-run events.
+/// An observer that declines the per-run ladder events.
 #[derive(Default, Clone)]
-struct NoStarved(Log);
+struct NoRunEvents(Log);
 
-impl Observer for NoStarved {
+impl Observer for NoRunEvents {
     fn run_starved(&self, run_id: &str, task_id: &str, queued_for: Duration) {
         self.0.run_starved(run_id, task_id, queued_for);
     }
-    fn wants_starved_runs(&self) -> bool {
+    fn wants_run_events(&self) -> bool {
         false
     }
     fn escalated(&self, run_id: &str, task_id: &str, tier: Tier) {
@@ -132,31 +132,42 @@ impl Observer for NoStarved {
 }
 
 #[test]
-fn starved_runs_are_reported_only_to_an_observer_that_wants_them() {
+fn run_events_are_reported_only_to_an_observer_that_wants_them() {
     let t0 = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
     let run = || RunSnapshot::queued("run-old", "task-old").queued_at(t0 - Duration::from_secs(600));
-    let starved = |log: &Log| log.take().iter().filter(|e| matches!(e, Event::Starved(..))).count();
+    let events = |log: &Log| {
+        let events = log.take();
+        let starved = events.iter().filter(|e| matches!(e, Event::Starved(..))).count();
+        let escalated = events.iter().filter(|e| matches!(e, Event::Escalated(..))).count();
+        (starved, escalated)
+    };
     for wants in [true, false] {
         let (tasks, sessions, log) = (ScriptedTasks::new(), ScriptedSessions::new(), Log::default());
         tasks.set_pending([run()]);
         sessions.set([SessionSnapshot::active("s1")]);
+        // A budget one cycle short of every tier: this cycle climbs all three.
+        let store = MemoryStarvationStore::new();
+        let mut budget = Budget::fresh(t0);
+        budget.wake_count = 9;
+        store.insert("run-old", budget);
         let builder = Scheduler::builder(tasks, sessions, RecordingWaker::single())
             .clock(FakeClock::at_unix(1_700_000_000))
-            .starvation_store(MemoryStarvationStore::new())
-            .escalation_actor(RecordingActor::new());
+            .ladder(store, RecordingActor::new());
         let counts = if wants {
             let mut s = builder.observer(log.clone()).build().unwrap();
             *block_on(s.run_once()).counts()
         } else {
-            let mut s = builder.observer(NoStarved(log.clone())).build().unwrap();
+            let mut s = builder.observer(NoRunEvents(log.clone())).build().unwrap();
             *block_on(s.run_once()).counts()
         };
-        // The run is starved either way (counted, fanned out); only the event differs.
-        assert_eq!(counts.starved_runs, 1, "wants {wants}");
-        assert_eq!(starved(&log), usize::from(wants), "wants {wants}");
+        // The run is starved and climbs either way; only the events differ.
+        assert_eq!((counts.starved_runs, counts.spawns_requested, counts.needs_attention_runs), (1, 1, 1));
+        let expected = if wants { (1, 3) } else { (0, 0) };
+        assert_eq!(events(&log), expected, "wants {wants}");
     }
-    assert!(!NoopObserver.wants_starved_runs());
-    assert!(Arc::new(NoStarved::default()).wants_starved_runs() == NoStarved::default().wants_starved_runs());
+    assert!(!NoopObserver.wants_run_events());
+    assert!(!Arc::new(NoRunEvents::default()).wants_run_events(), "Arc forwards the answer");
+    assert!(Arc::new(Log::default()).wants_run_events(), "the default is to want them");
 }
 
 #[test]

@@ -108,6 +108,32 @@ impl RunKey {
         usize::from(self.band)
     }
 
+    /// The first sixteen bytes of the trimmed run id (see [`id_prefix`]).
+    #[inline]
+    pub(crate) fn prefix(&self) -> u128 {
+        self.prefix
+    }
+
+    /// The run's queued-at time.
+    #[inline]
+    pub(crate) fn queued_at(&self) -> Option<SystemTime> {
+        self.queued_at
+    }
+
+    /// An integer the selection order refines: a smaller one is an earlier key. The
+    /// band in the top two bits, then the queued-at time: unknown (0), before the epoch
+    /// (1, all alike), or from the epoch in nanoseconds, the seconds saturating at 2^31
+    /// (the year 2038 plus 68 years).
+    pub(crate) fn coarse(&self) -> u64 {
+        const SECS: u64 = (1 << 31) - 1;
+        let time = match self.queued_at.map(|at| at.duration_since(SystemTime::UNIX_EPOCH)) {
+            None => 0,
+            Some(Err(_)) => 1,
+            Some(Ok(d)) => (1 << 61) | (d.as_secs().min(SECS) << 30) | u64::from(d.subsec_nanos()),
+        };
+        (u64::from(self.band) << 62) | time
+    }
+
     /// The total selection order.
     #[inline]
     pub(crate) fn cmp<R: RunView>(&self, other: &Self, runs: &[R]) -> Ordering {

@@ -1,0 +1,238 @@
+//! Sorting many run keys into selection order in linear time: radix sorts on integers
+//! that the selection order refines, then a comparison sort of each group of keys that
+//! they leave tied (usually none).
+//!
+//! A long starved episode hands the ladder thousands of starved runs every cycle, in
+//! selection order; comparison-sorting them was a quarter of such a cycle's work. The
+//! keys are radix-sorted by id prefix and then by a coarse key packing the priority band
+//! and the queued-at time (nanoseconds, saturating far from the epoch); only ids that
+//! share their whole sixteen-byte prefix (or times that far from the epoch) are left
+//! for the full comparison: the full id, then the input index.
+
+use super::key::RunKey;
+use crate::view::RunView;
+
+/// Below this many keys a comparison sort is as fast.
+const RADIX_FROM: usize = 256;
+
+/// Reused buffers of [`sort_keys`].
+#[derive(Debug, Clone, Default)]
+pub(crate) struct SortBuffers {
+    pairs: Vec<(u64, u32)>,
+    spare: Vec<(u64, u32)>,
+    keys: Vec<RunKey>,
+}
+
+/// Sorts `keys` into selection order (the order of [`RunKey::cmp`]).
+///
+/// Three stable radix passes put the keys in (coarse key, id prefix) order; within a
+/// group of equal coarse keys that is the selection order whenever the group's
+/// queued-at times are all equal (the usual case: a group is one band and one instant),
+/// except among keys whose ids share the whole prefix, which are then compared in full.
+/// A group mixing queued-at times (times that far from the epoch) is compared in full.
+pub(crate) fn sort_keys<R: RunView>(keys: &mut Vec<RunKey>, runs: &[R], buf: &mut SortBuffers) {
+    if keys.len() < RADIX_FROM {
+        keys.sort_unstable_by(|a, b| a.cmp(b, runs));
+        return;
+    }
+    buf.pairs.clear();
+    buf.pairs.extend(keys.iter().enumerate().map(|(i, k)| (k.prefix() as u64, i as u32)));
+    radix_sort(&mut buf.pairs, &mut buf.spare);
+    for pair in &mut buf.pairs {
+        pair.0 = (keys[pair.1 as usize].prefix() >> 64) as u64;
+    }
+    radix_sort(&mut buf.pairs, &mut buf.spare);
+    for pair in &mut buf.pairs {
+        pair.0 = keys[pair.1 as usize].coarse();
+    }
+    radix_sort(&mut buf.pairs, &mut buf.spare);
+    buf.keys.clear();
+    buf.keys.extend(buf.pairs.iter().map(|&(_, i)| keys[i as usize]));
+    let mut start = 0;
+    for group in buf.pairs.chunk_by(|a, b| a.0 == b.0) {
+        let end = start + group.len();
+        finish_group(&mut buf.keys[start..end], runs);
+        start = end;
+    }
+    std::mem::swap(keys, &mut buf.keys);
+}
+
+/// Puts a group of keys with equal coarse keys, in id-prefix order, into selection order.
+fn finish_group<R: RunView>(group: &mut [RunKey], runs: &[R]) {
+    if group.len() < 2 {
+        return;
+    }
+    if group.iter().any(|k| k.queued_at() != group[0].queued_at()) {
+        group.sort_unstable_by(|a, b| a.cmp(b, runs));
+        return;
+    }
+    for ties in group.chunk_by_mut(|a, b| a.prefix() == b.prefix()) {
+        if ties.len() > 1 {
+            ties.sort_unstable_by(|a, b| a.cmp(b, runs));
+        }
+    }
+}
+
+/// Sorts `pairs` by their first field, least significant byte first; a byte that every
+/// key shares costs one counting pass and no move.
+fn radix_sort(pairs: &mut Vec<(u64, u32)>, spare: &mut Vec<(u64, u32)>) {
+    let n = pairs.len();
+    for shift in (0..64).step_by(8) {
+        let mut count = [0usize; 256];
+        for &(k, _) in pairs.iter() {
+            count[(k >> shift) as usize & 0xff] += 1;
+        }
+        if count.contains(&n) {
+            continue;
+        }
+        let mut at = 0;
+        for c in &mut count {
+            (*c, at) = (at, at + *c);
+        }
+        spare.clear();
+        spare.resize(n, (0, 0));
+        for &pair in pairs.iter() {
+            let digit = (pair.0 >> shift) as usize & 0xff;
+            spare[count[digit]] = pair;
+            count[digit] += 1;
+        }
+        std::mem::swap(pairs, spare);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, SystemTime};
+
+    use std::cmp::Ordering;
+
+    use super::*;
+    use crate::model::{Owner, Priority, RunStatus, Scope, TaskStatus};
+
+    /// Whether `a` orders before `b` by coarse key alone, when it decides: the property
+    /// the sort relies on (a smaller coarse key is an earlier key).
+    fn coarse_agrees<R: RunView>(a: &RunKey, b: &RunKey, runs: &[R]) -> bool {
+        match a.coarse().cmp(&b.coarse()) {
+            Ordering::Equal => true,
+            coarse => coarse == a.cmp(b, runs),
+        }
+    }
+
+    struct Run {
+        id: String,
+        priority: Priority,
+        queued_at: Option<SystemTime>,
+    }
+
+    impl RunView for Run {
+        fn run_id(&self) -> &str {
+            &self.id
+        }
+        fn task_id(&self) -> &str {
+            "t"
+        }
+        fn run_status(&self) -> RunStatus {
+            RunStatus::Queued
+        }
+        fn task_status(&self) -> TaskStatus {
+            TaskStatus::Ready
+        }
+        fn task_paused(&self) -> bool {
+            false
+        }
+        fn priority(&self) -> Priority {
+            self.priority
+        }
+        fn scope(&self) -> Scope {
+            Scope::Global
+        }
+        fn workspace_id(&self) -> &str {
+            ""
+        }
+        fn channel(&self) -> &str {
+            ""
+        }
+        fn owner(&self) -> Owner<'_> {
+            Owner::None
+        }
+        fn required_capabilities(&self) -> impl Iterator<Item = &str> {
+            std::iter::empty()
+        }
+        fn queued_at(&self) -> Option<SystemTime> {
+            self.queued_at
+        }
+    }
+
+    /// Deterministic pseudo-random runs: few distinct times (so groups of equal coarse
+    /// keys are common), times before, at and far after the epoch, every priority, ids
+    /// short and long (sharing their sixteen-byte prefix), repeated ids.
+    fn runs(n: usize, seed: u64) -> Vec<Run> {
+        let epoch = SystemTime::UNIX_EPOCH;
+        let times = [
+            None,
+            epoch.checked_sub(Duration::from_secs(1 << 40)),
+            epoch.checked_sub(Duration::from_nanos(1)),
+            Some(epoch),
+            Some(epoch + Duration::from_nanos(1)),
+            Some(epoch + Duration::from_secs(1_700_000_000)),
+            Some(epoch + Duration::from_secs(1_700_000_000) + Duration::from_nanos(999_999_999)),
+            Some(epoch + Duration::from_secs(1 << 33)),
+            Some(epoch + Duration::from_secs(1 << 34)),
+        ];
+        let priorities = [Priority::Urgent, Priority::High, Priority::Medium, Priority::Low, Priority::Unknown];
+        let mut x = seed | 1;
+        let mut next = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        (0..n)
+            .map(|_| Run {
+                id: match next() % 3 {
+                    // Long ids sharing their sixteen-byte prefix; short ones; repeats.
+                    0 => format!("workspace-7f3a/run-{:04}", next() % 300),
+                    1 => format!("r{}", next() % 5000),
+                    _ => format!("run-{:02}", next() % 40),
+                },
+                priority: priorities[next() as usize % priorities.len()],
+                queued_at: times[next() as usize % times.len()],
+            })
+            .collect()
+    }
+
+    #[test]
+    fn sorts_like_the_comparison_sort() {
+        let mut buf = SortBuffers::default();
+        for (n, seed) in [(0, 1), (1, 2), (255, 3), (256, 4), (257, 5), (1000, 6), (5000, 7), (300, 8)] {
+            let runs = runs(n, seed);
+            let keys: Vec<RunKey> = runs.iter().enumerate().map(|(i, r)| RunKey::new(r, i as u32, 0)).collect();
+            let mut expected = keys.clone();
+            expected.sort_unstable_by(|a, b| a.cmp(b, &runs));
+            let mut got = keys.clone();
+            sort_keys(&mut got, &runs, &mut buf);
+            assert_eq!(got, expected, "{n} keys, seed {seed}");
+            for a in keys.iter().take(60) {
+                for b in &keys {
+                    assert!(coarse_agrees(a, b, &runs), "{n} keys, seed {seed}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn radix_sorts_by_the_whole_key_and_is_stable() {
+        let mut spare = Vec::new();
+        let mut pairs: Vec<(u64, u32)> = [u64::MAX, 0, 1 << 56, 1 << 8, 1 << 8, 255, 1 << 63, 7, 0]
+            .iter()
+            .enumerate()
+            .map(|(i, &k)| (k, i as u32))
+            .collect();
+        radix_sort(&mut pairs, &mut spare);
+        let keys: Vec<u64> = pairs.iter().map(|p| p.0).collect();
+        assert_eq!(keys, [0, 0, 7, 255, 1 << 8, 1 << 8, 1 << 56, 1 << 63, u64::MAX]);
+        // Equal keys keep their input order.
+        assert_eq!((pairs[0].1, pairs[1].1), (1, 8));
+        assert_eq!((pairs[4].1, pairs[5].1), (3, 4));
+    }
+}
