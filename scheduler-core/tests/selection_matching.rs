@@ -397,6 +397,33 @@ fn a_run_past_the_first_chunk_still_moves_an_early_one() {
     assert_eq!(max.no_match().len(), 199);
 }
 
+/// The maximum policy never sets aside a run whose candidates are all taken, even behind
+/// a first chunk that matched nothing: an earlier band's run may still move. r0 (urgent,
+/// any session) takes s0; 40 low runs need what nobody has; r41 (low) needs "rare", which
+/// only s0 has: r0 moves to s1 and r41 takes s0. Greedy leaves r41 unmatched.
+#[test]
+fn a_run_behind_an_unmatched_first_chunk_still_moves_an_earlier_band() {
+    let sessions = vec![
+        SessionSnapshot::active("s0").caps(["rare"]).created_at(t(0)),
+        SessionSnapshot::active("s1").created_at(t(1)),
+    ];
+    let mut runs = vec![RunSnapshot::queued("r0", "t").priority(Priority::Urgent)];
+    runs.extend((1..41).map(|i| RunSnapshot::queued(format!("r{i}"), "t").caps(["nobody-has-it"])));
+    runs.push(RunSnapshot::queued("r41", "t").caps(["rare"]));
+    for r in &mut runs[1..] {
+        r.priority = Priority::Low;
+    }
+    for r in &mut runs {
+        r.queued_at = Some(t(r.run_id[1..].parse().unwrap())); // selection order = index
+    }
+    let c = Case { runs, sessions, active: Vec::new(), cooling: HashSet::new(), min_age: Duration::ZERO };
+    let greedy = select(SelectionPolicy::Greedy, &c).sel;
+    assert_eq!(greedy.targets(), [(0, 0)]);
+    let max = select(SelectionPolicy::Maximum, &c).sel;
+    assert_eq!(max.targets(), [(0, 1), (41, 0)]);
+    assert_eq!(max.no_match().len(), 40);
+}
+
 /// A session on a path just applied is not dead: the next search may go through it.
 /// h takes s0, g takes s1 (direct); r (s0 or s1) moves h to s2 and takes s0; q (only
 /// s0) then moves r to s1 and g to s3. All four are woken.
