@@ -1,5 +1,5 @@
-//! Starvation budgets: one row per run id; load, list (every row), upsert (whole row,
-//! batch form too), clear (missing rows are fine).
+//! Starvation budgets: one row per run id; load, list (every row, or a page at a time),
+//! upsert (whole row, batch form too), clear (missing rows are fine).
 
 use scheduler_core::ladder::{Budget, Tier};
 use scheduler_core::seam::StarvationStore;
@@ -16,6 +16,7 @@ pub(super) async fn run<'a, B: Backend + ?Sized>(r: &mut Runner<'a, B>) {
         budget_clear ["budgets.clear"] Fresh,
         budget_list ["budgets.list"] Fresh,
         budget_list_has_no_page_limit ["budgets.list_unbounded"] Fresh,
+        budget_pages ["budgets.pages"] Fresh,
         budget_batches ["budgets.batches"] Fresh,
     );
 }
@@ -121,6 +122,43 @@ pub async fn budget_list_has_no_page_limit<B: Backend + ?Sized>(fx: Fixture<'_, 
     let mut written = Vec::new();
     c.setup(store.upsert_many(rows.iter().map(|(id, b)| (id.as_str(), b)), &mut written).await, "upsert_many")?;
     c.eq(listed(c, store, rule).await?.len(), MANY_BUDGETS, rule, "rows listed")
+}
+
+/// How many budgets [`budget_pages`] stores, and its page size.
+pub const PAGED_BUDGETS: (usize, usize) = (23, 5);
+
+/// `budgets.pages`: walking `list_page` from the start, each call after the last key
+/// the previous one listed, lists every stored budget exactly once, under its run id; a
+/// page holds `limit` rows unless it is the last (the scheduler takes a short page for
+/// the end of the walk); each page is pushed after what `out` already holds.
+pub async fn budget_pages<B: Backend + ?Sized>(fx: Fixture<'_, B>) -> Outcome {
+    let c = Check("budget_pages");
+    let rule = "budgets.pages";
+    let store = fx.budgets();
+    let (rows, limit) = PAGED_BUDGETS;
+    // Stored out of key order.
+    let mut expected: Vec<(String, Budget)> =
+        (0..rows).map(|i| (format!("run-{:02}", i * 7 % rows), budget(i as u32))).collect();
+    let mut written = Vec::new();
+    c.setup(store.upsert_many(expected.iter().map(|(id, b)| (id.as_str(), b)), &mut written).await, "upsert_many")?;
+    let mut out = Vec::new();
+    let mut after: Option<String> = None;
+    for _ in 0..=rows {
+        let before = out.len();
+        let what = format_args!("list_page(after {after:?}, limit {limit}) with {before} rows in out");
+        c.ok(store.list_page(after.as_deref(), limit, &mut out).await, rule, what)?;
+        let page = out.len().checked_sub(before);
+        let shown = |n: Option<usize>| n.map_or("fewer rows in out than before".to_owned(), |n| format!("{n} rows"));
+        c.ensure(page.is_some_and(|n| n <= limit), rule, what, "at most `limit` rows pushed", || shown(page))?;
+        if page < Some(limit) {
+            break;
+        }
+        after = out.last().map(|(k, _): &(_, Budget)| k.as_ref().to_owned());
+    }
+    let mut listed: Vec<(String, Budget)> = out.into_iter().map(|(k, b)| (k.as_ref().trim().to_owned(), b)).collect();
+    listed.sort_by(|a, b| a.0.cmp(&b.0));
+    expected.sort_by(|a, b| a.0.cmp(&b.0));
+    c.eq(listed, expected, rule, format_args!("rows listed by a walk of pages of {limit}"))
 }
 
 /// `budgets.batches`: `load_many`, `upsert_many` and `clear_many` answer one result per

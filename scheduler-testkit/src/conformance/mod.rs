@@ -172,6 +172,7 @@
 //! | Starvation budgets | clear removes a row; clearing a missing row is not an error | `budgets.clear` | [`budget_clear`](checks::budget_clear) |
 //! | Starvation budgets | list returns every row | `budgets.list` | [`budget_list`](checks::budget_list) |
 //! | Starvation budgets | list has no implicit page limit | `budgets.list_unbounded` | [`budget_list_has_no_page_limit`](checks::budget_list_has_no_page_limit) |
+//! | Starvation budgets | a walk of pages (`list_page` after the last key) lists every row once; only the last page is short | `budgets.pages` | [`budget_pages`](checks::budget_pages) |
 //! | Starvation budgets | the batch forms answer one result per input, in order | `budgets.batches` | [`budget_batches`](checks::budget_batches) |
 //! | Pause | a fresh store is not paused | `pause.initially_off` | [`pause_starts_off`](checks::pause_starts_off) |
 //! | Pause | the flag keeps who paused, when (to the second) and why | `pause.round_trip` | [`pause_round_trip`](checks::pause_round_trip) |

@@ -86,6 +86,9 @@ pub(crate) enum Defect {
     NeedsAttentionTwice,
     NeedsAttentionUnknownIsInvalid,
     BudgetListPaginated100,
+    BudgetPageAfterInclusive,
+    BudgetPageShortByOne,
+    BudgetPageClearsOut,
     BudgetUpsertCoalesce,
     BudgetClearMissingErrors,
     BudgetLoadManySorted,
@@ -989,6 +992,29 @@ impl StarvationStore for Conn {
         let _gate = self.enter().await;
         let limit = if self.is(D::BudgetListPaginated100) { 100 } else { usize::MAX };
         out.extend(self.t().budgets.iter().take(limit).map(|(k, v)| (k.clone(), *v)));
+        Ok(())
+    }
+
+    /// `WHERE run_id > $1 ORDER BY run_id LIMIT $2`, natively.
+    async fn list_page<'a>(
+        &'a self,
+        after: Option<&'a str>,
+        limit: usize,
+        out: &'a mut Vec<(String, Budget)>,
+    ) -> Result<(), DbError> {
+        use std::ops::Bound;
+        let _gate = self.enter().await;
+        let lower = match after {
+            None => Bound::Unbounded,
+            Some(a) if self.is(D::BudgetPageAfterInclusive) => Bound::Included(a),
+            Some(a) => Bound::Excluded(a),
+        };
+        let limit = if self.is(D::BudgetPageShortByOne) { limit.saturating_sub(1) } else { limit };
+        if self.is(D::BudgetPageClearsOut) {
+            out.clear();
+        }
+        let t = self.t();
+        out.extend(t.budgets.range::<str, _>((lower, Bound::Unbounded)).take(limit).map(|(k, v)| (k.clone(), *v)));
         Ok(())
     }
 
