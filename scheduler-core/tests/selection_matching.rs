@@ -504,3 +504,67 @@ fn a_session_on_an_applied_long_path_is_searched_again() {
     assert_eq!(max.targets(), [(0, 1), (1, 2), (2, 4), (3, 5), (4, 3), (5, 0)]);
     check(&c).unwrap();
 }
+
+/// The size of a maximum matching of runs to sessions over `edge` (Kuhn's augmenting
+/// paths): a check of the count alone, cheap enough for cases too big to brute-force.
+fn maximum_matching(runs: usize, sessions: usize, edge: &dyn Fn(usize, usize) -> bool) -> usize {
+    fn try_run(r: usize, edge: &dyn Fn(usize, usize) -> bool, seen: &mut [bool], owner: &mut [Option<usize>]) -> bool {
+        for s in 0..seen.len() {
+            if edge(r, s) && !seen[s] {
+                seen[s] = true;
+                if owner[s].is_none_or(|o| try_run(o, edge, seen, owner)) {
+                    owner[s] = Some(r);
+                    return true;
+                }
+            }
+        }
+        false
+    }
+    let mut owner = vec![None; sessions];
+    (0..runs).filter(|&r| try_run(r, edge, &mut vec![false; sessions], &mut owner)).count()
+}
+
+/// Dense cases bigger than the brute force reaches (up to 24 runs, 16 sessions, some
+/// pairs in cooldown; long augmenting paths through the same classes again and again,
+/// several paths applied per selection): the maximum policy wakes as many runs as a
+/// maximum matching of the pairs not in cooldown has.
+#[test]
+fn maximum_policy_matches_a_maximum_matching_on_bigger_cases() {
+    let caps = ["a", "b", "c", "d", "e", "f"];
+    let strategy = (vec(any::<[u8; 2]>(), 10..=24), vec(any::<[u8; 3]>(), 8..=16), vec(any::<[u8; 2]>(), 0..40));
+    let mut runner = TestRunner::new(Config { cases: 4_000, max_shrink_iters: 4_000, ..Config::default() });
+    runner
+        .run(&strategy, |(rb, sb, cool)| {
+            let runs: Vec<RunSnapshot> = rb
+                .iter()
+                .enumerate()
+                .map(|(i, b)| {
+                    let mut r = RunSnapshot::queued(format!("r{i}"), "t").caps([caps[b[0] as usize % caps.len()]]);
+                    r.priority = PRIORITIES[b[1] as usize % PRIORITIES.len()];
+                    r.queued_at = Some(t(u64::from(b[1] / 4 % 8)));
+                    r
+                })
+                .collect();
+            let sessions: Vec<SessionSnapshot> = sb
+                .iter()
+                .enumerate()
+                .map(|(j, b)| {
+                    let mut held = vec![caps[b[0] as usize % caps.len()]];
+                    for extra in [b[1], b[2]] {
+                        if extra % 3 == 0 {
+                            held.push(caps[extra as usize / 3 % caps.len()]);
+                        }
+                    }
+                    SessionSnapshot::active(format!("s{j}")).caps(held).created_at(t(j as u64))
+                })
+                .collect();
+            let cooling = cool.iter().map(|&[r, s]| (r as usize % runs.len(), s as usize % sessions.len())).collect();
+            let c = Case { runs, sessions, active: Vec::new(), cooling, min_age: Duration::ZERO };
+            let edge = |r: usize, s: usize| session_matches(&c.runs[r], &c.sessions[s]) && !c.cooling.contains(&(r, s));
+            let best = maximum_matching(c.runs.len(), c.sessions.len(), &edge);
+            let sel = select(SelectionPolicy::Maximum, &c).sel;
+            prop_assert_eq!(sel.targets().len(), best, "runs woken: {:?}", sel.targets());
+            Ok(())
+        })
+        .unwrap();
+}

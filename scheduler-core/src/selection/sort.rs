@@ -220,6 +220,31 @@ mod tests {
         }
     }
 
+    /// Groups of exactly two left tied by the radix passes, among many single keys: two
+    /// long ids with the same sixteen-byte prefix at the same instant (listed in reverse),
+    /// and two times past the saturation point whose order is the reverse of their ids'.
+    #[test]
+    fn pairs_left_tied_are_compared_in_full() {
+        let epoch = SystemTime::UNIX_EPOCH;
+        let at = |s: u64| Some(epoch + Duration::from_secs(s));
+        let mut runs: Vec<Run> = (0..300)
+            .map(|i| Run { id: format!("r{i:03}"), priority: Priority::Medium, queued_at: at(1000 + i) })
+            .collect();
+        let same = at(5000);
+        runs.push(Run { id: "workspace-7f3a/run-2".into(), priority: Priority::Medium, queued_at: same });
+        runs.push(Run { id: "workspace-7f3a/run-1".into(), priority: Priority::Medium, queued_at: same });
+        runs.push(Run { id: "a".into(), priority: Priority::Medium, queued_at: at(1 << 40) });
+        runs.push(Run { id: "b".into(), priority: Priority::Medium, queued_at: at(1 << 39) });
+        let keys: Vec<RunKey> = runs.iter().enumerate().map(|(i, r)| RunKey::new(r, i as u32, 0)).collect();
+        let mut got = keys.clone();
+        sort_keys(&mut got, &runs, &mut SortBuffers::default());
+        let ids: Vec<&str> = got.iter().map(|k| runs[k.idx as usize].id.as_str()).collect();
+        assert_eq!(ids[300..], ["workspace-7f3a/run-1", "workspace-7f3a/run-2", "b", "a"]);
+        let mut expected = keys;
+        expected.sort_unstable_by(|a, b| a.cmp(b, &runs));
+        assert_eq!(got, expected);
+    }
+
     #[test]
     fn radix_sorts_by_the_whole_key_and_is_stable() {
         let mut spare = Vec::new();
