@@ -122,14 +122,14 @@ impl RunKey {
 
     /// An integer the selection order refines: a smaller one is an earlier key. The
     /// band in the top two bits, then the queued-at time: unknown (0), before the epoch
-    /// (1, all alike), or from the epoch in nanoseconds, the seconds saturating at 2^31
-    /// (the year 2038 plus 68 years).
+    /// (1, all alike), or from the epoch in microseconds, the seconds saturating at 2^41
+    /// (some 70,000 years). Keys it leaves equal are compared in full.
     pub(crate) fn coarse(&self) -> u64 {
-        const SECS: u64 = (1 << 31) - 1;
+        const SECS: u64 = (1 << 41) - 1;
         let time = match self.queued_at.map(|at| at.duration_since(SystemTime::UNIX_EPOCH)) {
             None => 0,
             Some(Err(_)) => 1,
-            Some(Ok(d)) => (1 << 61) | (d.as_secs().min(SECS) << 30) | u64::from(d.subsec_nanos()),
+            Some(Ok(d)) => (1 << 61) | (d.as_secs().min(SECS) << 20) | u64::from(d.subsec_micros()),
         };
         (u64::from(self.band) << 62) | time
     }

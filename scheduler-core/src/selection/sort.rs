@@ -5,7 +5,7 @@
 //! A long starved episode hands the ladder thousands of starved runs every cycle, in
 //! selection order; comparison-sorting them was a quarter of such a cycle's work. The
 //! keys are radix-sorted by id prefix and then by a coarse key packing the priority band
-//! and the queued-at time (nanoseconds, saturating far from the epoch); only ids that
+//! and the queued-at time (microseconds, saturating far from the epoch); only ids that
 //! share their whole sixteen-byte prefix (or times that far from the epoch) are left
 //! for the full comparison: the full id, then the input index.
 
@@ -176,8 +176,9 @@ mod tests {
             Some(epoch + Duration::from_nanos(1)),
             Some(epoch + Duration::from_secs(1_700_000_000)),
             Some(epoch + Duration::from_secs(1_700_000_000) + Duration::from_nanos(999_999_999)),
-            Some(epoch + Duration::from_secs(1 << 33)),
-            Some(epoch + Duration::from_secs(1 << 34)),
+            Some(epoch + Duration::from_secs(1_700_000_000) + Duration::from_nanos(999)),
+            Some(epoch + Duration::from_secs(1 << 42)),
+            Some(epoch + Duration::from_secs(1 << 43)),
         ];
         let priorities = [Priority::Urgent, Priority::High, Priority::Medium, Priority::Low, Priority::Unknown];
         let mut x = seed | 1;
@@ -233,8 +234,8 @@ mod tests {
         let same = at(5000);
         runs.push(Run { id: "workspace-7f3a/run-2".into(), priority: Priority::Medium, queued_at: same });
         runs.push(Run { id: "workspace-7f3a/run-1".into(), priority: Priority::Medium, queued_at: same });
-        runs.push(Run { id: "a".into(), priority: Priority::Medium, queued_at: at(1 << 40) });
-        runs.push(Run { id: "b".into(), priority: Priority::Medium, queued_at: at(1 << 39) });
+        runs.push(Run { id: "a".into(), priority: Priority::Medium, queued_at: at(1 << 43) });
+        runs.push(Run { id: "b".into(), priority: Priority::Medium, queued_at: at(1 << 42) });
         let keys: Vec<RunKey> = runs.iter().enumerate().map(|(i, r)| RunKey::new(r, i as u32, 0)).collect();
         let mut got = keys.clone();
         sort_keys(&mut got, &runs, &mut SortBuffers::default());
