@@ -174,6 +174,9 @@ mod tests {
             epoch.checked_sub(Duration::from_nanos(1)),
             Some(epoch),
             Some(epoch + Duration::from_nanos(1)),
+            // Across a carry from the microseconds into the seconds' low bits.
+            Some(epoch + Duration::from_secs((1 << 20) - 1) + Duration::from_micros(999_999)),
+            Some(epoch + Duration::from_secs(1 << 20)),
             Some(epoch + Duration::from_secs(1_700_000_000)),
             Some(epoch + Duration::from_secs(1_700_000_000) + Duration::from_nanos(999_999_999)),
             Some(epoch + Duration::from_secs(1_700_000_000) + Duration::from_nanos(999)),
