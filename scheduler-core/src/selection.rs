@@ -158,6 +158,8 @@ mod matching;
 mod postings;
 mod sort;
 pub(crate) mod table;
+#[cfg(test)]
+mod test_run;
 
 use std::mem;
 use std::time::{Duration, SystemTime};

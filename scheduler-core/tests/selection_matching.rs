@@ -373,23 +373,29 @@ proptest! {
     }
 }
 
+/// Sessions s0 (holding "rare") and s1 (nothing); runs in selection order r0 (needs
+/// nothing), `blockers` runs needing what no session has, then one needing "rare".
+fn rare_behind_blockers(blockers: usize) -> Case {
+    let sessions = vec![
+        SessionSnapshot::active("s0").caps(["rare"]).created_at(t(0)),
+        SessionSnapshot::active("s1").created_at(t(1)),
+    ];
+    let mut runs = vec![RunSnapshot::queued("r0", "t")];
+    runs.extend((1..=blockers).map(|i| RunSnapshot::queued(format!("r{i}"), "t").caps(["nobody-has-it"])));
+    runs.push(RunSnapshot::queued(format!("r{}", blockers + 1), "t").caps(["rare"]));
+    for r in &mut runs {
+        r.queued_at = Some(t(r.run_id[1..].parse().unwrap())); // selection order = index
+    }
+    Case { runs, sessions, active: Vec::new(), cooling: HashSet::new(), min_age: Duration::ZERO }
+}
+
 /// A run far down a big band (past the walk's first sorted chunk, where runs are
 /// taken from a heap) still moves an early run: a flexible run takes the rare session
 /// first, 199 runs nobody can serve follow, and the last run, which needs the rare
 /// session, gets it while the flexible run moves to the other session.
 #[test]
 fn a_run_past_the_first_chunk_still_moves_an_early_one() {
-    let sessions = vec![
-        SessionSnapshot::active("s0").caps(["rare"]).created_at(t(0)),
-        SessionSnapshot::active("s1").created_at(t(1)),
-    ];
-    let mut runs = vec![RunSnapshot::queued("r0", "t")];
-    runs.extend((1..200).map(|i| RunSnapshot::queued(format!("r{i}"), "t").caps(["nobody-has-it"])));
-    runs.push(RunSnapshot::queued("r200", "t").caps(["rare"]));
-    for r in &mut runs {
-        r.queued_at = Some(t(r.run_id[1..].parse().unwrap())); // selection order = index
-    }
-    let c = Case { runs, sessions, active: Vec::new(), cooling: HashSet::new(), min_age: Duration::ZERO };
+    let c = rare_behind_blockers(199);
     let greedy = select(SelectionPolicy::Greedy, &c).sel;
     assert_eq!(greedy.targets(), [(0, 0)]);
     let max = select(SelectionPolicy::Maximum, &c).sel;
@@ -403,20 +409,11 @@ fn a_run_past_the_first_chunk_still_moves_an_early_one() {
 /// only s0 has: r0 moves to s1 and r41 takes s0. Greedy leaves r41 unmatched.
 #[test]
 fn a_run_behind_an_unmatched_first_chunk_still_moves_an_earlier_band() {
-    let sessions = vec![
-        SessionSnapshot::active("s0").caps(["rare"]).created_at(t(0)),
-        SessionSnapshot::active("s1").created_at(t(1)),
-    ];
-    let mut runs = vec![RunSnapshot::queued("r0", "t").priority(Priority::Urgent)];
-    runs.extend((1..41).map(|i| RunSnapshot::queued(format!("r{i}"), "t").caps(["nobody-has-it"])));
-    runs.push(RunSnapshot::queued("r41", "t").caps(["rare"]));
-    for r in &mut runs[1..] {
+    let mut c = rare_behind_blockers(40);
+    c.runs[0].priority = Priority::Urgent;
+    for r in &mut c.runs[1..] {
         r.priority = Priority::Low;
     }
-    for r in &mut runs {
-        r.queued_at = Some(t(r.run_id[1..].parse().unwrap())); // selection order = index
-    }
-    let c = Case { runs, sessions, active: Vec::new(), cooling: HashSet::new(), min_age: Duration::ZERO };
     let greedy = select(SelectionPolicy::Greedy, &c).sel;
     assert_eq!(greedy.targets(), [(0, 0)]);
     let max = select(SelectionPolicy::Maximum, &c).sel;

@@ -411,58 +411,15 @@ impl Selection {
 mod tests {
     use std::time::{Duration, SystemTime};
 
-    use crate::model::{Owner, Priority, RunStatus, Scope, SessionState, TaskStatus};
+    use crate::model::{Priority, RunStatus, SessionState};
     use crate::selection::{Selection, SelectionInput, SelectionPolicy};
-    use crate::view::{ActiveRunView, RunView, SessionView};
+    use crate::view::{ActiveRunView, SessionView};
 
     fn t(secs: u64) -> SystemTime {
         SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000 + secs)
     }
 
-    struct Run {
-        id: String,
-        caps: Vec<&'static str>,
-        queued_at: SystemTime,
-    }
-
-    impl RunView for Run {
-        fn run_id(&self) -> &str {
-            &self.id
-        }
-        fn task_id(&self) -> &str {
-            "task"
-        }
-        fn run_status(&self) -> RunStatus {
-            RunStatus::Queued
-        }
-        fn task_status(&self) -> TaskStatus {
-            TaskStatus::Ready
-        }
-        fn task_paused(&self) -> bool {
-            false
-        }
-        fn priority(&self) -> Priority {
-            Priority::High
-        }
-        fn scope(&self) -> Scope {
-            Scope::Global
-        }
-        fn workspace_id(&self) -> &str {
-            ""
-        }
-        fn channel(&self) -> &str {
-            ""
-        }
-        fn owner(&self) -> Owner<'_> {
-            Owner::None
-        }
-        fn required_capabilities(&self) -> impl Iterator<Item = &str> {
-            self.caps.iter().copied()
-        }
-        fn queued_at(&self) -> Option<SystemTime> {
-            Some(self.queued_at)
-        }
-    }
+    type Run = crate::selection::test_run::TestRun;
 
     struct Sess {
         id: String,
@@ -546,8 +503,9 @@ mod tests {
             .enumerate()
             .map(|(i, c)| Run {
                 id: char::from(b'a' + i as u8).to_string(),
+                priority: Priority::High,
                 caps: c.to_vec(),
-                queued_at: t(100 + i as u64),
+                queued_at: Some(t(100 + i as u64)),
             })
             .collect()
     }
@@ -615,7 +573,7 @@ mod tests {
     fn fan_outs_are_fixed() {
         // a, starved, fans out to both x sessions; b cannot move it and is a no-match.
         let mut r = runs(&[&["x"], &["x"]]);
-        r[0].queued_at = t(0);
+        r[0].queued_at = Some(t(0));
         let s = sessions(&[&["x"], &["x"], &[]]);
         let mut max = Selection::with_policy(SelectionPolicy::Maximum);
         select_into(&mut max, &r, &s, &[], Duration::from_secs(950));

@@ -107,7 +107,7 @@ mod tests {
     use std::cmp::Ordering;
 
     use super::*;
-    use crate::model::{Owner, Priority, RunStatus, Scope, TaskStatus};
+    use crate::model::Priority;
 
     /// Whether `a` orders before `b` by coarse key alone, when it decides: the property
     /// the sort relies on (a smaller coarse key is an earlier key).
@@ -118,50 +118,7 @@ mod tests {
         }
     }
 
-    struct Run {
-        id: String,
-        priority: Priority,
-        queued_at: Option<SystemTime>,
-    }
-
-    impl RunView for Run {
-        fn run_id(&self) -> &str {
-            &self.id
-        }
-        fn task_id(&self) -> &str {
-            "t"
-        }
-        fn run_status(&self) -> RunStatus {
-            RunStatus::Queued
-        }
-        fn task_status(&self) -> TaskStatus {
-            TaskStatus::Ready
-        }
-        fn task_paused(&self) -> bool {
-            false
-        }
-        fn priority(&self) -> Priority {
-            self.priority
-        }
-        fn scope(&self) -> Scope {
-            Scope::Global
-        }
-        fn workspace_id(&self) -> &str {
-            ""
-        }
-        fn channel(&self) -> &str {
-            ""
-        }
-        fn owner(&self) -> Owner<'_> {
-            Owner::None
-        }
-        fn required_capabilities(&self) -> impl Iterator<Item = &str> {
-            std::iter::empty()
-        }
-        fn queued_at(&self) -> Option<SystemTime> {
-            self.queued_at
-        }
-    }
+    type Run = crate::selection::test_run::TestRun;
 
     /// Deterministic pseudo-random runs: few distinct times (so groups of equal coarse
     /// keys are common), times before, at and far after the epoch, every priority, ids
@@ -200,6 +157,7 @@ mod tests {
                     _ => format!("run-{:02}", next() % 40),
                 },
                 priority: priorities[next() as usize % priorities.len()],
+                caps: Vec::new(),
                 queued_at: times[next() as usize % times.len()],
             })
             .collect()
@@ -232,13 +190,28 @@ mod tests {
         let epoch = SystemTime::UNIX_EPOCH;
         let at = |s: u64| Some(epoch + Duration::from_secs(s));
         let mut runs: Vec<Run> = (0..300)
-            .map(|i| Run { id: format!("r{i:03}"), priority: Priority::Medium, queued_at: at(1000 + i) })
+            .map(|i| Run {
+                id: format!("r{i:03}"),
+                priority: Priority::Medium,
+                caps: Vec::new(),
+                queued_at: at(1000 + i),
+            })
             .collect();
         let same = at(5000);
-        runs.push(Run { id: "workspace-7f3a/run-2".into(), priority: Priority::Medium, queued_at: same });
-        runs.push(Run { id: "workspace-7f3a/run-1".into(), priority: Priority::Medium, queued_at: same });
-        runs.push(Run { id: "a".into(), priority: Priority::Medium, queued_at: at(1 << 43) });
-        runs.push(Run { id: "b".into(), priority: Priority::Medium, queued_at: at(1 << 42) });
+        runs.push(Run {
+            id: "workspace-7f3a/run-2".into(),
+            priority: Priority::Medium,
+            caps: Vec::new(),
+            queued_at: same,
+        });
+        runs.push(Run {
+            id: "workspace-7f3a/run-1".into(),
+            priority: Priority::Medium,
+            caps: Vec::new(),
+            queued_at: same,
+        });
+        runs.push(Run { id: "a".into(), priority: Priority::Medium, caps: Vec::new(), queued_at: at(1 << 43) });
+        runs.push(Run { id: "b".into(), priority: Priority::Medium, caps: Vec::new(), queued_at: at(1 << 42) });
         let keys: Vec<RunKey> = runs.iter().enumerate().map(|(i, r)| RunKey::new(r, i as u32, 0)).collect();
         let mut got = keys.clone();
         sort_keys(&mut got, &runs, &mut SortBuffers::default());
