@@ -116,7 +116,7 @@ fn round_trips_per_cycle_do_not_depend_on_the_number_of_starved_runs() {
 struct RowByRow(MemoryStarvationStore);
 
 impl StarvationStore for RowByRow {
-    type Key = std::sync::Arc<str>;
+    type Key = scheduler_testkit::stores::SmolStr;
     type Error = FakeError;
 
     async fn load(&self, run_id: &str) -> Result<Option<Budget>, FakeError> {

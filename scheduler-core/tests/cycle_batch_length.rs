@@ -7,8 +7,6 @@
 
 mod common;
 
-use std::sync::Arc;
-
 use common::{Expected, Rig, cycle, mins};
 use scheduler_core::BatchStep;
 use scheduler_core::ladder::Budget;
@@ -16,7 +14,7 @@ use scheduler_core::model::RunStatus;
 use scheduler_core::seam::StarvationStore;
 use scheduler_testkit::fault::FakeError;
 use scheduler_testkit::snapshot::RunSnapshot;
-use scheduler_testkit::stores::MemoryStarvationStore;
+use scheduler_testkit::stores::{MemoryStarvationStore, SmolStr};
 
 /// A starvation store that answers one batch step with one result too many (`+1`) or
 /// one too few (`-1`); every other call goes to the memory store as it is.
@@ -42,7 +40,7 @@ impl Skewed {
 }
 
 impl StarvationStore for Skewed {
-    type Key = Arc<str>;
+    type Key = SmolStr;
     type Error = FakeError;
 
     async fn load(&self, run_id: &str) -> Result<Option<Budget>, FakeError> {
@@ -57,7 +55,7 @@ impl StarvationStore for Skewed {
         self.inner.clear(run_id).await
     }
 
-    async fn list(&self, out: &mut Vec<(Arc<str>, Budget)>) -> Result<(), FakeError> {
+    async fn list(&self, out: &mut Vec<(SmolStr, Budget)>) -> Result<(), FakeError> {
         self.inner.list(out).await
     }
 

@@ -17,6 +17,10 @@ use scheduler_core::seam::{PauseStore, StarvationStore};
 
 use crate::fault::{FakeError, Faults};
 
+/// The in-memory starvation store's key: a run id held inline up to 23 bytes (longer
+/// ones are shared), so listing a page copies keys without touching the heap.
+pub use smol_str::SmolStr;
+
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
@@ -96,8 +100,8 @@ impl PauseStore for MemoryPauseStore {
 /// dropped, so a store whose runs keep changing stays at most twice its peak size.
 #[derive(Debug, Default)]
 struct Rows {
-    index: HashMap<Arc<str>, u32, FastHash>,
-    order: BTreeMap<Arc<str>, u32>,
+    index: HashMap<SmolStr, u32, FastHash>,
+    order: BTreeMap<SmolStr, u32>,
     slots: Vec<Option<Budget>>,
     /// Slots holding a budget.
     live: usize,
@@ -114,7 +118,7 @@ impl Rows {
         let i = match self.index.get(run_id) {
             Some(&i) => i as usize,
             None => {
-                let key: Arc<str> = Arc::from(run_id);
+                let key = SmolStr::new(run_id);
                 let i = self.slots.len();
                 self.slots.push(None);
                 self.index.insert(key.clone(), i as u32);
@@ -153,12 +157,12 @@ impl Rows {
     }
 
     /// The rows holding a budget, in key order.
-    fn iter(&self) -> impl Iterator<Item = (&Arc<str>, &Budget)> {
+    fn iter(&self) -> impl Iterator<Item = (&SmolStr, &Budget)> {
         self.order.iter().filter_map(|(k, &i)| self.slots[i as usize].as_ref().map(|b| (k, b)))
     }
 
     /// The rows holding a budget whose key comes after `after`, in key order.
-    fn after<'a>(&'a self, after: Option<&str>) -> impl Iterator<Item = (&'a Arc<str>, &'a Budget)> {
+    fn after<'a>(&'a self, after: Option<&str>) -> impl Iterator<Item = (&'a SmolStr, &'a Budget)> {
         use std::ops::Bound;
         let lower = after.map_or(Bound::Unbounded, Bound::Excluded);
         self.order
@@ -222,7 +226,8 @@ struct StoreInner {
 }
 
 /// Durable-in-spirit starvation budgets, in memory (a cloneable handle). Listing hands
-/// out `Arc<str>` keys, so it allocates nothing once the caller's buffer has grown;
+/// out [`SmolStr`] keys (inline up to 23 bytes, shared beyond), so it allocates nothing
+/// once the caller's buffer has grown;
 /// rows are listed in key order (byte order of the run ids), whole or by page
 /// ([`list_page`](StarvationStore::list_page)).
 ///
@@ -286,7 +291,7 @@ impl MemoryStarvationStore {
 }
 
 impl StarvationStore for MemoryStarvationStore {
-    type Key = Arc<str>;
+    type Key = SmolStr;
     type Error = FakeError;
 
     async fn load(&self, run_id: &str) -> Result<Option<Budget>, FakeError> {
@@ -309,7 +314,7 @@ impl StarvationStore for MemoryStarvationStore {
         Ok(())
     }
 
-    async fn list(&self, out: &mut Vec<(Arc<str>, Budget)>) -> Result<(), FakeError> {
+    async fn list(&self, out: &mut Vec<(SmolStr, Budget)>) -> Result<(), FakeError> {
         self.trip();
         self.faults.check("list")?;
         out.extend(lock(&self.inner.rows).iter().map(|(k, v)| (k.clone(), *v)));
@@ -321,7 +326,7 @@ impl StarvationStore for MemoryStarvationStore {
         &'a self,
         after: Option<&'a str>,
         limit: usize,
-        out: &'a mut Vec<(Arc<str>, Budget)>,
+        out: &'a mut Vec<(SmolStr, Budget)>,
     ) -> Result<(), FakeError> {
         self.trip();
         self.faults.check("list")?;
@@ -403,7 +408,7 @@ mod tests {
         Budget::fresh(SystemTime::UNIX_EPOCH + Duration::from_secs(n))
     }
 
-    fn keys(rows: &[(Arc<str>, Budget)]) -> Vec<&str> {
+    fn keys(rows: &[(SmolStr, Budget)]) -> Vec<&str> {
         rows.iter().map(|(k, _)| k.as_ref()).collect()
     }
 
@@ -411,7 +416,7 @@ mod tests {
     struct ListOnly(MemoryStarvationStore);
 
     impl StarvationStore for ListOnly {
-        type Key = Arc<str>;
+        type Key = SmolStr;
         type Error = FakeError;
         async fn load(&self, run_id: &str) -> Result<Option<Budget>, FakeError> {
             self.0.load(run_id).await
@@ -422,7 +427,7 @@ mod tests {
         async fn clear(&self, run_id: &str) -> Result<(), FakeError> {
             self.0.clear(run_id).await
         }
-        async fn list(&self, out: &mut Vec<(Arc<str>, Budget)>) -> Result<(), FakeError> {
+        async fn list(&self, out: &mut Vec<(SmolStr, Budget)>) -> Result<(), FakeError> {
             // Reversed: the default must not rely on the store's listing order.
             let start = out.len();
             self.0.list(out).await?;

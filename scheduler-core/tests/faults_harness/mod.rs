@@ -33,7 +33,7 @@ use scheduler_testkit::invariants::{
 };
 use scheduler_testkit::scripted::{ScriptedSessions, ScriptedTasks};
 use scheduler_testkit::snapshot::{ActiveRun, RecoveredLease, RunSnapshot, SessionSnapshot};
-use scheduler_testkit::stores::{MemoryPauseStore, MemoryStarvationStore};
+use scheduler_testkit::stores::{MemoryPauseStore, MemoryStarvationStore, SmolStr};
 use scheduler_testkit::waker::{RecordingWaker, WakeRecord};
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -230,7 +230,7 @@ impl Store {
 }
 
 impl StarvationStore for Store {
-    type Key = Arc<str>;
+    type Key = SmolStr;
     type Error = FakeError;
 
     async fn load(&self, run_id: &str) -> Result<Option<Budget>, FakeError> {
@@ -246,7 +246,7 @@ impl StarvationStore for Store {
         self.log("clear", &[run_id.to_owned()], std::slice::from_ref(&r));
         r
     }
-    async fn list(&self, out: &mut Vec<(Arc<str>, Budget)>) -> Result<(), FakeError> {
+    async fn list(&self, out: &mut Vec<(SmolStr, Budget)>) -> Result<(), FakeError> {
         self.gate.pass("list").await;
         self.inner.list(out).await
     }
