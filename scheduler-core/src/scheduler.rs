@@ -137,9 +137,13 @@ struct Buffers<T: TaskSource, S: SessionSource, W: Waker<T::Run, S::Session>, B:
     written: Vec<Result<(), B::Error>>,
     climbing: Vec<Keyed>,
     advanced: Vec<(Keyed, Step)>,
+    /// Whether some advanced candidate has a tier due this cycle (most cycles of an
+    /// episode have none: escalation then skips its pass over them).
+    tiers_due: bool,
     spawn_requested: Vec<u32>,
     needs_attention: Vec<u32>,
     clears: Vec<ClearItem>,
+    /// This cycle's page of stored budgets.
     listed: Vec<(B::Key, Budget)>,
     /// Whether `listed` holds this cycle's page (the list call succeeded).
     listed_ok: bool,
@@ -251,6 +255,7 @@ impl<T: TaskSource, S: SessionSource, W: Waker<T::Run, S::Session>, B: Starvatio
             written: Vec::new(),
             climbing: Vec::new(),
             advanced: Vec::new(),
+            tiers_due: false,
             spawn_requested: Vec::new(),
             needs_attention: Vec::new(),
             clears: Vec::new(),
@@ -338,6 +343,7 @@ impl<T: TaskSource, S: SessionSource, W: Waker<T::Run, S::Session>, B: Starvatio
         self.written.clear();
         self.climbing.clear();
         self.advanced.clear();
+        self.tiers_due = false;
         self.spawn_requested.clear();
         self.needs_attention.clear();
         self.clears.clear();
@@ -886,10 +892,12 @@ where
         self.buf.find_candidate_rows();
         self.read_candidate_statuses::<L>().await;
         self.load_budgets::<L>(now).await;
-        for k in 0..self.buf.advanced.len() {
-            self.escalate::<L>(k, now, counts).await;
+        if self.buf.tiers_due {
+            for k in 0..self.buf.advanced.len() {
+                self.escalate::<L>(k, now, counts).await;
+            }
+            self.buf.advanced.retain(|(keyed, _)| keyed.run != NO_ROW);
         }
-        self.buf.advanced.retain(|(keyed, _)| keyed.run != NO_ROW);
         self.save_budgets::<L>().await;
         self.pick_reconcile();
         self.reconcile::<L>().await;
@@ -955,27 +963,41 @@ where
         }
     }
 
-    /// Loads the climbing candidates' budgets in one batch and plans their step.
+    /// Loads the climbing candidates' budgets and plans their step. A candidate whose
+    /// row is on this cycle's page takes its budget from the page, read from the same
+    /// store moments ago; the others are loaded in one batch.
     async fn load_budgets<L: Limit<C>>(&mut self, now: SystemTime) {
         let Some(store) = &self.store else { return };
         let guard = Guard::<L, C, O>::new(&self.clock, self.settings.seam_timeout, &self.observer);
         let th = self.settings.thresholds;
         let b = &mut self.buf;
-        let (runs, keys, climbing) = (&b.runs, &b.keys, &b.climbing);
-        if climbing.is_empty() {
-            return;
+        let (keys, climbing) = (&b.keys, &b.climbing);
+        let unlisted = climbing.iter().filter(|k| k.listed == NO_ROW);
+        let expected = unlisted.clone().count();
+        let mut loads = None;
+        if expected > 0 {
+            let ids = unlisted.map(|&k| keys.candidate(k.cand));
+            let result = guard.call(Call::LoadBudgets, store.load_many(ids, &mut b.loaded)).await;
+            let step = |runs, source| Error::StoreBatch { step: BatchStep::LoadBudgets, runs, source };
+            loads = check_batch(result, &mut b.loaded, expected, &mut b.errors, step, LOADS);
         }
-        let result = guard
-            .call(Call::LoadBudgets, store.load_many(climbing.iter().map(|&k| budget_key(keys, k)), &mut b.loaded))
-            .await;
-        let step = |runs, source| Error::StoreBatch { step: BatchStep::LoadBudgets, runs, source };
-        let Some(results) = check_batch(result, &mut b.loaded, climbing.len(), &mut b.errors, step, LOADS) else {
-            return;
-        };
-        for (&keyed, loaded) in climbing.iter().zip(results) {
+        for &keyed in &b.climbing {
+            let loaded = match keyed.listed {
+                NO_ROW => match loads.as_mut().and_then(Iterator::next) {
+                    Some(loaded) => loaded,
+                    None => continue, // the batch failed: its error is recorded
+                },
+                j => Ok(Some(b.listed[j as usize].1)),
+            };
             match loaded {
-                Ok(previous) => b.advanced.push((keyed, Step::plan(previous.as_ref(), now, &th))),
-                Err(source) => b.errors.push(Error::LoadBudget { run_id: run_id(runs, keyed.run).to_owned(), source }),
+                Ok(previous) => {
+                    let step = Step::plan(previous.as_ref(), now, &th);
+                    b.tiers_due |= step.spawn || step.event || step.mark;
+                    b.advanced.push((keyed, step));
+                }
+                Err(source) => {
+                    b.errors.push(Error::LoadBudget { run_id: run_id(&b.runs, keyed.run).to_owned(), source })
+                }
             }
         }
     }

@@ -452,16 +452,47 @@ fn whole_upsert_batch_error_is_returned_once() {
 fn load_error_skips_only_that_run() {
     let (rig, _) = starved_rig();
     rig.tasks.push_pending(RunSnapshot::queued("r2", "t2").queued_at(rig.ago(mins(9))));
+    rig.tasks.push_pending(RunSnapshot::queued("r3", "t3").queued_at(rig.ago(mins(9))));
     let stored = budget(&rig, 3, false, false);
-    rig.store.insert("r1", stored);
     rig.store.insert("r2", stored);
+    // r1 and r3 have no row on the page, so they are loaded: r1's load fails.
     rig.store.faults().fail_next("load");
     let mut s = ladder(&rig);
     let c = cycle(&mut s);
     assert_eq!(c.errors, debug_all(&[Expected::LoadBudget { run_id: "r1".into(), source: fake("load", 1) }]));
-    assert_eq!(rig.store.get("r1"), Some(stored));
+    assert_eq!(rig.store.get("r1"), None);
     assert_eq!(rig.store.get("r2").unwrap().wake_count, 4);
+    assert_eq!(rig.store.get("r3").unwrap().wake_count, 1);
     assert_eq!(rig.actor.calls(), [spawn("r2")]);
+}
+
+#[test]
+fn a_budget_on_the_page_is_not_loaded_again() {
+    let (rig, _) = starved_rig();
+    let stored = budget(&rig, 3, false, false);
+    rig.store.insert("r1", stored);
+    let mut s = ladder(&rig);
+    let c = cycle(&mut s);
+    assert!(c.errors.is_empty(), "{:?}", c.errors);
+    assert_eq!((rig.store.faults().calls("load_many"), rig.store.faults().calls("load")), (0, 0));
+    let advanced = rig.store.get("r1").unwrap();
+    assert_eq!((advanced.wake_count, advanced.first_starved_at), (4, stored.first_starved_at));
+    assert_eq!(rig.actor.calls(), [spawn("r1")]);
+}
+
+#[test]
+fn a_failed_load_batch_fails_only_the_runs_it_was_loading() {
+    let (rig, _) = starved_rig();
+    rig.tasks.push_pending(RunSnapshot::queued("r2", "t2").queued_at(rig.ago(mins(9))));
+    rig.tasks.push_pending(RunSnapshot::queued("r3", "t3").queued_at(rig.ago(mins(9))));
+    rig.store.insert("r2", budget(&rig, 3, false, false));
+    rig.store.faults().fail_next("load_many");
+    let mut s = ladder(&rig);
+    let c = cycle(&mut s);
+    let failed = fake("load_many", 1);
+    assert_eq!(c.errors, debug_all(&[Expected::StoreBatch { step: BatchStep::LoadBudgets, runs: 2, source: failed }]));
+    assert_eq!((rig.store.get("r1"), rig.store.get("r3")), (None, None));
+    assert_eq!(rig.store.get("r2").unwrap().wake_count, 4, "r2's budget came from the page");
 }
 
 // ---- ladder off ----
