@@ -21,7 +21,7 @@
 //!
 //! `cargo bench -p scheduler-benches --bench scale` (a criterion filter after `--`
 //! narrows the criterion part; the ratio table is always measured; set
-//! `SCALE_ROUNDS` to change its number of rounds, 15 by default).
+//! `SCALE_ROUNDS` to change its number of rounds, 31 by default).
 
 #![allow(missing_docs)] // criterion_group! generates an undocumented function
 
