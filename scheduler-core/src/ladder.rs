@@ -396,6 +396,10 @@ pub const RECONCILE_PAGE_MIN: usize = 4096;
 ///   the page: a candidate whose budget is stored under such a key outside this
 ///   cycle's page reads and writes it under its run id.
 ///
+/// The page is listed before the candidates climb, and it is their load: a candidate
+/// whose budget is on it climbs from the listed row, and only the others are read with
+/// `load_many`, so no budget is read twice in a cycle.
+///
 /// The ladder's outcomes (what climbs, when each tier fires, what is cleared after
 /// needs-attention) do not depend on the page.
 ///
