@@ -448,14 +448,19 @@ fn whole_upsert_batch_error_is_returned_once() {
     assert!(rig.store.rows().is_empty());
 }
 
-#[test]
-fn load_error_skips_only_that_run() {
+/// Three starved runs, r1 to r3, of which only r2 has a stored budget (at three starved
+/// cycles): r1 and r3 have no row on the page, so they are loaded.
+fn three_runs_r2_stored() -> Rig {
     let (rig, _) = starved_rig();
     rig.tasks.push_pending(RunSnapshot::queued("r2", "t2").queued_at(rig.ago(mins(9))));
     rig.tasks.push_pending(RunSnapshot::queued("r3", "t3").queued_at(rig.ago(mins(9))));
-    let stored = budget(&rig, 3, false, false);
-    rig.store.insert("r2", stored);
-    // r1 and r3 have no row on the page, so they are loaded: r1's load fails.
+    rig.store.insert("r2", budget(&rig, 3, false, false));
+    rig
+}
+
+#[test]
+fn load_error_skips_only_that_run() {
+    let rig = three_runs_r2_stored();
     rig.store.faults().fail_next("load");
     let mut s = ladder(&rig);
     let c = cycle(&mut s);
@@ -482,10 +487,7 @@ fn a_budget_on_the_page_is_not_loaded_again() {
 
 #[test]
 fn a_failed_load_batch_fails_only_the_runs_it_was_loading() {
-    let (rig, _) = starved_rig();
-    rig.tasks.push_pending(RunSnapshot::queued("r2", "t2").queued_at(rig.ago(mins(9))));
-    rig.tasks.push_pending(RunSnapshot::queued("r3", "t3").queued_at(rig.ago(mins(9))));
-    rig.store.insert("r2", budget(&rig, 3, false, false));
+    let rig = three_runs_r2_stored();
     rig.store.faults().fail_next("load_many");
     let mut s = ladder(&rig);
     let c = cycle(&mut s);
