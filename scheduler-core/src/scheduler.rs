@@ -163,9 +163,6 @@ struct Buffers<T: TaskSource, S: SessionSource, W: Waker<T::Run, S::Session>, B:
     candidate_rows: Vec<u32>,
     /// Per listed row: whether a candidate's budget is stored in it.
     row_of_candidate: Vec<bool>,
-    /// Per pending run: its candidate number, or [`NO_ROW`] (see
-    /// [`copy_candidate_ids`](Buffers::copy_candidate_ids)).
-    candidate_of_run: Vec<u32>,
     keys: Keys,
     seed: Seed,
     diagnostic: String,
@@ -269,7 +266,6 @@ impl<T: TaskSource, S: SessionSource, W: Waker<T::Run, S::Session>, B: Starvatio
             reconcile: Vec::new(),
             candidate_rows: Vec::new(),
             row_of_candidate: Vec::new(),
-            candidate_of_run: Vec::new(),
             keys: Keys::default(),
             seed: Seed::default(),
             diagnostic: String::new(),
@@ -310,24 +306,13 @@ impl<T: TaskSource, S: SessionSource, W: Waker<T::Run, S::Session>, B: Starvatio
         self.keys.text.reserve(unlisted);
     }
 
-    /// Copies the candidates' trimmed run ids into [`Keys`], reading the runs in input
-    /// order: a long starved episode has thousands of candidates, whose rows, read in
-    /// selection order, would be read at random.
+    /// Copies the candidates' trimmed run ids into [`Keys`], from the selection's copy
+    /// (taken while each run's row was read anyway: a long starved episode has
+    /// thousands of candidates, whose rows would otherwise be read again at random).
     fn copy_candidate_ids(&mut self) {
-        let starved = self.selection.starved();
-        if starved.is_empty() {
-            return;
-        }
-        self.candidate_of_run.clear();
-        self.candidate_of_run.resize(self.runs.len(), NO_ROW);
-        for (c, &ri) in starved.iter().enumerate() {
-            self.candidate_of_run[ri as usize] = c as u32;
-        }
-        self.keys.candidates.resize(starved.len(), (0, 0));
-        for (ri, &c) in self.candidate_of_run.iter().enumerate() {
-            if c != NO_ROW {
-                self.keys.candidates[c as usize] = Keys::push(&mut self.keys.text, run_id(&self.runs, ri as u32));
-            }
+        for &ri in self.selection.starved() {
+            let span = Keys::push(&mut self.keys.text, self.selection.starved_id(ri));
+            self.keys.candidates.push(span);
         }
     }
 

@@ -332,6 +332,10 @@ pub struct Selection {
     rid_rep: Vec<u32>,
     buckets: Vec<Vec<RunKey>>,
     starved_keys: Vec<RunKey>,
+    /// The starved runs' trimmed ids, copied while keying (the row is then in cache):
+    /// run `i`'s is `starved_ids[starved_id_at[i]]`.
+    starved_ids: String,
+    starved_id_at: Vec<(u32, u32)>,
     sort_buffers: SortBuffers,
     class_table: Table,
     classes: Vec<Class>,
@@ -414,6 +418,13 @@ impl Selection {
     /// Starved, claimable runs (the ladder's candidates), in selection order.
     pub fn starved(&self) -> &[u32] {
         &self.starved
+    }
+
+    /// The trimmed id of starved run `ri` (one of [`starved`](Self::starved)), from the
+    /// copy taken while keying.
+    pub(crate) fn starved_id(&self, ri: u32) -> &str {
+        let (at, len) = self.starved_id_at[ri as usize];
+        &self.starved_ids[at as usize..(at + len) as usize]
     }
 
     /// Pending rows ignored because an earlier row in run order has the same trimmed
@@ -633,6 +644,9 @@ impl Selection {
     fn key_runs<R: RunView, S: SessionView>(&mut self, runs: &[R], sessions: &[S], starve_before: Option<SystemTime>) {
         let unclaimable = self.counts.unclaimable_runs;
         self.clear_keys();
+        if starve_before.is_some() {
+            self.starved_id_at.resize(runs.len(), (0, 0));
+        }
         self.rid_hash.clear();
         for (i, run) in runs.iter().enumerate() {
             self.rid_hash.push(match trim(run.run_id()) {
@@ -663,6 +677,7 @@ impl Selection {
             bucket.clear();
         }
         self.starved_keys.clear();
+        self.starved_ids.clear();
         self.no_match.clear();
         self.oldest_queued_at = None;
     }
@@ -687,6 +702,9 @@ impl Selection {
         let key = RunKey::new(run, i, part);
         if is_starved(run, starve_before) {
             self.starved_keys.push(key);
+            let id = trim(run.run_id());
+            self.starved_id_at[i as usize] = (self.starved_ids.len() as u32, id.len() as u32);
+            self.starved_ids.push_str(id);
         }
         if part == NONE {
             self.no_match.push(i);
