@@ -19,7 +19,7 @@ use crate::seam::{
     EscalationActor, MarkOutcome, NoEscalation, NoPauseStore, NoStarvationStore, PauseStore, Recovery, SessionSource,
     SpawnOutcome, StarvationStore, TaskSource, WakeBatch, Waker,
 };
-use crate::selection::table::{Seed, StrTable};
+use crate::selection::table::{Seed, Span, StrTable, Texts};
 use crate::selection::{Selection, SelectionInput, trim};
 use crate::settings::{Builder, Settings};
 use crate::stats::{Stats, StatsHandle};
@@ -190,9 +190,9 @@ struct Keyed {
 /// one place instead of chasing every run's and row's own string each time.
 #[derive(Debug, Default)]
 struct Keys {
-    text: String,
-    listed: Vec<(u32, u32)>,
-    candidates: Vec<(u32, u32)>,
+    text: Texts,
+    listed: Vec<Span>,
+    candidates: Vec<Span>,
 }
 
 impl Keys {
@@ -202,29 +202,19 @@ impl Keys {
         self.candidates.clear();
     }
 
-    fn push(text: &mut String, s: &str) -> (u32, u32) {
-        let at = text.len() as u32;
-        text.push_str(s);
-        (at, s.len() as u32)
-    }
-
     fn push_listed(&mut self, key: &str) {
-        let span = Self::push(&mut self.text, key);
+        let span = self.text.push(key);
         self.listed.push(span);
-    }
-
-    fn get(&self, (at, len): (u32, u32)) -> &str {
-        &self.text[at as usize..(at + len) as usize]
     }
 
     /// Listed row `j`'s key, as stored.
     fn listed(&self, j: u32) -> &str {
-        self.get(self.listed[j as usize])
+        self.text.get(self.listed[j as usize])
     }
 
     /// Candidate `c`'s trimmed run id.
     fn candidate(&self, c: u32) -> &str {
-        self.get(self.candidates[c as usize])
+        self.text.get(self.candidates[c as usize])
     }
 }
 
@@ -311,7 +301,7 @@ impl<T: TaskSource, S: SessionSource, W: Waker<T::Run, S::Session>, B: Starvatio
     /// thousands of candidates, whose rows would otherwise be read again at random).
     fn copy_candidate_ids(&mut self) {
         for &ri in self.selection.starved() {
-            let span = Keys::push(&mut self.keys.text, self.selection.starved_id(ri));
+            let span = self.keys.text.push(self.selection.starved_id(ri));
             self.keys.candidates.push(span);
         }
     }

@@ -172,7 +172,7 @@ pub(crate) use key::trim;
 use key::{RunKey, SessionKey};
 use postings::Postings;
 use sort::{SortBuffers, sort_keys};
-use table::{Distinct, Seed, StrTable, Table};
+use table::{Distinct, Seed, Span, StrTable, Table, Texts};
 
 /// What one selection looks at.
 #[derive(Debug)]
@@ -333,9 +333,9 @@ pub struct Selection {
     buckets: Vec<Vec<RunKey>>,
     starved_keys: Vec<RunKey>,
     /// The starved runs' trimmed ids, copied while keying (the row is then in cache):
-    /// run `i`'s is `starved_ids[starved_id_at[i]]`.
-    starved_ids: String,
-    starved_id_at: Vec<(u32, u32)>,
+    /// run `i`'s is at `starved_id_at[i]`.
+    starved_ids: Texts,
+    starved_id_at: Vec<Span>,
     sort_buffers: SortBuffers,
     class_table: Table,
     classes: Vec<Class>,
@@ -423,8 +423,7 @@ impl Selection {
     /// The trimmed id of starved run `ri` (one of [`starved`](Self::starved)), from the
     /// copy taken while keying.
     pub(crate) fn starved_id(&self, ri: u32) -> &str {
-        let (at, len) = self.starved_id_at[ri as usize];
-        &self.starved_ids[at as usize..(at + len) as usize]
+        self.starved_ids.get(self.starved_id_at[ri as usize])
     }
 
     /// Pending rows ignored because an earlier row in run order has the same trimmed
@@ -702,9 +701,7 @@ impl Selection {
         let key = RunKey::new(run, i, part);
         if is_starved(run, starve_before) {
             self.starved_keys.push(key);
-            let id = trim(run.run_id());
-            self.starved_id_at[i as usize] = (self.starved_ids.len() as u32, id.len() as u32);
-            self.starved_ids.push_str(id);
+            self.starved_id_at[i as usize] = self.starved_ids.push(trim(run.run_id()));
         }
         if part == NONE {
             self.no_match.push(i);

@@ -235,6 +235,40 @@ impl StrTable {
     }
 }
 
+/// Strings copied back to back into one reused buffer, each named by its span: a
+/// cycle's ids read once from their scattered rows, then from one place.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Texts {
+    text: String,
+}
+
+/// Where a string lies in [`Texts`]: its start and length.
+pub(crate) type Span = (u32, u32);
+
+impl Texts {
+    /// Empties the buffer, keeping its capacity.
+    pub(crate) fn clear(&mut self) {
+        self.text.clear();
+    }
+
+    /// Room for `bytes` more bytes.
+    pub(crate) fn reserve(&mut self, bytes: usize) {
+        self.text.reserve(bytes);
+    }
+
+    /// Copies `s` in and names it.
+    pub(crate) fn push(&mut self, s: &str) -> Span {
+        let at = self.text.len() as u32;
+        self.text.push_str(s);
+        (at, s.len() as u32)
+    }
+
+    /// The string at `span`.
+    pub(crate) fn get(&self, (at, len): Span) -> &str {
+        &self.text[at as usize..(at + len) as usize]
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
