@@ -9,7 +9,7 @@ use crate::cooldown::Cooldown;
 use crate::deadline::{Failure, Limit, Unbounded, guarded};
 use crate::error::{BatchStep, Call, Concern, Error};
 use crate::ladder::{
-    Budget, BudgetFate, StatusAction, Step, Tier, after_mark, candidate_action, listed_action, queued_age,
+    Budget, BudgetFate, StatusAction, Step, Thresholds, Tier, after_mark, candidate_action, listed_action, queued_age,
     reconcile_page, write_diagnostic,
 };
 use crate::model::RunStatus;
@@ -163,6 +163,11 @@ struct Buffers<T: TaskSource, S: SessionSource, W: Waker<T::Run, S::Session>, B:
     candidate_rows: Vec<u32>,
     /// Per listed row: whether a candidate's budget is stored in it.
     row_of_candidate: Vec<bool>,
+    /// Per listed row: the place in `climbing` of the candidate climbing from it, or
+    /// [`NO_ROW`].
+    climber_at_row: Vec<u32>,
+    /// Places in `advanced`, in selection order: the order escalations go in.
+    escalation_order: Vec<u32>,
     keys: Keys,
     seed: Seed,
     diagnostic: String,
@@ -256,6 +261,8 @@ impl<T: TaskSource, S: SessionSource, W: Waker<T::Run, S::Session>, B: Starvatio
             reconcile: Vec::new(),
             candidate_rows: Vec::new(),
             row_of_candidate: Vec::new(),
+            climber_at_row: Vec::new(),
+            escalation_order: Vec::new(),
             keys: Keys::default(),
             seed: Seed::default(),
             diagnostic: String::new(),
@@ -306,6 +313,37 @@ impl<T: TaskSource, S: SessionSource, W: Waker<T::Run, S::Session>, B: Starvatio
         }
     }
 
+    /// Plans the step of every climbing candidate whose budget is on this cycle's page,
+    /// in page order rather than selection order: the page is then read front to back,
+    /// and the saves that follow write the rows in key order, the order a B-tree (and
+    /// the in-memory store) keeps them in.
+    fn plan_listed(&mut self, now: SystemTime, th: &Thresholds) {
+        self.climber_at_row.clear();
+        self.climber_at_row.resize(self.listed.len(), NO_ROW);
+        for (i, k) in self.climbing.iter().enumerate() {
+            if k.listed != NO_ROW {
+                self.climber_at_row[k.listed as usize] = i as u32;
+            }
+        }
+        for (&i, (_, budget)) in self.climber_at_row.iter().zip(&self.listed) {
+            if i != NO_ROW {
+                let keyed = self.climbing[i as usize];
+                push_step(&mut self.advanced, &mut self.tiers_due, keyed, Some(budget), now, th);
+            }
+        }
+    }
+
+    /// Fills `escalation_order` with the places of `advanced`'s candidates in selection
+    /// order (`advanced` is in page order: see [`plan_listed`](Self::plan_listed)).
+    fn order_escalations(&mut self) {
+        self.escalation_order.clear();
+        self.escalation_order.resize(self.keys.candidates.len(), NO_ROW);
+        for (k, (keyed, _)) in self.advanced.iter().enumerate() {
+            self.escalation_order[keyed.cand as usize] = k as u32;
+        }
+        self.escalation_order.retain(|&k| k != NO_ROW);
+    }
+
     fn reset(&mut self) {
         self.runs.clear();
         self.active.clear();
@@ -330,6 +368,8 @@ impl<T: TaskSource, S: SessionSource, W: Waker<T::Run, S::Session>, B: Starvatio
         self.reconcile.clear();
         self.candidate_rows.clear();
         self.row_of_candidate.clear();
+        self.climber_at_row.clear();
+        self.escalation_order.clear();
         self.keys.clear();
         self.errors.clear();
     }
@@ -859,6 +899,8 @@ where
         b.listed_rep.reserve(n);
         b.listed_first.reserve(n);
         b.row_of_candidate.reserve(n);
+        b.climber_at_row.reserve(n);
+        b.escalation_order.reserve(n);
         b.candidate_rows.reserve(n);
         b.keys.listed.reserve(n);
         b.keys.candidates.reserve(n);
@@ -868,7 +910,9 @@ where
         self.read_candidate_statuses::<L>().await;
         self.load_budgets::<L>(now).await;
         if self.buf.tiers_due {
-            for k in 0..self.buf.advanced.len() {
+            self.buf.order_escalations();
+            for e in 0..self.buf.escalation_order.len() {
+                let k = self.buf.escalation_order[e] as usize;
                 self.escalate::<L>(k, now, counts).await;
             }
             self.buf.advanced.retain(|(keyed, _)| keyed.run != NO_ROW);
@@ -888,14 +932,17 @@ where
         let b = &mut self.buf;
         let limit = reconcile_page(b.runs.len());
         let after = b.cursor.as_ref().map(AsRef::as_ref);
-        let listed = guard.call(Call::ListBudgets, store.list_page(after, limit, &mut b.listed)).await;
+        // One row more than the page: whether it comes says whether the walk goes on
+        // (a store of exactly one page is then listed whole every cycle).
+        let listed = guard.call(Call::ListBudgets, store.list_page(after, limit + 1, &mut b.listed)).await;
         if let Err(e) = flatten(listed, Error::ListBudgets, Call::ListBudgets, || Concern::Cycle) {
             b.listed.clear();
             b.errors.push(e);
             return;
         }
         b.listed_ok = true;
-        b.page_full = b.listed.len() >= limit;
+        b.page_full = b.listed.len() > limit;
+        b.listed.truncate(limit);
         b.listed_ids.reset(b.listed.len().max(b.selection.starved().len()));
         for (key, _) in &b.listed {
             b.keys.push_listed(key.as_ref());
@@ -938,38 +985,32 @@ where
         }
     }
 
-    /// Loads the climbing candidates' budgets and plans their step. A candidate whose
-    /// row is on this cycle's page takes its budget from the page, read from the same
-    /// store moments ago; the others are loaded in one batch.
+    /// Loads the climbing candidates' budgets and plans their step, into `advanced`.
+    /// A candidate whose row is on this cycle's page takes its budget from the page,
+    /// read from the same store moments ago (in page order: see
+    /// [`Buffers::plan_listed`]); the others are loaded in one batch, and follow in
+    /// selection order.
     async fn load_budgets<L: Limit<C>>(&mut self, now: SystemTime) {
         let Some(store) = &self.store else { return };
         let guard = Guard::<L, C, O>::new(&self.clock, self.settings.seam_timeout, &self.observer);
         let th = self.settings.thresholds;
         let b = &mut self.buf;
+        b.plan_listed(now, &th);
         let (keys, climbing) = (&b.keys, &b.climbing);
         let unlisted = climbing.iter().filter(|k| k.listed == NO_ROW);
         let expected = unlisted.clone().count();
-        let mut loads = None;
-        if expected > 0 {
-            let ids = unlisted.map(|&k| keys.candidate(k.cand));
-            let result = guard.call(Call::LoadBudgets, store.load_many(ids, &mut b.loaded)).await;
-            let step = |runs, source| Error::StoreBatch { step: BatchStep::LoadBudgets, runs, source };
-            loads = check_batch(result, &mut b.loaded, expected, &mut b.errors, step, LOADS);
+        if expected == 0 {
+            return;
         }
-        for &keyed in &b.climbing {
-            let loaded = match keyed.listed {
-                NO_ROW => match loads.as_mut().and_then(Iterator::next) {
-                    Some(loaded) => loaded,
-                    None => continue, // the batch failed: its error is recorded
-                },
-                j => Ok(Some(b.listed[j as usize].1)),
-            };
+        let ids = unlisted.clone().map(|&k| keys.candidate(k.cand));
+        let result = guard.call(Call::LoadBudgets, store.load_many(ids, &mut b.loaded)).await;
+        let step = |runs, source| Error::StoreBatch { step: BatchStep::LoadBudgets, runs, source };
+        let Some(loads) = check_batch(result, &mut b.loaded, expected, &mut b.errors, step, LOADS) else {
+            return; // the batch failed: its error is recorded
+        };
+        for (&keyed, loaded) in unlisted.zip(loads) {
             match loaded {
-                Ok(previous) => {
-                    let step = Step::plan(previous.as_ref(), now, &th);
-                    b.tiers_due |= step.spawn || step.event || step.mark;
-                    b.advanced.push((keyed, step));
-                }
+                Ok(previous) => push_step(&mut b.advanced, &mut b.tiers_due, keyed, previous.as_ref(), now, &th),
                 Err(source) => {
                     b.errors.push(Error::LoadBudget { run_id: run_id(&b.runs, keyed.run).to_owned(), source })
                 }
@@ -1023,8 +1064,8 @@ where
         let guard = Guard::<L, C, O>::new(&self.clock, self.settings.seam_timeout, &self.observer);
         let b = &mut self.buf;
         let (run, id) = (&b.runs[k.run as usize], b.keys.candidate(k.cand));
-        let result =
-            guard.call(Call::EmitStarved, actor.emit_starved(run, queued_age(now, run.queued_at()), now)).await;
+        let age = queued_age(now, b.selection.starved_queued_at(k.cand));
+        let result = guard.call(Call::EmitStarved, actor.emit_starved(run, age, now)).await;
         let emit = |source| Error::EmitStarved { run_id: id.to_owned(), source };
         match flatten(result, emit, Call::EmitStarved, || Concern::Run(id.to_owned())) {
             Ok(()) => {
@@ -1047,7 +1088,8 @@ where
         let guard = Guard::<L, C, O>::new(&self.clock, self.settings.seam_timeout, &self.observer);
         let b = &mut self.buf;
         let (ri, run, id) = (k.run, &b.runs[k.run as usize], b.keys.candidate(k.cand));
-        write_diagnostic(&mut b.diagnostic, queued_age(now, run.queued_at()), step.budget.wake_count);
+        let age = queued_age(now, b.selection.starved_queued_at(k.cand));
+        write_diagnostic(&mut b.diagnostic, age, step.budget.wake_count);
         let result = guard.call(Call::MarkNeedsAttention, actor.mark_needs_attention(run, &b.diagnostic, now)).await;
         let mark = |source| Error::MarkNeedsAttention { run_id: id.to_owned(), source };
         match flatten(result, mark, Call::MarkNeedsAttention, || Concern::Run(id.to_owned())) {
@@ -1243,6 +1285,20 @@ fn budget_key(keys: &Keys, k: Keyed) -> &str {
         NO_ROW => keys.candidate(k.cand),
         j => keys.listed(j),
     }
+}
+
+/// Advances a climbing candidate's budget by this cycle's step and records it.
+fn push_step(
+    advanced: &mut Vec<(Keyed, Step)>,
+    tiers_due: &mut bool,
+    keyed: Keyed,
+    previous: Option<&Budget>,
+    now: SystemTime,
+    th: &Thresholds,
+) {
+    let step = Step::plan(previous, now, th);
+    *tiers_due |= step.spawn || step.event || step.mark;
+    advanced.push((keyed, step));
 }
 
 fn clear_key(keys: &Keys, c: ClearItem) -> &str {

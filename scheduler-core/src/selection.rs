@@ -1064,3 +1064,11 @@ impl Iterator for Either<'_> {
         }
     }
 }
+
+impl Selection {
+    /// The queued-at time of the `c`-th run of [`starved`](Self::starved), from its key:
+    /// the ladder's tiers read it there, in selection order, not from the run's row.
+    pub(crate) fn starved_queued_at(&self, c: u32) -> Option<SystemTime> {
+        self.starved_keys[c as usize].queued_at()
+    }
+}

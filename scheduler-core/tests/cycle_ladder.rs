@@ -6,8 +6,8 @@ mod common;
 use std::time::{Duration, SystemTime};
 
 use common::{Expected, LadderSched, Rig, cycle, debug_all, fake, ids, mins, secs, sorted};
-use scheduler_core::ladder::{Budget, Thresholds, Tier};
-use scheduler_core::model::RunStatus;
+use scheduler_core::ladder::{Budget, RECONCILE_PAGE_MIN, Thresholds, Tier};
+use scheduler_core::model::{Priority, RunStatus};
 use scheduler_core::seam::{MarkOutcome, SpawnOutcome};
 use scheduler_core::{BatchStep, BuildError};
 use scheduler_testkit::escalation::EscalationCall;
@@ -495,6 +495,70 @@ fn a_failed_load_batch_fails_only_the_runs_it_was_loading() {
     assert_eq!(c.errors, debug_all(&[Expected::StoreBatch { step: BatchStep::LoadBudgets, runs: 2, source: failed }]));
     assert_eq!((rig.store.get("r1"), rig.store.get("r3")), (None, None));
     assert_eq!(rig.store.get("r2").unwrap().wake_count, 4, "r2's budget came from the page");
+}
+
+#[test]
+fn escalations_go_in_selection_order_whatever_the_order_of_the_page() {
+    let rig = Rig::new();
+    let queued = rig.ago(mins(10));
+    // Key order a, b, c; selection order (priority) b, c, a.
+    for (id, priority) in [("a-low", Priority::Low), ("b-urgent", Priority::Urgent), ("c-high", Priority::High)] {
+        rig.tasks.push_pending(RunSnapshot::queued(id, "t").priority(priority).queued_at(queued));
+        rig.store.insert(id, budget(&rig, 3, false, false));
+    }
+    let mut s = ladder(&rig);
+    let c = cycle(&mut s);
+    assert!(c.errors.is_empty(), "{:?}", c.errors);
+    assert_eq!(rig.actor.calls(), [spawn("b-urgent"), spawn("c-high"), spawn("a-low")]);
+    for id in ["a-low", "b-urgent", "c-high"] {
+        assert_eq!(rig.store.get(id).unwrap().wake_count, 4, "{id} climbed from its listed row");
+    }
+}
+
+// ---- reconcile's walk over the store, a page per cycle ----
+
+/// `n` stored budgets (ids `p00000` and up, in key order) of runs that are not pending
+/// and still queued: reconcile keeps them.
+fn parked(rig: &Rig, n: usize) -> Vec<String> {
+    let stored = budget(rig, 3, false, false);
+    let ids: Vec<String> = (0..n).map(|i| format!("p{i:05}")).collect();
+    for id in &ids {
+        rig.tasks.set_status(id, Some(RunStatus::Queued));
+        rig.store.insert(id, stored);
+    }
+    ids
+}
+
+#[test]
+fn a_store_of_exactly_one_page_is_reconciled_whole_every_cycle() {
+    let rig = Rig::new();
+    let ids = parked(&rig, RECONCILE_PAGE_MIN);
+    let mut s = ladder(&rig);
+    assert!(cycle(&mut s).errors.is_empty());
+    assert_eq!(rig.store.len(), RECONCILE_PAGE_MIN, "every run is still queued");
+    rig.tasks.set_status(&ids[0], Some(RunStatus::Completed));
+    assert!(cycle(&mut s).errors.is_empty());
+    assert_eq!(rig.store.get(&ids[0]), None, "the whole store was this cycle's page");
+    assert_eq!(rig.store.len(), RECONCILE_PAGE_MIN - 1);
+}
+
+#[test]
+fn a_larger_store_is_reconciled_a_page_per_cycle_and_the_walk_starts_over() {
+    let rig = Rig::new();
+    let ids = parked(&rig, RECONCILE_PAGE_MIN + 10);
+    let (first_page, second_page) = (&ids[7], &ids[RECONCILE_PAGE_MIN + 3]);
+    for id in [first_page, second_page] {
+        rig.tasks.set_status(id, Some(RunStatus::Completed));
+    }
+    let mut s = ladder(&rig);
+    assert!(cycle(&mut s).errors.is_empty());
+    assert_eq!((rig.store.get(first_page).is_some(), rig.store.get(second_page).is_some()), (false, true));
+    assert!(cycle(&mut s).errors.is_empty());
+    assert_eq!(rig.store.get(second_page), None, "the second page came round");
+    rig.tasks.set_status(&ids[0], Some(RunStatus::Completed));
+    assert!(cycle(&mut s).errors.is_empty());
+    assert_eq!(rig.store.get(&ids[0]), None, "the walk started over");
+    assert_eq!(rig.store.len(), RECONCILE_PAGE_MIN + 7);
 }
 
 // ---- ladder off ----
