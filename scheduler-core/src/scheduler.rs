@@ -189,22 +189,20 @@ struct Keyed {
     cand: u32,
 }
 
-/// The ladder's keys of this cycle, copied once into one reused buffer: the listed
-/// rows' keys (as stored) and the candidates' trimmed run ids. The ladder's passes
-/// (match rows to candidates, read statuses, load, save, clear) then read them from
-/// one place instead of chasing every run's and row's own string each time.
+/// The listed rows' keys (as stored) of this cycle, copied once into one reused
+/// buffer: the ladder's passes (match rows to candidates, reconcile, save, clear) then
+/// read them from one place instead of chasing every row's own string each time. The
+/// candidates' trimmed run ids are the selection's copy ([`Selection::starved_id`]).
 #[derive(Debug, Default)]
 struct Keys {
     text: Texts,
     listed: Vec<Span>,
-    candidates: Vec<Span>,
 }
 
 impl Keys {
     fn clear(&mut self) {
         self.text.clear();
         self.listed.clear();
-        self.candidates.clear();
     }
 
     fn push_listed(&mut self, key: &str) {
@@ -215,11 +213,6 @@ impl Keys {
     /// Listed row `j`'s key, as stored.
     fn listed(&self, j: u32) -> &str {
         self.text.get(self.listed[j as usize])
-    }
-
-    /// Candidate `c`'s trimmed run id.
-    fn candidate(&self, c: u32) -> &str {
-        self.text.get(self.candidates[c as usize])
     }
 }
 
@@ -287,10 +280,9 @@ impl<T: TaskSource, S: SessionSource, W: Waker<T::Run, S::Session>, B: Starvatio
     fn find_candidate_rows(&mut self) {
         self.row_of_candidate.clear();
         self.row_of_candidate.resize(self.listed.len(), false);
-        self.copy_candidate_ids();
         let mut unlisted = 0;
-        for c in 0..self.keys.candidates.len() {
-            let id = self.keys.candidate(c as u32);
+        for &ri in self.selection.starved() {
+            let id = self.selection.starved_id(ri);
             let row = listed_row(self.listed_ok, &self.listed_ids, &self.listed_rep, self.seed, &self.keys, id);
             if row == NO_ROW {
                 unlisted += id.len();
@@ -301,16 +293,6 @@ impl<T: TaskSource, S: SessionSource, W: Waker<T::Run, S::Session>, B: Starvatio
         }
         // Room for the keys of the rows this cycle's saves create, listed next cycle.
         self.keys.text.reserve(unlisted);
-    }
-
-    /// Copies the candidates' trimmed run ids into [`Keys`], from the selection's copy
-    /// (taken while each run's row was read anyway: a long starved episode has
-    /// thousands of candidates, whose rows would otherwise be read again at random).
-    fn copy_candidate_ids(&mut self) {
-        for &ri in self.selection.starved() {
-            let span = self.keys.text.push(self.selection.starved_id(ri));
-            self.keys.candidates.push(span);
-        }
     }
 
     /// Plans the step of every climbing candidate whose budget is on this cycle's page,
@@ -337,7 +319,7 @@ impl<T: TaskSource, S: SessionSource, W: Waker<T::Run, S::Session>, B: Starvatio
     /// order (`advanced` is in page order: see [`plan_listed`](Self::plan_listed)).
     fn order_escalations(&mut self) {
         self.escalation_order.clear();
-        self.escalation_order.resize(self.keys.candidates.len(), NO_ROW);
+        self.escalation_order.resize(self.selection.starved().len(), NO_ROW);
         for (k, (keyed, _)) in self.advanced.iter().enumerate() {
             self.escalation_order[keyed.cand as usize] = k as u32;
         }
@@ -903,7 +885,6 @@ where
         b.escalation_order.reserve(n);
         b.candidate_rows.reserve(n);
         b.keys.listed.reserve(n);
-        b.keys.candidates.reserve(n);
 
         self.list_budgets::<L>().await;
         self.buf.find_candidate_rows();
@@ -963,11 +944,12 @@ where
     async fn read_candidate_statuses<L: Limit<C>>(&mut self) {
         let guard = Guard::<L, C, O>::new(&self.clock, self.settings.seam_timeout, &self.observer);
         let b = &mut self.buf;
-        let (runs, candidates, keys) = (&b.runs, b.selection.starved(), &b.keys);
+        let (runs, sel) = (&b.runs, &b.selection);
+        let candidates = sel.starved();
         if candidates.is_empty() {
             return;
         }
-        let ids = (0..candidates.len() as u32).map(|c| keys.candidate(c));
+        let ids = candidates.iter().map(|&ri| sel.starved_id(ri));
         let result = guard.call(Call::RunStatuses, self.tasks.run_statuses(ids, &mut b.statuses)).await;
         let step = |runs, source| Error::RunStatusBatch { runs, source };
         let Some(results) = check_batch(result, &mut b.statuses, candidates.len(), &mut b.errors, step, STATUSES)
@@ -996,13 +978,13 @@ where
         let th = self.settings.thresholds;
         let b = &mut self.buf;
         b.plan_listed(now, &th);
-        let (keys, climbing) = (&b.keys, &b.climbing);
+        let (sel, climbing) = (&b.selection, &b.climbing);
         let unlisted = climbing.iter().filter(|k| k.listed == NO_ROW);
         let expected = unlisted.clone().count();
         if expected == 0 {
             return;
         }
-        let ids = unlisted.clone().map(|&k| keys.candidate(k.cand));
+        let ids = unlisted.clone().map(|&k| sel.starved_id(k.run));
         let result = guard.call(Call::LoadBudgets, store.load_many(ids, &mut b.loaded)).await;
         let step = |runs, source| Error::StoreBatch { step: BatchStep::LoadBudgets, runs, source };
         let Some(loads) = check_batch(result, &mut b.loaded, expected, &mut b.errors, step, LOADS) else {
@@ -1044,7 +1026,7 @@ where
         let Some(actor) = &self.actor else { return };
         let guard = Guard::<L, C, O>::new(&self.clock, self.settings.seam_timeout, &self.observer);
         let b = &mut self.buf;
-        let (ri, run, id) = (k.run, &b.runs[k.run as usize], b.keys.candidate(k.cand));
+        let (ri, run, id) = (k.run, &b.runs[k.run as usize], b.selection.starved_id(k.run));
         let result = guard.call(Call::RequestSpawn, actor.request_spawn(run, now)).await;
         let spawn = |source| Error::Spawn { run_id: id.to_owned(), source };
         match flatten(result, spawn, Call::RequestSpawn, || Concern::Run(id.to_owned())) {
@@ -1063,7 +1045,7 @@ where
         let Some(actor) = &self.actor else { return };
         let guard = Guard::<L, C, O>::new(&self.clock, self.settings.seam_timeout, &self.observer);
         let b = &mut self.buf;
-        let (run, id) = (&b.runs[k.run as usize], b.keys.candidate(k.cand));
+        let (run, id) = (&b.runs[k.run as usize], b.selection.starved_id(k.run));
         let age = queued_age(now, b.selection.starved_queued_at(k.cand));
         let result = guard.call(Call::EmitStarved, actor.emit_starved(run, age, now)).await;
         let emit = |source| Error::EmitStarved { run_id: id.to_owned(), source };
@@ -1087,7 +1069,7 @@ where
         let actor = self.actor.as_ref()?;
         let guard = Guard::<L, C, O>::new(&self.clock, self.settings.seam_timeout, &self.observer);
         let b = &mut self.buf;
-        let (ri, run, id) = (k.run, &b.runs[k.run as usize], b.keys.candidate(k.cand));
+        let (ri, run, id) = (k.run, &b.runs[k.run as usize], b.selection.starved_id(k.run));
         let age = queued_age(now, b.selection.starved_queued_at(k.cand));
         write_diagnostic(&mut b.diagnostic, age, step.budget.wake_count);
         let result = guard.call(Call::MarkNeedsAttention, actor.mark_needs_attention(run, &b.diagnostic, now)).await;
@@ -1112,11 +1094,11 @@ where
         let Some(store) = &self.store else { return };
         let guard = Guard::<L, C, O>::new(&self.clock, self.settings.seam_timeout, &self.observer);
         let b = &mut self.buf;
-        let (runs, keys, advanced) = (&b.runs, &b.keys, &b.advanced);
+        let (runs, keys, sel, advanced) = (&b.runs, &b.keys, &b.selection, &b.advanced);
         if advanced.is_empty() {
             return;
         }
-        let rows = advanced.iter().map(|(k, step)| (budget_key(keys, *k), &step.budget));
+        let rows = advanced.iter().map(|(k, step)| (budget_key(keys, sel, *k), &step.budget));
         let result = guard.call(Call::UpsertBudgets, store.upsert_many(rows, &mut b.written)).await;
         let step = |runs, source| Error::StoreBatch { step: BatchStep::UpsertBudgets, runs, source };
         let Some(results) = check_batch(result, &mut b.written, advanced.len(), &mut b.errors, step, UPSERTS) else {
@@ -1179,12 +1161,12 @@ where
         let Some(store) = &self.store else { return };
         let guard = Guard::<L, C, O>::new(&self.clock, self.settings.seam_timeout, &self.observer);
         let b = &mut self.buf;
-        let (keys, clears) = (&b.keys, &b.clears);
+        let (keys, sel, clears) = (&b.keys, &b.selection, &b.clears);
         if clears.is_empty() {
             return;
         }
         b.written.clear();
-        let ids = clears.iter().map(|c| clear_key(keys, *c));
+        let ids = clears.iter().map(|c| clear_key(keys, sel, *c));
         let result = guard.call(Call::ClearBudgets, store.clear_many(ids, &mut b.written)).await;
         let step = |runs, source| Error::StoreBatch { step: BatchStep::ClearBudgets, runs, source };
         let Some(results) = check_batch(result, &mut b.written, clears.len(), &mut b.errors, step, CLEARS) else {
@@ -1192,7 +1174,7 @@ where
         };
         for (c, cleared) in clears.iter().zip(results) {
             if let Err(source) = cleared {
-                let id = trim(clear_key(keys, *c));
+                let id = trim(clear_key(keys, sel, *c));
                 b.errors.push(Error::ClearBudget { run_id: id.to_owned(), source });
             }
         }
@@ -1280,9 +1262,9 @@ fn run_id<R: RunView>(runs: &[R], ri: u32) -> &str {
 }
 
 /// The key a candidate's budget is stored under: the listed key, else its run id.
-fn budget_key(keys: &Keys, k: Keyed) -> &str {
+fn budget_key<'a>(keys: &'a Keys, sel: &'a Selection, k: Keyed) -> &'a str {
     match k.listed {
-        NO_ROW => keys.candidate(k.cand),
+        NO_ROW => sel.starved_id(k.run),
         j => keys.listed(j),
     }
 }
@@ -1301,9 +1283,9 @@ fn push_step(
     advanced.push((keyed, step));
 }
 
-fn clear_key(keys: &Keys, c: ClearItem) -> &str {
+fn clear_key<'a>(keys: &'a Keys, sel: &'a Selection, c: ClearItem) -> &'a str {
     match c {
-        ClearItem::Run(k) => budget_key(keys, k),
+        ClearItem::Run(k) => budget_key(keys, sel, k),
         ClearItem::Listed(j) => keys.listed(j),
     }
 }
