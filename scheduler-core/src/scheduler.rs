@@ -223,6 +223,16 @@ enum ClearItem {
     Listed(u32),
 }
 
+impl ClearItem {
+    /// The listed row the budget is stored in ([`NO_ROW`] for none).
+    fn row(self) -> u32 {
+        match self {
+            ClearItem::Run(k) => k.listed,
+            ClearItem::Listed(j) => j,
+        }
+    }
+}
+
 impl<T: TaskSource, S: SessionSource, W: Waker<T::Run, S::Session>, B: StarvationStore, E> Default
     for Buffers<T, S, W, B, E>
 {
@@ -1156,15 +1166,17 @@ where
     }
 
     /// Clears, in one batch, every budget this cycle decided to drop, each under the
-    /// key it is stored under.
+    /// key it is stored under: the listed rows in page (key) order, as the saves, then
+    /// the others.
     async fn clear_budgets<L: Limit<C>>(&mut self) {
         let Some(store) = &self.store else { return };
         let guard = Guard::<L, C, O>::new(&self.clock, self.settings.seam_timeout, &self.observer);
         let b = &mut self.buf;
-        let (keys, sel, clears) = (&b.keys, &b.selection, &b.clears);
-        if clears.is_empty() {
+        if b.clears.is_empty() {
             return;
         }
+        b.clears.sort_unstable_by_key(|c| c.row());
+        let (keys, sel, clears) = (&b.keys, &b.selection, &b.clears);
         b.written.clear();
         let ids = clears.iter().map(|c| clear_key(keys, sel, *c));
         let result = guard.call(Call::ClearBudgets, store.clear_many(ids, &mut b.written)).await;
