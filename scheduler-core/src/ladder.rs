@@ -385,8 +385,10 @@ pub const RECONCILE_PAGE_MIN: usize = 4096;
 /// Reconcile walks the store one page per cycle, in the store's key order, carrying
 /// the last key listed to the next cycle and starting over at the end, so a cycle's
 /// cost follows its own size (its pending runs), not the number of stored budgets.
-/// A store that fits in one page is listed whole every cycle, exactly as "list every
-/// stored budget" says. A larger one is covered once every `stored / page` cycles:
+/// The store is asked for one row more than the page: that row says whether the walk
+/// goes on (it is not part of the page), so a store that fits in one page is listed
+/// whole every cycle, exactly as "list every stored budget" says. A larger one is
+/// covered once every `stored / page` cycles:
 ///
 /// - the budget of a run that left `queued` while not a candidate is cleared when its
 ///   page comes round, so it may linger that many cycles (a candidate's budget is
@@ -398,7 +400,8 @@ pub const RECONCILE_PAGE_MIN: usize = 4096;
 ///
 /// The page is listed before the candidates climb, and it is their load: a candidate
 /// whose budget is on it climbs from the listed row, and only the others are read with
-/// `load_many`, so no budget is read twice in a cycle.
+/// `load_many`, so no budget is read twice in a cycle. The budgets on the page are
+/// written back (and cleared) in page order, the store's key order.
 ///
 /// The ladder's outcomes (what climbs, when each tier fires, what is cleared after
 /// needs-attention) do not depend on the page.
