@@ -189,19 +189,23 @@ impl Rows {
 
     /// Merges the fresh rows into key order (a no-op when there are none).
     fn merge(&mut self) {
-        if self.fresh.is_empty() {
-            return;
+        if !self.fresh.is_empty() {
+            self.sort_fresh_in();
+            self.reindex();
         }
+    }
+
+    /// Moves the fresh rows into `sorted`, in key order; the index is then stale.
+    fn sort_fresh_in(&mut self) {
         self.sorted.append(&mut self.fresh);
         // The stable sort takes the rows already in order as one run: it sorts only the
         // new ones and merges.
         self.sorted.sort_by(|a, b| a.key.cmp(&b.key));
-        self.reindex();
     }
 
     /// Drops every empty slot.
     fn purge(&mut self) {
-        self.merge();
+        self.sort_fresh_in();
         self.sorted.retain(|row| row.budget.is_some());
         self.reindex();
     }
