@@ -63,7 +63,14 @@
 //!    since, so a run whose class can match nobody any more costs O(1). A new class
 //!    looks only at the partition's holders of its rarest required capability (posting
 //!    lists built with the index), so many distinct capability sets do not each scan
-//!    the whole partition.
+//!    the whole partition. A class's key lists its required capabilities, sorted and
+//!    distinct, rather than a bit set as wide as every capability the sessions name, so
+//!    a run's class is found by hashing a few words however many capabilities there are.
+//!    When the previous cycle's walk asked for the class of most of the runs it keyed
+//!    (many classes, few matches: every run is decided), the classes are found while
+//!    the runs are keyed instead, each row read once while it is in cache; otherwise
+//!    when the walk first asks, for the few runs it reaches. Either way the decisions
+//!    are the same.
 //! 4. **Sorting costs what it must.** A partition's runs are bucketed by priority band
 //!    and ordered lazily, band after band: the first few runs of a band (a small
 //!    multiple of the partition's sessions left) are selected in linear time and
@@ -83,8 +90,12 @@
 //! session rows sharing an id, the first in session order is the session and the others
 //! are ignored (never targeted); of the pending rows sharing a run id, the first in run
 //! order is the run and the others are ignored (not counted, not starved). Both are
-//! interned once per cycle in the same reused tables, and reported by
-//! [`Selection::duplicate_runs`] and [`Selection::duplicate_sessions`].
+//! reported by [`Selection::duplicate_runs`] and [`Selection::duplicate_sessions`].
+//! Session ids are interned once per cycle. Run ids are hashed while the runs are keyed
+//! (from the sixteen bytes the sort key reads anyway, for ids that short) and the hashes
+//! checked for a repeat in a separate pass over a set of 32-bit fingerprints; only when
+//! one repeats (a duplicate, or very rarely two ids whose fingerprints meet) are the ids
+//! interned and compared.
 //!
 //! The results are those of the straightforward algorithm: identical targets in
 //! identical order, identical counts, identical starved list in selection order; only
@@ -169,7 +180,7 @@ pub use crate::settings::SelectionPolicy;
 use crate::view::{ActiveRunView, RunView, SessionView};
 
 pub(crate) use key::trim;
-use key::{RunKey, SessionKey};
+use key::{RunKey, SessionKey, id_prefix};
 use postings::Postings;
 use sort::{SortBuffers, sort_keys};
 use table::{Distinct, Seed, Span, StrTable, Table, Texts};
@@ -201,8 +212,6 @@ pub struct SelectionCounts {
 /// "No value" for an interned field (an empty channel or agent name, say).
 const NONE: u32 = u32::MAX;
 
-/// The id hash of a run without an id (hashes of ids are never 0).
-const NO_ID: u64 = 0;
 /// A class's channel when the run has none: any session channel matches.
 const ANY: u32 = u32::MAX - 1;
 /// Owner kinds in a class key.
@@ -216,19 +225,20 @@ const BANDS: usize = 4;
 /// `MIN_FIRST_CHUNK`. The rest, if the walk gets there, is ordered lazily by a heap.
 const FIRST_CHUNK_PER_SESSION: usize = 4;
 const MIN_FIRST_CHUNK: usize = 32;
-/// Class key words before the capability mask: partition, channel, owner kind, owner.
+/// Class key words before the required capabilities: partition, channel, owner kind,
+/// owner.
 const CLASS_HEAD: usize = 4;
 
 /// Whether a run could be claimed at all (the rule of
 /// [`is_potentially_claimable`](crate::eligibility::is_potentially_claimable), with the
 /// fast trim): run and task ids non-empty, run `queued`, task not paused, task status
-/// not `draft`, `blocked` or `canceled`.
+/// not `draft`, `blocked` or `canceled`. `id` is the run's trimmed id.
 #[inline(always)]
-fn claimable<R: RunView>(run: &R) -> bool {
+fn claimable<R: RunView>(run: &R, id: &str) -> bool {
     run.run_status() == RunStatus::Queued
         && !run.task_paused()
         && run.task_status().allows_claim()
-        && !trim(run.run_id()).is_empty()
+        && !id.is_empty()
         && !trim(run.task_id()).is_empty()
 }
 
@@ -326,9 +336,9 @@ pub struct Selection {
     // Runs. `rid_*`: runs by trimmed id.
     rid_of: Vec<u32>,
     rid_table: Table,
-    rid_distinct: Distinct,
-    /// Each run's id hash ([`NO_ID`] for an empty id), taken while keying.
+    /// Each run's id hash (0 for an empty id), taken while keying.
     rid_hash: Vec<u64>,
+    rid_distinct: Distinct,
     rid_rep: Vec<u32>,
     buckets: Vec<Vec<RunKey>>,
     starved_keys: Vec<RunKey>,
@@ -339,8 +349,19 @@ pub struct Selection {
     sort_buffers: SortBuffers,
     class_table: Table,
     classes: Vec<Class>,
+    /// The classes' keys back to back: class `c`'s is `class_keys[class_key_at[c]..]`
+    /// up to the next one's.
     class_keys: Vec<u64>,
+    class_key_at: Vec<u32>,
     probe: Vec<u64>,
+    /// Whether this cycle resolves each run's class while keying it (its row is then
+    /// in cache), into `run_class`, rather than when the walk first asks. Set by the
+    /// previous cycle: when its walk asked for the class of most keyed runs.
+    eager_classes: bool,
+    /// By input index, the keyed runs' classes (`NONE`: no class), when eager.
+    run_class: Vec<u32>,
+    /// How many times this cycle's walk asked for a run's class.
+    class_asks: usize,
     candidates: Vec<u32>,
     target_runs: Vec<TargetRun>,
     target_sessions: Vec<u32>,
@@ -391,6 +412,7 @@ impl Selection {
         // (exactly `now - queued_at >= min_queued_age`, without a subtraction per run).
         let starve_before = if min_queued_age.is_zero() { None } else { now.checked_sub(min_queued_age) };
         self.index_sessions(active, sessions);
+        self.clear_classes();
         self.key_runs(runs, sessions, starve_before);
         let maximum = self.policy == SelectionPolicy::Maximum;
         if maximum {
@@ -636,34 +658,51 @@ impl Selection {
     /// rest keyed and bucketed by (partition, priority band), so a partition's walk
     /// orders one band at a time and never touches the bands it does not reach.
     ///
-    /// Each run's id is hashed in the same pass (the snapshots are the biggest memory a
-    /// cycle touches: each is read once), and duplicate ids are looked for afterwards,
-    /// in the hashes alone. When there are duplicates (rare: a misbehaving source), the
-    /// pass is redone with the run of every id known.
+    /// Each run's id is trimmed once and hashed in the same pass (the snapshots are the
+    /// biggest memory a cycle touches: each is read once), and duplicate ids are looked
+    /// for afterwards, in the hashes alone. When there are duplicates (rare: a
+    /// misbehaving source), the pass is redone with the run of every id known.
     fn key_runs<R: RunView, S: SessionView>(&mut self, runs: &[R], sessions: &[S], starve_before: Option<SystemTime>) {
         let unclaimable = self.counts.unclaimable_runs;
         self.clear_keys();
         if starve_before.is_some() {
             self.starved_id_at.resize(runs.len(), (0, 0));
         }
+        if self.eager_classes {
+            self.run_class.resize(runs.len(), NONE);
+        }
         self.rid_hash.clear();
         for (i, run) in runs.iter().enumerate() {
-            self.rid_hash.push(match trim(run.run_id()) {
-                "" => NO_ID,
-                id => self.seed.str(id).max(1),
-            });
-            self.key_run(i as u32, run, sessions, starve_before);
+            let id = trim(run.run_id());
+            let head = table::head(id);
+            self.rid_hash.push(if id.is_empty() { 0 } else { self.seed.head(id, head).max(1) });
+            self.key_run(i as u32, run, (id, head.0), sessions, starve_before);
         }
-        if self.find_duplicate_runs(runs) {
+        // Apart, not in the pass above: the set's probes would stall the keying.
+        self.rid_distinct.reset(runs.len());
+        let distinct = self.rid_hash.iter().all(|&h| h == 0 || self.rid_distinct.insert(h));
+        self.duplicate_runs.clear();
+        if !distinct && self.find_duplicate_runs(runs) {
             self.counts.unclaimable_runs = unclaimable;
             self.clear_keys();
             for (i, run) in runs.iter().enumerate() {
                 let e = self.rid_of[i];
                 if e == NONE || self.rid_rep[e as usize] == i as u32 {
-                    self.key_run(i as u32, run, sessions, starve_before);
+                    let id = trim(run.run_id());
+                    self.key_run(i as u32, run, (id, id_prefix(id)), sessions, starve_before);
                 }
             }
         }
+    }
+
+    /// Forgets the previous cycle's requirement classes, keeping the capacity.
+    fn clear_classes(&mut self) {
+        self.class_table.reset(64);
+        self.classes.clear();
+        self.class_keys.clear();
+        self.class_key_at.clear();
+        self.candidates.clear();
+        self.class_asks = 0;
     }
 
     /// Empties what [`key_runs`](Self::key_runs) fills, keeping the capacity.
@@ -681,16 +720,18 @@ impl Selection {
         self.oldest_queued_at = None;
     }
 
-    /// Counts, notes or buckets run `i`.
+    /// Counts, notes or buckets run `i`, whose trimmed id is `id` (`prefix` its
+    /// [`id_prefix`]).
     #[inline(always)]
     fn key_run<R: RunView, S: SessionView>(
         &mut self,
         i: u32,
         run: &R,
+        (id, prefix): (&str, u128),
         sessions: &[S],
         starve_before: Option<SystemTime>,
     ) {
-        if !claimable(run) {
+        if !claimable(run, id) {
             self.counts.unclaimable_runs += 1;
             return;
         }
@@ -698,14 +739,17 @@ impl Selection {
             self.oldest_queued_at = Some(self.oldest_queued_at.map_or(at, |o| o.min(at)));
         }
         let part = self.partition_of(run, sessions);
-        let key = RunKey::new(run, i, part);
+        let key = RunKey::with_prefix(run, i, part, prefix);
         if is_starved(run, starve_before) {
             self.starved_keys.push(key);
-            self.starved_id_at[i as usize] = self.starved_ids.push(trim(run.run_id()));
+            self.starved_id_at[i as usize] = self.starved_ids.push(id);
         }
         if part == NONE {
             self.no_match.push(i);
         } else {
+            if self.eager_classes {
+                self.run_class[i as usize] = self.class_of(run, part, sessions).unwrap_or(NONE);
+            }
             self.buckets[part as usize * BANDS + key.band()].push(key);
         }
     }
@@ -744,28 +788,24 @@ impl Selection {
         }
     }
 
-    /// Interns the runs by trimmed id, from the hashes [`key_runs`](Self::key_runs)
-    /// took (an id is read again only when its hash is met twice): of the rows sharing
-    /// an id, the first in run order is the run (`rid_rep`), the others are ignored
-    /// duplicates. A row without an id is a run of its own (an unclaimable one).
-    /// Returns whether there were duplicates; when the hashes are all distinct (the
-    /// usual case), the ids are, and nothing is interned.
+    /// Interns the runs by trimmed id, once [`key_runs`](Self::key_runs) met an id hash
+    /// twice (the usual distinct hashes mean distinct ids, and nothing is interned): of
+    /// the rows sharing an id, the first in run order is the run (`rid_rep`), the
+    /// others are ignored duplicates. A row without an id is a run of its own (an
+    /// unclaimable one). Returns whether there were duplicates.
     fn find_duplicate_runs<R: RunView>(&mut self, runs: &[R]) -> bool {
-        self.duplicate_runs.clear();
-        if self.rid_distinct.all_distinct(&self.rid_hash) {
-            return false; // distinct hashes: distinct ids
-        }
         self.rid_table.reset(runs.len());
         self.rid_rep.clear();
         self.rid_of.clear();
-        for (i, &hash) in self.rid_hash.iter().enumerate() {
-            if hash == NO_ID {
+        for (i, run) in runs.iter().enumerate() {
+            let id = trim(run.run_id());
+            if id.is_empty() {
                 self.rid_of.push(NONE);
                 continue;
             }
             let rep = &self.rid_rep;
-            let id = || trim(runs[i].run_id());
-            let (e, new) = self.rid_table.intern(hash, |e| trim(runs[rep[e as usize] as usize].run_id()) == id());
+            let hash = self.seed.head(id, table::head(id));
+            let (e, new) = self.rid_table.intern(hash, |e| trim(runs[rep[e as usize] as usize].run_id()) == id);
             self.rid_of.push(e);
             let i = i as u32;
             if new {
@@ -796,14 +836,11 @@ impl Selection {
         starve_before: Option<SystemTime>,
         in_cooldown: &mut impl FnMut(&R, &S) -> bool,
     ) {
-        self.class_table.reset(64);
-        self.classes.clear();
-        self.class_keys.clear();
-        self.candidates.clear();
         self.target_runs.clear();
         self.target_sessions.clear();
         let mut buckets = mem::take(&mut self.buckets);
         let used = self.part_left.len() * BANDS;
+        let keyed: usize = buckets[..used].iter().map(Vec::len).sum();
         for (b, bucket) in buckets[..used].iter_mut().enumerate() {
             let p = b / BANDS;
             let bucket = &mut bucket[..];
@@ -862,6 +899,7 @@ impl Selection {
             }
         }
         self.buckets = buckets;
+        self.eager_classes = self.class_asks * 2 > keyed;
     }
 
     /// Moves the runs of `keys` that could still get a target (their class has an
@@ -886,7 +924,7 @@ impl Selection {
 
     /// Whether the run's class has an untargeted candidate left.
     fn has_candidate<R: RunView, S: SessionView>(&mut self, key: RunKey, run: &R, sessions: &[S]) -> bool {
-        let Some(c) = self.class_of(run, key.part, sessions) else { return false };
+        let Some(c) = self.class_for(key, run, sessions) else { return false };
         let class = &mut self.classes[c as usize];
         let (end, mut cursor) = (class.end as usize, class.cursor as usize);
         while cursor < end && self.targeted[self.candidates[cursor] as usize] {
@@ -905,7 +943,7 @@ impl Selection {
         sessions: &[S],
         in_cooldown: &mut impl FnMut(&R, &S) -> bool,
     ) {
-        let Some(c) = self.class_of(run, key.part, sessions) else {
+        let Some(c) = self.class_for(key, run, sessions) else {
             self.no_match.push(key.idx);
             return;
         };
@@ -945,6 +983,18 @@ impl Selection {
         self.target_runs.push(TargetRun { key, start, len });
     }
 
+    /// The class of the keyed run `run`, as the walk asks for it: the one found while
+    /// keying, or [`class_of`](Self::class_of) now.
+    #[inline]
+    fn class_for<R: RunView, S: SessionView>(&mut self, key: RunKey, run: &R, sessions: &[S]) -> Option<u32> {
+        self.class_asks += 1;
+        if self.eager_classes {
+            let c = self.run_class[key.idx as usize];
+            return (c != NONE).then_some(c);
+        }
+        self.class_of(run, key.part, sessions)
+    }
+
     /// The class of a run of partition `part`: an existing one, or a new one whose
     /// candidates are computed now. `None` when a requirement names something no
     /// available session has (or an owner that matches nothing).
@@ -981,10 +1031,9 @@ impl Selection {
             },
             Owner::Unknown => return None,
         };
-        let words = self.words;
+        // The class key: the head, then the required capabilities, ascending, distinct.
         self.probe.clear();
         self.probe.extend([u64::from(part), u64::from(channel), u64::from(owner_kind), u64::from(owner)]);
-        self.probe.resize(CLASS_HEAD + words, 0);
         for cap in run.required_capabilities() {
             let cap = trim(cap);
             if cap.is_empty() {
@@ -995,17 +1044,20 @@ impl Selection {
                 let (si, at) = rep[e as usize];
                 sessions[si as usize].capabilities().nth(at as usize).map(trim) == Some(cap)
             })?;
-            self.probe[CLASS_HEAD + c as usize / 64] |= 1 << (c % 64);
+            self.probe.push(u64::from(c));
         }
+        sort_dedup_from(&mut self.probe, CLASS_HEAD);
 
-        let stride = CLASS_HEAD + words;
-        let (keys, probe) = (&self.class_keys, &self.probe);
-        let (c, new) = self
-            .class_table
-            .intern(seed.words(probe.iter().copied()), |e| &keys[e as usize * stride..][..stride] == probe.as_slice());
+        let (keys, at, probe) = (&self.class_keys, &self.class_key_at, &self.probe);
+        let (c, new) = self.class_table.intern(seed.words(probe.iter().copied()), |e| {
+            let from = at[e as usize] as usize;
+            let to = at.get(e as usize + 1).map_or(keys.len(), |&to| to as usize);
+            &keys[from..to] == probe.as_slice()
+        });
         if !new {
             return Some(c);
         }
+        self.class_key_at.push(self.class_keys.len() as u32);
         self.class_keys.extend_from_slice(&self.probe);
 
         // Candidates: the partition's untargeted sessions that meet the requirements,
@@ -1018,6 +1070,7 @@ impl Selection {
         let skip_targeted = self.policy == SelectionPolicy::Greedy;
         let rarest = self.postings.rarest_in(need, lo, hi);
         let scan = rarest.map_or(Either::Range(lo..hi), |holders| Either::Holders(holders.iter()));
+        let words = self.words;
         for g in scan {
             if (skip_targeted && self.targeted[g])
                 || (channel != ANY && self.g_channel[g] != channel)
@@ -1027,7 +1080,7 @@ impl Selection {
                 continue;
             }
             let offered = &self.g_mask[g * words..][..words];
-            if need.iter().zip(offered).all(|(n, o)| n & !o == 0) {
+            if need.iter().all(|&c| offered[c as usize / 64] & (1 << (c % 64)) != 0) {
                 self.candidates.push(g as u32);
             }
         }
@@ -1070,5 +1123,92 @@ impl Selection {
     /// the ladder's tiers read it there, in selection order, not from the run's row.
     pub(crate) fn starved_queued_at(&self, c: u32) -> Option<SystemTime> {
         self.starved_keys[c as usize].queued_at()
+    }
+}
+
+/// Sorts `v[from..]` and drops its repeats (the class key's capabilities: a requirement
+/// named twice is one requirement).
+fn sort_dedup_from(v: &mut Vec<u64>, from: usize) {
+    v[from..].sort_unstable();
+    let mut kept = from;
+    for k in from..v.len() {
+        if kept == from || v[k] != v[kept - 1] {
+            v[kept] = v[k];
+            kept += 1;
+        }
+    }
+    v.truncate(kept);
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, SystemTime};
+
+    use super::test_run::{NoActive, TestRun, TestSession};
+    use super::{Selection, SelectionInput};
+    use crate::model::Priority;
+
+    fn select(selection: &mut Selection, runs: &[TestRun], sessions: &[TestSession]) -> Vec<(u32, u32)> {
+        let input = SelectionInput {
+            runs,
+            active: &[] as &[NoActive],
+            sessions,
+            now: SystemTime::UNIX_EPOCH + Duration::from_secs(1_000),
+            min_queued_age: Duration::ZERO,
+        };
+        selection.select(input, |_, _| false);
+        selection.targets().to_vec()
+    }
+
+    fn runs(n: usize) -> Vec<TestRun> {
+        (0..n)
+            .map(|i| TestRun {
+                id: format!("run-{i:03}"),
+                priority: Priority::High,
+                caps: vec!["rust"],
+                queued_at: None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_class_key_lists_its_capabilities_sorted_once_each() {
+        let mut key = vec![9, 9, 1, 3, 2, 3, 3, 1];
+        super::sort_dedup_from(&mut key, 3);
+        assert_eq!(key, [9, 9, 1, 1, 2, 3], "the head is kept as it is");
+        let mut key = vec![4, 4];
+        super::sort_dedup_from(&mut key, 2);
+        assert_eq!(key, [4, 4]);
+    }
+
+    #[test]
+    fn runs_naming_the_same_capabilities_share_a_class() {
+        let sessions: Vec<TestSession> = (0..3)
+            .map(|j| TestSession { id: format!("s{j}"), caps: vec!["go", "rust"], created_at: SystemTime::UNIX_EPOCH })
+            .collect();
+        let mut many = runs(3);
+        many[1].caps = vec!["go", "rust"];
+        many[2].caps = vec!["rust", "go", "rust"];
+        many[0].caps = vec!["rust"];
+        let mut selection = Selection::new();
+        assert_eq!(select(&mut selection, &many, &sessions), [(0, 0), (1, 1), (2, 2)]);
+        assert_eq!(selection.classes.len(), 2, "{{rust}} and {{go, rust}}");
+    }
+
+    #[test]
+    fn classes_are_resolved_while_keying_after_a_walk_that_asked_for_most() {
+        let sessions = [TestSession { id: "s".into(), caps: vec!["rust"], created_at: SystemTime::UNIX_EPOCH }];
+        let mut selection = Selection::new();
+        assert!(!selection.eager_classes, "a new selection resolves classes when asked");
+        // One run, walked: its class was asked for.
+        assert_eq!(select(&mut selection, &runs(1), &sessions), [(0, 0)]);
+        assert!(selection.eager_classes);
+        // Eager now: the same targets as a new selection; only the first of 200 runs is
+        // walked (the one session is then taken), so the next cycle is lazy again.
+        let many = runs(200);
+        let eager = select(&mut selection, &many, &sessions);
+        assert_eq!(eager, select(&mut Selection::new(), &many, &sessions));
+        assert_eq!(selection.class_asks, 1);
+        assert!(!selection.eager_classes);
     }
 }

@@ -446,6 +446,32 @@ proptest! {
     }
 }
 
+/// A workload whose walk asks for the class of its one run: the next selection over
+/// the same `Selection` resolves every run's class while keying it (the eager mode).
+fn eager_primer() -> Case {
+    Case {
+        runs: vec![RunSnapshot::queued("primer-run", "primer-task").scope(Scope::Global, "")],
+        sessions: vec![SessionSnapshot::active("primer-session")],
+        active: Vec::new(),
+        cooling: HashSet::new(),
+        min_age: Duration::ZERO,
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 1_000, max_shrink_iters: 2_000, ..ProptestConfig::default() })]
+
+    /// Classes resolved while keying (after a cycle that asked for most classes) give
+    /// the same decisions as classes resolved when the walk first asks.
+    #[test]
+    fn eager_classes_select_like_reference(c in case(&SHORT)) {
+        let mut selection = Selection::new();
+        let primed = fast(&mut selection, &eager_primer());
+        prop_assert_eq!(primed.result.targets, vec![(0, 0)]);
+        assert_same(fast(&mut selection, &c), reference(&c))?;
+    }
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 3_000, max_shrink_iters: 2_000, ..ProptestConfig::default() })]
 

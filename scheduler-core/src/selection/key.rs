@@ -91,10 +91,17 @@ pub(crate) struct RunKey {
 impl RunKey {
     #[inline(always)]
     pub(crate) fn new<R: RunView + ?Sized>(run: &R, idx: u32, part: u32) -> Self {
+        Self::with_prefix(run, idx, part, id_prefix(trim(run.run_id())))
+    }
+
+    /// [`new`](Self::new), given the run's `prefix` (the [`id_prefix`] of its trimmed
+    /// id) already taken.
+    #[inline(always)]
+    pub(crate) fn with_prefix<R: RunView + ?Sized>(run: &R, idx: u32, part: u32, prefix: u128) -> Self {
         RunKey {
             // `None < Some(_)`: an unknown queued-at sorts as the earliest time.
             queued_at: run.queued_at(),
-            prefix: id_prefix(trim(run.run_id())),
+            prefix,
             idx,
             part,
             band: 3 - run.priority().rank().min(3),

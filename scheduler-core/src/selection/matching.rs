@@ -123,7 +123,7 @@ impl Selection {
     ) {
         debug_assert_eq!(self.policy, SelectionPolicy::Maximum);
         let run = &runs[key.idx as usize];
-        let Some(c) = self.class_of(run, key.part, sessions) else {
+        let Some(c) = self.class_for(key, run, sessions) else {
             self.no_match.push(key.idx);
             return;
         };
@@ -411,9 +411,8 @@ impl Selection {
 mod tests {
     use std::time::{Duration, SystemTime};
 
-    use crate::model::{Priority, RunStatus, SessionState};
+    use crate::model::Priority;
     use crate::selection::{Selection, SelectionInput, SelectionPolicy};
-    use crate::view::{ActiveRunView, SessionView};
 
     fn t(secs: u64) -> SystemTime {
         SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000 + secs)
@@ -421,52 +420,7 @@ mod tests {
 
     type Run = crate::selection::test_run::TestRun;
 
-    struct Sess {
-        id: String,
-        caps: Vec<&'static str>,
-        created_at: SystemTime,
-    }
-
-    impl SessionView for Sess {
-        fn session_id(&self) -> &str {
-            &self.id
-        }
-        fn agent_name(&self) -> &str {
-            "agent"
-        }
-        fn workspace_id(&self) -> &str {
-            ""
-        }
-        fn channel(&self) -> &str {
-            ""
-        }
-        fn state(&self) -> SessionState {
-            SessionState::Active
-        }
-        fn prompting(&self) -> bool {
-            false
-        }
-        fn capabilities(&self) -> impl Iterator<Item = &str> {
-            self.caps.iter().copied()
-        }
-        fn created_at(&self) -> SystemTime {
-            self.created_at
-        }
-    }
-
-    struct NoActive;
-
-    impl ActiveRunView for NoActive {
-        fn run_id(&self) -> &str {
-            ""
-        }
-        fn session_id(&self) -> &str {
-            ""
-        }
-        fn status(&self) -> RunStatus {
-            RunStatus::Running
-        }
-    }
+    use crate::selection::test_run::{NoActive, TestSession as Sess};
 
     fn select_into(
         sel: &mut Selection,

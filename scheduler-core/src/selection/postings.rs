@@ -52,18 +52,18 @@ impl Postings {
         &all[from..to]
     }
 
-    /// Of the capabilities set in `need`, the holders in `lo..hi` of the one with the
-    /// fewest (the lowest-numbered of those tied); `None` when `need` is empty. Any
-    /// required capability's holders would do (each is a superset of the sessions that
-    /// meet every requirement): the fewest is the least to scan.
+    /// Of the capabilities `need` (ascending, distinct), the holders in `lo..hi` of the
+    /// one with the fewest (the lowest-numbered of those tied); `None` when `need` is
+    /// empty. Any required capability's holders would do (each is a superset of the
+    /// sessions that meet every requirement): the fewest is the least to scan.
     pub(crate) fn rarest_in(&self, need: &[u64], lo: usize, hi: usize) -> Option<&[u32]> {
         let mut best: Option<&[u32]> = None;
-        for_each_bit(need, |c| {
-            let holders = self.holders_in(c, lo, hi);
+        for &c in need {
+            let holders = self.holders_in(c as usize, lo, hi);
             if best.is_none_or(|b| holders.len() < b.len()) {
                 best = Some(holders);
             }
-        });
+        }
         best
     }
 }
@@ -94,16 +94,16 @@ mod tests {
         assert_eq!(p.holders_in(2, 0, 4), [0, 1, 2]);
         assert_eq!(p.holders_in(2, 1, 2), [1]);
         assert_eq!(p.holders_in(0, 1, 2), [] as [u32; 0]);
-        assert_eq!(p.rarest_in(&[0b101], 0, 4), Some(&[0, 2][..]));
-        assert_eq!(p.rarest_in(&[0b110], 0, 4), Some(&[2][..]));
-        assert_eq!(p.rarest_in(&[0b011], 0, 4), Some(&[2][..]), "the rarer capability numbered later");
-        assert_eq!(p.rarest_in(&[0], 0, 4), None);
+        assert_eq!(p.rarest_in(&[0, 2], 0, 4), Some(&[0, 2][..]));
+        assert_eq!(p.rarest_in(&[1, 2], 0, 4), Some(&[2][..]));
+        assert_eq!(p.rarest_in(&[0, 1], 0, 4), Some(&[2][..]), "the rarer capability numbered later");
+        assert_eq!(p.rarest_in(&[], 0, 4), None);
         // A tie keeps the first capability.
         let mut q = Postings::default();
         // Sessions with caps {0, 1, 2}, {0, 2}, {1}: holders 0 -> [0, 1], 1 -> [0, 2], 2 -> [0, 1].
         q.build(&[0b111, 0b101, 0b010], 1, 3);
-        assert_eq!(q.rarest_in(&[0b011], 0, 3), Some(&[0, 1][..]), "tie: capability 0");
-        assert_eq!(q.rarest_in(&[0b110], 0, 3), Some(&[0, 2][..]), "tie: capability 1");
+        assert_eq!(q.rarest_in(&[0, 1], 0, 3), Some(&[0, 1][..]), "tie: capability 0");
+        assert_eq!(q.rarest_in(&[1, 2], 0, 3), Some(&[0, 2][..]), "tie: capability 1");
         // Rebuilt over other rows: nothing left from before.
         p.build(&[0b10, 0b10], 1, 2);
         assert_eq!(p.holders_in(1, 0, 2), [0, 1]);
@@ -122,6 +122,6 @@ mod tests {
         assert_eq!(p.holders_in(70, 0, 3), [0, 2]);
         assert_eq!(p.holders_in(71, 0, 3), [2]);
         assert_eq!(p.holders_in(0, 0, 3), [2]);
-        assert_eq!(p.rarest_in(&[1, 1 << 6 | 1 << 7], 0, 3), Some(&[2][..]));
+        assert_eq!(p.rarest_in(&[0, 70, 71], 0, 3), Some(&[2][..]));
     }
 }

@@ -136,6 +136,8 @@ mod tests {
             Some(epoch + Duration::from_secs(1_700_000_000)),
             Some(epoch + Duration::from_secs(1_700_000_000) + Duration::from_nanos(999_999_999)),
             Some(epoch + Duration::from_secs(1_700_000_000) + Duration::from_nanos(999)),
+            // The same microsecond as the one above, a fraction earlier.
+            Some(epoch + Duration::from_secs(1_700_000_000) + Duration::from_nanos(500)),
             Some(epoch + Duration::from_secs(1 << 42)),
             Some(epoch + Duration::from_secs(1 << 43)),
         ];
@@ -177,6 +179,25 @@ mod tests {
                 for b in &keys {
                     assert!(coarse_agrees(a, b, &runs), "{n} keys, seed {seed}");
                 }
+            }
+        }
+    }
+
+    /// The keys' order is the selection order written out plainly: priority band, the
+    /// exact queued-at time (unknown first), the trimmed id, the input index.
+    #[test]
+    fn key_order_is_the_selection_order() {
+        let runs = runs(400, 11);
+        let plain = |i: usize| {
+            let r = &runs[i];
+            (3 - r.priority.rank().min(3), r.queued_at, r.id.trim(), i)
+        };
+        let keys: Vec<RunKey> = runs.iter().enumerate().map(|(i, r)| RunKey::new(r, i as u32, 0)).collect();
+        for a in &keys {
+            for b in &keys {
+                let (i, j) = (a.idx as usize, b.idx as usize);
+                assert_eq!(a.cmp(b, &runs), plain(i).cmp(&plain(j)), "{:?} {:?}", plain(i), plain(j));
+                assert_eq!(a.lt(b, &runs), plain(i) < plain(j));
             }
         }
     }

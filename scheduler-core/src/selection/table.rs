@@ -54,6 +54,22 @@ impl Seed {
         fold(h ^ word(bytes, n - 8), MUL2)
     }
 
+    /// Hashes a string given its head (`(id_prefix(s), s.len())`): a string of up to
+    /// sixteen bytes is its head, so it is hashed from the head without reading its bytes
+    /// again; a longer one is hashed as [`str`](Self::str) does. Equal strings get equal
+    /// hashes; the hashes differ from [`str`](Self::str)'s.
+    #[inline]
+    pub(crate) fn head(self, s: &str, (prefix, n): (u128, usize)) -> u64 {
+        if n > 16 {
+            return self.str(s);
+        }
+        let h = self.0 ^ (n as u64).wrapping_mul(MUL) ^ (prefix >> 64) as u64;
+        if n <= 8 {
+            return fold(h, MUL2);
+        }
+        fold(fold(h, MUL) ^ prefix as u64, MUL2)
+    }
+
     /// Hashes a sequence of integers.
     #[inline]
     pub(crate) fn words(self, words: impl IntoIterator<Item = u64>) -> u64 {
@@ -153,35 +169,40 @@ impl Table {
     }
 }
 
-/// A set of non-zero hashes, for asking whether a list of them has a repeat: the
-/// slots hold the hashes themselves (0: empty), so a check is one probe sequence in
-/// one array, with no entry numbering.
+/// A set of non-zero hashes, for asking whether a list of them may have a repeat. A
+/// slot holds the high half of a hash (with its lowest bit set, so 0 marks an empty
+/// slot), and the low bits choose where: an insertion is one probe sequence in one
+/// array of half the size of the hashes, with no entry numbering.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Distinct {
-    slots: Vec<u64>,
+    slots: Vec<u32>,
 }
 
 impl Distinct {
-    /// Whether no hash other than 0 appears twice in `hashes` (zeros are skipped).
-    pub(crate) fn all_distinct(&mut self, hashes: &[u64]) -> bool {
-        let want = (hashes.len() + hashes.len() / 2).max(8).next_power_of_two().max(self.slots.len());
+    /// Empties the set and makes room for `expected` hashes. Never shrinks.
+    pub(crate) fn reset(&mut self, expected: usize) {
+        let want = (expected + expected / 2).max(8).next_power_of_two().max(self.slots.len());
         self.slots.clear();
         self.slots.resize(want, 0);
-        let mask = want - 1;
-        for &h in hashes {
-            if h == 0 {
-                continue;
+    }
+
+    /// Adds `hash` (not 0); returns whether it was new. `true` is certain; `false` means
+    /// it was likely there already (a distinct hash whose probe sequence meets one with
+    /// the same high half also gives `false`, about once in 2^32 meetings).
+    #[inline]
+    pub(crate) fn insert(&mut self, hash: u64) -> bool {
+        debug_assert!(hash != 0);
+        let mask = self.slots.len() - 1;
+        let high = (hash >> 32) as u32 | 1;
+        let mut i = hash as usize & mask;
+        loop {
+            match self.slots[i] {
+                0 => break,
+                held if held == high => return false,
+                _ => i = (i + 1) & mask,
             }
-            let mut i = h as usize & mask;
-            loop {
-                match self.slots[i] {
-                    0 => break,
-                    held if held == h => return false,
-                    _ => i = (i + 1) & mask,
-                }
-            }
-            self.slots[i] = h;
         }
+        self.slots[i] = high;
         true
     }
 }
@@ -195,8 +216,10 @@ pub(crate) struct StrTable {
     heads: Vec<(u128, usize)>,
 }
 
+/// A string's head: its first sixteen bytes ([`id_prefix`](super::key::id_prefix)) and
+/// its length. A string of up to sixteen bytes is known by its head alone.
 #[inline]
-fn head(s: &str) -> (u128, usize) {
+pub(crate) fn head(s: &str) -> (u128, usize) {
     (super::key::id_prefix(s), s.len())
 }
 
@@ -219,7 +242,7 @@ impl StrTable {
     pub(crate) fn find(&self, seed: Seed, s: &str, mut long_is: impl FnMut(u32) -> bool) -> Option<u32> {
         let h = head(s);
         let heads = &self.heads;
-        self.table.find(seed.str(s), |e| heads[e as usize] == h && (h.1 <= 16 || long_is(e)))
+        self.table.find(seed.head(s, h), |e| heads[e as usize] == h && (h.1 <= 16 || long_is(e)))
     }
 
     /// The entry holding `s`, or a new one; returns it and whether it is new.
@@ -227,7 +250,7 @@ impl StrTable {
     pub(crate) fn intern(&mut self, seed: Seed, s: &str, mut long_is: impl FnMut(u32) -> bool) -> (u32, bool) {
         let h = head(s);
         let heads = &self.heads;
-        let (e, new) = self.table.intern(seed.str(s), |e| heads[e as usize] == h && (h.1 <= 16 || long_is(e)));
+        let (e, new) = self.table.intern(seed.head(s, h), |e| heads[e as usize] == h && (h.1 <= 16 || long_is(e)));
         if new {
             self.heads.push(h);
         }
@@ -320,21 +343,33 @@ mod tests {
     }
 
     #[test]
-    fn distinct_finds_a_repeat_anywhere_and_skips_zeros() {
+    fn distinct_finds_a_repeat_anywhere() {
         let mut d = Distinct::default();
-        assert!(d.all_distinct(&[]));
-        assert!(d.all_distinct(&[0, 0, 5, 0]));
-        assert!(d.all_distinct(&(1..=1000).collect::<Vec<u64>>()));
+        // Whether no hash of `hashes` repeats, as `key_runs` asks it.
+        let mut all_new = |hashes: &[u64]| {
+            d.reset(hashes.len());
+            hashes.iter().all(|&h| d.insert(h))
+        };
+        assert!(all_new(&[]));
+        assert!(all_new(&(1..=1000).collect::<Vec<u64>>()));
         // Colliding slots (same low bits) are probed past, not taken for repeats.
-        assert!(d.all_distinct(&[1 << 40, 2 << 40, 3 << 40]));
+        assert!(all_new(&[1 << 40, 2 << 40, 3 << 40]));
         for at in [0, 1, 499, 999] {
             let mut hashes: Vec<u64> = (1..=1000).map(|h| h << 32).collect();
             hashes.push(hashes[at]);
-            assert!(!d.all_distinct(&hashes), "repeat of {at}");
+            assert!(!all_new(&hashes), "repeat of {at}");
         }
-        // The table is emptied between calls.
-        assert!(d.all_distinct(&[7, 8]));
-        assert!(d.all_distinct(&[7, 8]));
+        // The set is emptied by a reset.
+        assert!(all_new(&[7, 8]));
+        assert!(all_new(&[7, 8]));
+        // Two hashes whose probes meet with the same high half are taken for a repeat
+        // (the caller then compares the ids themselves). A new set has 8 slots: the
+        // probes of 5 and 13 meet.
+        let mut fresh = Distinct::default();
+        fresh.reset(2);
+        assert!(fresh.insert(5));
+        assert!(!fresh.insert(5 + 8));
+        assert!(fresh.insert(5 + 8 + (1 << 33)));
     }
 
     #[test]
@@ -344,5 +379,13 @@ mod tests {
         assert_ne!(seed.str("abcdefgh1"), seed.str("abcdefgh2"));
         assert_ne!(seed.str("a"), seed.str("a\0"));
         assert_ne!(seed.words([1, 2]), seed.words([2, 1]));
+        // From the head: equal strings hash alike, and every byte and the length count.
+        let by_head = |s: &str| seed.head(s, head(s));
+        assert_eq!(by_head("run-1"), by_head("run-1"));
+        for (a, b) in [("run-1", "run-2"), ("abcdefgh1", "abcdefgh2"), ("a", "a\0"), ("", "\0")] {
+            assert_ne!(by_head(a), by_head(b), "{a:?} {b:?}");
+        }
+        let long = "abcdefghijklmnop-1";
+        assert_eq!(by_head(long), seed.str(long), "longer than sixteen bytes: the bytes");
     }
 }
