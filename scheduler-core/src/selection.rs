@@ -338,6 +338,10 @@ pub struct Selection {
     rid_table: Table,
     /// Each run's id hash (0 for an empty id), taken while keying.
     rid_hash: Vec<u64>,
+    /// Whether the hashes in `rid_hash` are known to be all distinct. When a cycle's
+    /// hashes are the previous cycle's, in the same order (an unchanged queue), so is
+    /// the answer, and the set is not filled again.
+    rid_hash_distinct: bool,
     rid_distinct: Distinct,
     rid_rep: Vec<u32>,
     buckets: Vec<Vec<RunKey>>,
@@ -660,27 +664,37 @@ impl Selection {
     ///
     /// Each run's id is trimmed once and hashed in the same pass (the snapshots are the
     /// biggest memory a cycle touches: each is read once), and duplicate ids are looked
-    /// for afterwards, in the hashes alone. When there are duplicates (rare: a
-    /// misbehaving source), the pass is redone with the run of every id known.
+    /// for afterwards, in the hashes alone (not at all when the hashes are the previous
+    /// cycle's, in the same order, and it had none: an unchanged queue). When there are
+    /// duplicates (rare: a misbehaving source), the pass is redone with the run of every
+    /// id known.
     fn key_runs<R: RunView, S: SessionView>(&mut self, runs: &[R], sessions: &[S], starve_before: Option<SystemTime>) {
         let unclaimable = self.counts.unclaimable_runs;
         self.clear_keys();
         if starve_before.is_some() {
             self.starved_id_at.resize(runs.len(), (0, 0));
         }
-        if self.eager_classes {
-            self.run_class.resize(runs.len(), NONE);
-        }
-        self.rid_hash.clear();
+        // Sized in either mode, so that the first cycle that finds classes while keying
+        // does not allocate.
+        self.run_class.resize(runs.len(), NONE);
+        // Unset until this cycle's answer is known: a view that panics while keying
+        // leaves `rid_hash` half rewritten, and the next cycle must not trust it. (A
+        // longer queue's new places hold 0, which no id's hash is; a shorter queue's
+        // hashes, the same in each place, are as distinct as before.)
+        let mut unchanged = mem::replace(&mut self.rid_hash_distinct, false);
+        self.rid_hash.resize(runs.len(), 0);
         for (i, run) in runs.iter().enumerate() {
             let id = trim(run.run_id());
             let head = table::head(id);
-            self.rid_hash.push(if id.is_empty() { 0 } else { self.seed.head(id, head).max(1) });
+            let hash = if id.is_empty() { 0 } else { self.seed.head(id, head).max(1) };
+            let held = &mut self.rid_hash[i];
+            unchanged &= *held == hash;
+            *held = hash;
             self.key_run(i as u32, run, (id, head.0), sessions, starve_before);
         }
         // Apart, not in the pass above: the set's probes would stall the keying.
-        self.rid_distinct.reset(runs.len());
-        let distinct = self.rid_hash.iter().all(|&h| h == 0 || self.rid_distinct.insert(h));
+        let distinct = unchanged || self.hashes_distinct();
+        self.rid_hash_distinct = distinct;
         self.duplicate_runs.clear();
         if !distinct && self.find_duplicate_runs(runs) {
             self.counts.unclaimable_runs = unclaimable;
@@ -693,6 +707,13 @@ impl Selection {
                 }
             }
         }
+    }
+
+    /// Whether the run id hashes of `rid_hash` are all distinct (0s, empty ids, apart).
+    /// `false` may be wrong (two ids meeting in the set); `true` is certain.
+    fn hashes_distinct(&mut self) -> bool {
+        self.rid_distinct.reset(self.rid_hash.len());
+        self.rid_hash.iter().all(|&h| h == 0 || self.rid_distinct.insert(h))
     }
 
     /// Forgets the previous cycle's requirement classes, keeping the capacity.
@@ -735,11 +756,13 @@ impl Selection {
             self.counts.unclaimable_runs += 1;
             return;
         }
-        if let Some(at) = run.queued_at() {
-            self.oldest_queued_at = Some(self.oldest_queued_at.map_or(at, |o| o.min(at)));
-        }
         let part = self.partition_of(run, sessions);
         let key = RunKey::with_prefix(run, i, part, prefix);
+        if let Some(at) = key.queued_at()
+            && self.oldest_queued_at.is_none_or(|oldest| at < oldest)
+        {
+            self.oldest_queued_at = Some(at);
+        }
         if is_starved(run, starve_before) {
             self.starved_keys.push(key);
             self.starved_id_at[i as usize] = self.starved_ids.push(id);
@@ -1210,5 +1233,36 @@ mod tests {
         assert_eq!(eager, select(&mut Selection::new(), &many, &sessions));
         assert_eq!(selection.class_asks, 1);
         assert!(!selection.eager_classes);
+    }
+
+    /// The repeat check is skipped when the run ids hash as in the previous cycle, in
+    /// the same order; any other cycle (a changed queue, or repeats last time) checks.
+    #[test]
+    fn repeated_run_ids_are_found_whether_or_not_the_queue_changed() {
+        let sessions = [TestSession { id: "s".into(), caps: vec!["rust"], created_at: SystemTime::UNIX_EPOCH }];
+        let with_ids = |ids: &[&str]| {
+            let mut rs = runs(ids.len());
+            for (run, id) in rs.iter_mut().zip(ids) {
+                run.id = (*id).to_owned();
+            }
+            rs
+        };
+        let mut selection = Selection::new();
+        let mut cycle = |ids: &[&str]| {
+            select(&mut selection, &with_ids(ids), &sessions);
+            (selection.duplicate_runs().to_vec(), selection.rid_hash_distinct)
+        };
+        assert_eq!(cycle(&["a", "b", "a"]), (vec![2], false));
+        assert_eq!(cycle(&["a", "b", "a"]), (vec![2], false), "unchanged, but repeats last time: checked");
+        assert_eq!(cycle(&["a", "b", "c"]), (vec![], true));
+        assert_eq!(cycle(&["a", "b", "c"]), (vec![], true), "unchanged: the answer is kept");
+        assert_eq!(cycle(&["c", "c", "a"]), (vec![1], false), "changed in every place: checked");
+        assert_eq!(cycle(&["c", "a", "b"]), (vec![], true));
+        assert_eq!(cycle(&["c", "a"]), (vec![], true), "shorter: kept");
+        assert_eq!(cycle(&["c", "a", ""]), (vec![], true), "an empty id is no repeat");
+        assert_eq!(cycle(&["c", "a", "b"]), (vec![], true));
+        assert_eq!(cycle(&["a", "b", "b"]), (vec![2], false), "changed: checked");
+        assert_eq!(cycle(&["a", "b"]), (vec![], true));
+        assert_eq!(cycle(&["a", "b", " a "]), (vec![2], false), "a prefix of the last queue is not the queue");
     }
 }

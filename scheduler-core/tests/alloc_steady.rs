@@ -38,6 +38,23 @@ fn steady_w1000_100_cycles_allocate_nothing() {
     assert_eq!(scheduler.cooldown().len(), warm.wake_succeeded, "every wake keeps its cooldown key");
 }
 
+/// Many requirement classes: the first cycle's walk asks for nearly every run's class,
+/// so the second finds the classes while keying runs (another mode of the selection).
+/// After one warm-up cycle that switch allocates nothing either.
+#[test]
+fn distinct_classes_cycles_allocate_nothing() {
+    let w = Workload::distinct(2000, 200);
+    let (mut scheduler, clock) = w.steady_scheduler();
+    let warm = decisions(cycle(&mut scheduler, &clock));
+    // By design every run is a no-match, each after its own class was looked for.
+    assert_eq!(warm.no_match_runs, 2000, "{warm:?}");
+    for k in 1..=3 {
+        let (counts, stats) = measure(|| decisions(cycle(&mut scheduler, &clock)));
+        assert_eq!(counts, warm, "same workload, same decisions");
+        assert_none(&format!("W_distinct(2000,200) cycle {k}"), stats);
+    }
+}
+
 /// Wakes with the cooldown cooling (keys refreshed, new keys recorded, expired ones
 /// pruned, runs recently notified), cycle after cycle: once the key set has reached its
 /// usual size, none of it allocates.
