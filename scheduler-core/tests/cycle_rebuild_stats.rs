@@ -111,6 +111,30 @@ fn rebuild_sessions_error_clears_nothing() {
 
 // ---- statistics ----
 
+/// `CycleCounts::oldest_queued_age`: how long the longest-waiting claimable run has
+/// waited, whether or not a session can take it; unclaimable runs and runs with no
+/// queued-at time do not count, and a queue with no known time has none.
+#[test]
+fn the_oldest_queued_age_is_the_longest_wait_of_a_claimable_run() {
+    let rig = Rig::new();
+    rig.tasks.set_pending([
+        RunSnapshot::queued("r-40", "t").queued_at(rig.ago(secs(40))),
+        RunSnapshot::queued("r-paused", "t").paused().queued_at(rig.ago(mins(50))),
+        RunSnapshot::queued("r-gpu-100", "t").caps(["gpu"]).queued_at(rig.ago(secs(100))),
+        RunSnapshot::queued("r-unknown", "t"),
+        RunSnapshot::queued("r-90", "t").queued_at(rig.ago(secs(90))),
+        RunSnapshot::queued("r-done", "t").status(RunStatus::Completed).queued_at(rig.ago(mins(60))),
+    ]);
+    rig.sessions.set([SessionSnapshot::active("s1")]);
+    let mut s = rig.build();
+    assert_eq!(cycle(&mut s).result.counts.oldest_queued_age, Some(secs(100)));
+    rig.clock.advance(secs(5));
+    assert_eq!(cycle(&mut s).result.counts.oldest_queued_age, Some(secs(105)), "the same queue, later");
+
+    rig.tasks.set_pending([RunSnapshot::queued("r-unknown", "t"), RunSnapshot::queued("r-paused", "t").paused()]);
+    assert_eq!(cycle(&mut s).result.counts.oldest_queued_age, None, "no claimable run with a known time");
+}
+
 #[test]
 fn statistics_accumulate_every_counter_across_cycles() {
     let rig = Rig::new();
