@@ -678,9 +678,9 @@ impl Selection {
         // does not allocate.
         self.run_class.resize(runs.len(), NONE);
         // Unset until this cycle's answer is known: a view that panics while keying
-        // leaves `rid_hash` half rewritten, and the next cycle must not trust it. (A
-        // longer queue's new places hold 0, which no id's hash is; a shorter queue's
-        // hashes, the same in each place, are as distinct as before.)
+        // leaves `rid_hash` half rewritten, and the next cycle must not trust it. (New
+        // places hold 0, the hash of an empty id only, which is no repeat; a shorter
+        // queue's hashes, the same in each place, are as distinct as before.)
         let mut unchanged = mem::replace(&mut self.rid_hash_distinct, false);
         self.rid_hash.resize(runs.len(), 0);
         for (i, run) in runs.iter().enumerate() {
